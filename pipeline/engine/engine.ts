@@ -1,0 +1,57 @@
+import type { CnnModel } from '../model/graph.js';
+
+/** A batch of RGB images in [0, 1], NCHW with 3 channels. */
+export interface ImageBatch {
+  data: Float32Array;
+  n: number;
+  height: number;
+  width: number;
+}
+
+/** A layer's output for a batch, NCHW. */
+export interface FeatureMaps {
+  data: Float32Array;
+  n: number;
+  channels: number;
+  height: number;
+  width: number;
+}
+
+export interface ObjectiveGradient {
+  /** Per image: sum over channels c of weights[n, c] * mean over space of the layer's channel c. */
+  objective: Float32Array;
+  /** d objective[n] / d image[n], same layout as the input batch (RGB [0, 1] space). */
+  gradient: Float32Array;
+}
+
+export type EngineName = 'ort' | 'tfjs';
+
+export interface EngineInfo {
+  name: EngineName;
+  /** What actually runs the maths, e.g. "onnxruntime 1.30.0 cpu (2 threads)" or "tfjs wasm". */
+  device: string;
+}
+
+/**
+ * What the pipeline needs from a numerical engine. Every image input is RGB in [0, 1]:
+ * the model's own preprocessing happens inside the engine.
+ */
+export interface Engine {
+  readonly info: EngineInfo;
+  /** Output of each named layer (names or aliases as in the model graph). */
+  forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>>;
+  /**
+   * Objective and its gradient w.r.t. the input, for one layer.
+   * channelWeights is n x channels of the layer (row-major); a one-hot row maximises one filter.
+   */
+  objectiveGradient(batch: ImageBatch, layer: string, channelWeights: Float32Array): Promise<ObjectiveGradient>;
+  dispose(): Promise<void>;
+}
+
+export interface EngineOptions {
+  engine: EngineName;
+  /** Intra-op threads; default: the number of cores. */
+  threads?: number;
+}
+
+export type EngineFactory = (model: CnnModel, options: EngineOptions) => Promise<Engine>;
