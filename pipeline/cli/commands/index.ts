@@ -1,6 +1,20 @@
 import type { Command } from 'commander';
+import { defineBuildCommand } from './build.js';
+import { defineFetchCommand } from './fetch.js';
+import { defineLayersCommand } from './layers.js';
+import { defineModelsCommand } from './models.js';
+import { defineProbeCommand } from './probe.js';
+import { defineVisualizeCommand } from './visualize.js';
 
 /** Each command module exports one function that adds its command to the program. */
 export type DefineCommand = (program: Command) => void;
 
-export const commands: DefineCommand[] = [];
+/** In the order `--help` lists them: the main job first, then the single-purpose tools. */
+export const commands: DefineCommand[] = [
+  defineBuildCommand,
+  defineVisualizeCommand,
+  defineProbeCommand,
+  defineModelsCommand,
+  defineLayersCommand,
+  defineFetchCommand,
+];

@@ -1,0 +1,228 @@
+/**
+ * `filter-atlas build`: config -> model -> engine -> visualise every selected filter -> dataset
+ * scan + examples -> probes -> atlas.json. Each stage reuses keyed records, atlas.json is rewritten
+ * atomically after every batch (valid at any moment, `complete: false` until the end).
+ */
+import { join } from 'node:path';
+import type { Config } from '../config/load.js';
+import { resolveFilters } from '../config/filters.js';
+import type { Engine, EngineOptions } from '../engine/engine.js';
+import { userError } from '../errors.js';
+import type { CnnModel } from '../model/graph.js';
+import { findNode, inferShapes, receptiveField } from '../model/layers.js';
+import type { Dataset } from '../dataset/list.js';
+import { superstimulusRatio } from '../dataset/quality.js';
+import type { Progress } from '../util/progress.js';
+import { chooseBatchSize } from '../visualize/sweep.js';
+import type { MethodParams } from '../visualize/params.js';
+import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from './schema.js';
+import { AtlasStore } from './store.js';
+import { methodSummary, visualizeLayer, type VisualRecord } from './stage-visualize.js';
+import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
+import { runProbe, type ProbePlan } from './stage-probes.js';
+
+/** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
+export interface BuildDeps {
+  loadModel(spec: string, options: { arch?: 'vgg16_bn' | 'vgg16'; signal?: AbortSignal }): Promise<CnnModel>;
+  createEngine(model: CnnModel, options: EngineOptions): Promise<Engine>;
+  /** A dataset or probe source: an asset name (or <asset>/<file>) -> a local path. */
+  resolveSource(source: string, signal?: AbortSignal): Promise<string>;
+  listDataset(folder: string): Promise<Dataset>;
+  progress(label: string, total: number): Progress;
+  log(message: string): void;
+  now(): Date;
+}
+
+export interface BuildSummary {
+  atlasDir: string;
+  filtersComputed: number;
+  filtersReused: number;
+  datasetScanned: boolean;
+  probesComputed: number;
+  seconds: number;
+}
+
+interface LayerPlan {
+  name: string;
+  index: number;
+  kind: string;
+  channels: number;
+  filters: number[];
+  method: MethodParams;
+  batchSize: number;
+}
+
+function planLayers(config: Config, model: CnnModel): LayerPlan[] {
+  const shapes = inferShapes(model.graph, model.preprocessing.inputSize);
+  const seen = new Set<string>();
+  return config.layers.map((entry, i) => {
+    const node = findNode(model.graph, entry.layer);
+    if (seen.has(node.name)) {
+      throw userError({ where: `${config.file}: layers[${i}]`, expected: 'each layer once', received: `${entry.layer} again`, fix: 'Merge the two entries.' });
+    }
+    seen.add(node.name);
+    const channels = shapes.get(node.name)!.channels;
+    const batchSize = config.batch.size === 'auto' ? chooseBatchSize(model, node.name, entry.method, config.batch.memoryMiB) : config.batch.size;
+    return {
+      name: node.name,
+      index: model.graph.nodes.indexOf(node),
+      kind: node.op.kind,
+      channels,
+      filters: resolveFilters(entry.filters, channels, `${config.file}: layers[${i}].filters`),
+      method: entry.method,
+      batchSize,
+    };
+  });
+}
+
+function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined): AtlasFilter {
+  const { startActivation: _start, ...filter } = record;
+  const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
+  const stats = scanLayer?.stats[record.filter];
+  const examples = dataset?.examples.get(layer)?.get(record.filter);
+  const entry: AtlasFilter = { ...filter };
+  if (stats) {
+    entry.stats = stats;
+    const ratio = record.status === 'failed' ? undefined : superstimulusRatio(record.activation, stats.max);
+    if (ratio !== undefined) entry.superstimulus = ratio;
+  }
+  if (examples) {
+    entry.top = examples.top;
+    entry.labels = examples.labels;
+  }
+  return entry;
+}
+
+export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSignal): Promise<BuildSummary> {
+  const started = performance.now();
+  const model = await deps.loadModel(config.model, { arch: config.arch, signal });
+  const plans = planLayers(config, model);
+  const store = new AtlasStore(join(config.output, config.atlas));
+  const previous = await store.readAtlas();
+  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads });
+  deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
+
+  const records = new Map<string, Map<number, VisualRecord>>(plans.map((p) => [p.name, new Map()]));
+  let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
+  const probes: AtlasProbe[] = [];
+  let changed = false;
+
+  const assemble = (complete: boolean): Atlas => ({
+    schemaVersion: ATLAS_SCHEMA_VERSION,
+    id: config.atlas,
+    title: config.title,
+    createdAt: !changed && previous ? previous.createdAt : deps.now().toISOString(),
+    complete,
+    model: {
+      name: model.name,
+      version: model.version,
+      format: model.source.format,
+      ...(model.source.architecture ? { architecture: model.source.architecture } : {}),
+      weightsDigest: model.weightsDigest,
+      inputSize: model.preprocessing.inputSize,
+    },
+    engine: { name: engine.info.name, device: engine.info.device },
+    method: methodSummary(config.method),
+    ...(dataset
+      ? {
+          dataset: {
+            name: config.dataset!.source,
+            digest: dataset.source.digest,
+            images: dataset.stage.scan.images,
+            skipped: dataset.stage.scan.skipped,
+            scanSeconds: dataset.stage.scan.seconds,
+          },
+        }
+      : {}),
+    layers: plans.map((plan): AtlasLayer => {
+      const scanLayer = dataset?.stage.scan.layers.find((l) => l.layer === plan.name);
+      return {
+        name: plan.name,
+        index: plan.index,
+        kind: plan.kind,
+        channels: plan.channels,
+        receptiveField: receptiveField(model.graph, plan.name).size,
+        filters: [...records.get(plan.name)!.values()].sort((a, b) => a.filter - b.filter).map((r) => assembleFilter(r, plan.name, dataset?.stage)),
+        ...(scanLayer ? { datasetMeans: scanLayer.means } : {}),
+      };
+    }),
+    probes,
+  });
+
+  let filtersComputed = 0;
+  let filtersReused = 0;
+  try {
+    const total = plans.reduce((sum, p) => sum + p.filters.length, 0);
+    const progress = deps.progress('filters', total);
+    for (const plan of plans) {
+      const result = await visualizeLayer({
+        model,
+        engine,
+        store,
+        layer: plan.name,
+        channels: plan.channels,
+        filters: plan.filters,
+        params: plan.method,
+        seed: config.seed,
+        batchSize: plan.batchSize,
+        concurrency: config.batch.concurrency,
+        signal,
+        progress,
+        onBatchWritten: async () => {
+          changed = true;
+          await store.writeAtlas(assemble(false));
+        },
+      });
+      for (const [filter, record] of result.records) records.get(plan.name)!.set(filter, record);
+      filtersComputed += result.computed;
+      filtersReused += result.reused;
+    }
+    progress.stop();
+
+    if (config.dataset) {
+      const folder = await deps.resolveSource(config.dataset.source, signal);
+      let source = await deps.listDataset(folder);
+      if (config.dataset.limit !== undefined && config.dataset.limit < source.images.length) {
+        // The digest names the subset, so a different limit is a different scan.
+        source = { ...source, images: source.images.slice(0, config.dataset.limit), digest: `${source.digest}:first-${config.dataset.limit}` };
+      }
+      const stage = await runDatasetStage({
+        model,
+        engine,
+        store,
+        dataset: source,
+        layers: new Map(plans.map((p) => [p.name, p.filters])),
+        topK: config.dataset.topK,
+        batchSize: config.dataset.batchSize,
+        signal,
+        progress: deps.progress,
+      });
+      dataset = { source, stage };
+      if (stage.scanned) changed = true;
+      if (stage.scan.skipped.length > 0) deps.log(`dataset: skipped ${stage.scan.skipped.length} unreadable image(s): ${stage.scan.skipped.map((s) => s.file).join(', ')}`);
+    }
+
+    let probesComputed = 0;
+    for (const entry of config.probes) {
+      const plan: ProbePlan = { ...entry, path: await deps.resolveSource(entry.image, signal), source: entry.image };
+      const { probe, computed } = await runProbe(model, engine, store, plan);
+      probes.push(probe);
+      if (computed) {
+        probesComputed++;
+        changed = true;
+      }
+    }
+
+    await store.writeAtlas(assemble(true));
+    return {
+      atlasDir: store.dir,
+      filtersComputed,
+      filtersReused,
+      datasetScanned: dataset?.stage.scanned ?? false,
+      probesComputed,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await engine.dispose();
+  }
+}

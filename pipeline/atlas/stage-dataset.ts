@@ -1,0 +1,181 @@
+/**
+ * Build stage 2: scan the dataset once for every atlas layer (one forward pass per batch), then
+ * write each selected filter's top images. The scan and each filter's examples are keyed records,
+ * so reruns reuse them; a scan interrupted midway starts over (it takes a minute or two).
+ */
+import type { Engine } from '../engine/engine.js';
+import type { CnnModel } from '../model/graph.js';
+import type { FilterStats, TopImage } from '../atlas/schema.js';
+import { scanDataset, type LayerScan } from '../dataset/scan.js';
+import { createThumbnailStore, writeFilterExamples, type LabelCount } from '../dataset/examples.js';
+import type { Dataset, DatasetImage } from '../dataset/list.js';
+import type { Progress } from '../util/progress.js';
+import { contentKey } from './keys.js';
+import type { AtlasStore } from './store.js';
+
+interface TopEntry {
+  image: number;
+  mean: number;
+  max: number;
+  argmax: number;
+}
+
+interface LayerScanRecord {
+  layer: string;
+  channels: number;
+  height: number;
+  width: number;
+  /** Atlas-relative path of images x channels float32 means. */
+  means: string;
+  stats: FilterStats[];
+  top: TopEntry[][];
+}
+
+export interface ScanRecord {
+  key: string;
+  images: string[];
+  skipped: Array<{ file: string; reason: string }>;
+  seconds: number;
+  layers: LayerScanRecord[];
+}
+
+export interface FilterExamplesRecord {
+  top: TopImage[];
+  labels: LabelCount[];
+}
+
+export interface DatasetStageInput {
+  model: CnnModel;
+  engine: Engine;
+  store: AtlasStore;
+  dataset: Dataset;
+  /** Layer name -> the filters that get examples. */
+  layers: Map<string, number[]>;
+  topK: number;
+  batchSize: number;
+  signal?: AbortSignal;
+  progress?: (label: string, total: number) => Progress;
+}
+
+export interface DatasetStageOutput {
+  scan: ScanRecord;
+  /** Layer -> filter -> examples. */
+  examples: Map<string, Map<number, FilterExamplesRecord>>;
+  scanned: boolean;
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecord> {
+  const layers = [...input.layers.keys()];
+  const progress = input.progress?.('dataset scan', input.dataset.images.length);
+  let reported = 0;
+  const result = await scanDataset(input.engine, input.model, {
+    layers,
+    images: input.dataset.images,
+    batchSize: input.batchSize,
+    topK: input.topK,
+    signal: input.signal,
+    onProgress: ({ done }) => {
+      progress?.tick(done - reported);
+      reported = done;
+    },
+  });
+  progress?.stop();
+  const records: LayerScanRecord[] = [];
+  for (const layer of result.layers) {
+    const means = await input.store.writeFile(`files/${key}/${safe(layer.layer)}.means.f32`, new Uint8Array(layer.means.buffer, layer.means.byteOffset, layer.means.byteLength));
+    records.push({
+      layer: layer.layer,
+      channels: layer.channels,
+      height: layer.height,
+      width: layer.width,
+      means,
+      stats: layer.stats,
+      top: layer.top.map((indices, filter) =>
+        Array.from(indices, (image) => {
+          const cell = image * layer.channels + filter;
+          return { image, mean: layer.means[cell], max: layer.max[cell], argmax: layer.argmax[cell] };
+        }),
+      ),
+    });
+  }
+  const record: ScanRecord = {
+    key,
+    images: result.images.map((image) => image.file),
+    skipped: result.skipped,
+    seconds: result.timing.seconds,
+    layers: records,
+  };
+  await input.store.writeRecord(key, record);
+  return record;
+}
+
+/** Rebuilds what writeFilterExamples reads (top lists and their cells) from a stored scan record. */
+function layerScanFromRecord(record: LayerScanRecord, imageCount: number): LayerScan {
+  const size = imageCount * record.channels;
+  const means = new Float32Array(size);
+  const max = new Float32Array(size);
+  const argmax = new Uint32Array(size);
+  const top = record.top.map((entries, filter) => {
+    for (const entry of entries) {
+      const cell = entry.image * record.channels + filter;
+      means[cell] = entry.mean;
+      max[cell] = entry.max;
+      argmax[cell] = entry.argmax;
+    }
+    return Int32Array.from(entries, (entry) => entry.image);
+  });
+  return { layer: record.layer, channels: record.channels, height: record.height, width: record.width, means, max, argmax, stats: record.stats, top };
+}
+
+export async function runDatasetStage(input: DatasetStageInput): Promise<DatasetStageOutput> {
+  const { model, store, dataset } = input;
+  const scanKey = contentKey('scan', {
+    weights: model.weightsDigest,
+    preprocessing: model.preprocessing,
+    dataset: dataset.digest,
+    layers: [...input.layers.keys()].sort(),
+    topK: input.topK,
+    engine: input.engine.info.name,
+  });
+  let scan = await store.readRecord<ScanRecord>(scanKey);
+  const scanned = !scan;
+  scan ??= await runScan(input, scanKey);
+
+  const byFile = new Map<string, DatasetImage>(dataset.images.map((image) => [image.file, image]));
+  const images = scan.images.map((file) => byFile.get(file)!);
+  const thumbnails = createThumbnailStore(store.dir, `files/${scanKey}/thumbs`);
+  const examples = new Map<string, Map<number, FilterExamplesRecord>>();
+  const total = [...input.layers.values()].reduce((sum, filters) => sum + filters.length, 0);
+  const progress = input.progress?.('dataset examples', total);
+  for (const layerRecord of scan.layers) {
+    const perFilter = new Map<number, FilterExamplesRecord>();
+    examples.set(layerRecord.layer, perFilter);
+    let layerScan: LayerScan | undefined;
+    for (const filter of input.layers.get(layerRecord.layer) ?? []) {
+      input.signal?.throwIfAborted();
+      const key = contentKey('examples', { scan: scanKey, layer: layerRecord.layer, filter });
+      let record = await store.readRecord<FilterExamplesRecord>(key);
+      if (!record) {
+        layerScan ??= layerScanFromRecord(layerRecord, images.length);
+        record = await writeFilterExamples({
+          atlasDir: store.dir,
+          subdir: `files/${scanKey}/${safe(layerRecord.layer)}`,
+          model,
+          images,
+          layer: layerScan,
+          filter,
+          thumbnails,
+        });
+        await store.writeRecord(key, record);
+      }
+      perFilter.set(filter, record);
+      progress?.tick();
+    }
+  }
+  progress?.stop();
+  return { scan, examples, scanned };
+}

@@ -1,0 +1,58 @@
+/**
+ * Build stage 3: the hypothesis test for each configured probe photo: the mean activation of every
+ * channel of a layer, a bar chart, and the photo itself (as WebP) for the probe page.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import sharp from 'sharp';
+import type { Engine } from '../engine/engine.js';
+import type { CnnModel } from '../model/graph.js';
+import { findNode } from '../model/layers.js';
+import { probeImage } from '../probe/probe.js';
+import { renderProbeChart } from '../render/chart.js';
+import { contentKey } from './keys.js';
+import type { AtlasProbe } from './schema.js';
+import type { AtlasStore } from './store.js';
+
+export interface ProbePlan {
+  id?: string;
+  /** Absolute path of the photo, and how the config named it. */
+  path: string;
+  source: string;
+  layer: string;
+  top: number;
+}
+
+export function probeId(plan: ProbePlan, layerName: string): string {
+  return plan.id ?? `${basename(plan.source, extname(plan.source))}-${layerName}`.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStore, plan: ProbePlan): Promise<{ probe: AtlasProbe; computed: boolean }> {
+  const layer = findNode(model.graph, plan.layer).name;
+  const photo = await readFile(plan.path);
+  const key = contentKey('probe', {
+    weights: model.weightsDigest,
+    preprocessing: model.preprocessing,
+    photo: createHash('sha256').update(photo).digest('hex'),
+    layer,
+    top: plan.top,
+    engine: engine.info.name,
+  });
+  const id = probeId(plan, layer);
+  const existing = await store.readRecord<AtlasProbe>(key);
+  if (existing) return { probe: { ...existing, id, source: plan.source }, computed: false };
+
+  const result = await probeImage(engine, model, plan.path, layer, plan.top);
+  const image = await store.writeFile(
+    `files/${key}/photo.webp`,
+    await sharp(photo).rotate().resize(512, 512, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 85 }).toBuffer(),
+  );
+  const chart = await store.writeFile(
+    `files/${key}/chart.svg`,
+    renderProbeChart({ means: result.means, top: result.top, title: `${model.name} ${layer}: mean activation per channel for ${basename(plan.source)}`, labels: model.labels?.length === result.means.length ? model.labels : undefined }),
+  );
+  const probe: AtlasProbe = { id, image, source: plan.source, layer, chart, means: result.means, top: result.top };
+  await store.writeRecord(key, probe);
+  return { probe, computed: true };
+}

@@ -1,0 +1,127 @@
+/**
+ * Build stage 1: the visualisation of every selected filter of a layer. Each filter's PNG,
+ * thumbnail and record are keyed by a hash of what determines them; existing records are reused.
+ */
+import type { Engine } from '../engine/engine.js';
+import type { CnnModel } from '../model/graph.js';
+import { encodePng, encodeWebpThumbnail } from '../render/images.js';
+import type { Progress } from '../util/progress.js';
+import { chunk, sweepFilters } from '../visualize/sweep.js';
+import type { FilterVisualization } from '../visualize/batch.js';
+import { describeMethod, type MethodParams } from '../visualize/params.js';
+import { contentKey } from './keys.js';
+import type { AtlasFilter } from './schema.js';
+import type { AtlasStore } from './store.js';
+
+/** A filter as the visualisation stage records it; dataset statistics are joined later. */
+export type VisualRecord = Omit<AtlasFilter, 'stats' | 'superstimulus' | 'top' | 'labels'> & { startActivation: number };
+
+export const THUMBNAIL_SIZE = 160;
+
+export interface VisualizeLayerInput {
+  model: CnnModel;
+  engine: Engine;
+  store: AtlasStore;
+  layer: string;
+  channels: number;
+  filters: number[];
+  params: MethodParams;
+  seed: number;
+  batchSize: number;
+  concurrency: number;
+  signal?: AbortSignal;
+  progress?: Progress;
+  /** Called after each finished batch has been written (the caller refreshes atlas.json). */
+  onBatchWritten?: () => Promise<void>;
+}
+
+export interface VisualizeLayerOutput {
+  records: Map<number, VisualRecord>;
+  computed: number;
+  reused: number;
+}
+
+/**
+ * Results depend on the batch a filter was optimised in (float rounding is chaotic), so the key
+ * holds the batch's filters: batches are cut from the full selection the same way every run.
+ */
+function filterKey(input: VisualizeLayerInput, filter: number, batch: readonly number[]): string {
+  return contentKey('viz', {
+    weights: input.model.weightsDigest,
+    preprocessing: input.model.preprocessing,
+    layer: input.layer,
+    filter,
+    batch,
+    params: input.params,
+    seed: input.seed,
+    engine: input.engine.info.name,
+  });
+}
+
+async function writeResult(store: AtlasStore, key: string, result: FilterVisualization): Promise<VisualRecord> {
+  let image: string | undefined;
+  let thumb: string | undefined;
+  if (result.image) {
+    image = await store.writeFile(`files/${key}/viz.png`, await encodePng(result.image));
+    thumb = await store.writeFile(`files/${key}/thumb.webp`, await encodeWebpThumbnail(result.image, THUMBNAIL_SIZE));
+  }
+  const record: VisualRecord = {
+    filter: result.filter,
+    key,
+    status: result.status,
+    image,
+    thumb,
+    activation: Number.isFinite(result.activation) ? result.activation : 0,
+    startActivation: Number.isFinite(result.startActivation) ? result.startActivation : 0,
+    seconds: result.seconds,
+    flags: result.flags,
+  };
+  // The record goes last: its presence is what marks the filter as done.
+  await store.writeRecord(key, record);
+  return record;
+}
+
+export async function visualizeLayer(input: VisualizeLayerInput): Promise<VisualizeLayerOutput> {
+  const { store } = input;
+  const records = new Map<number, VisualRecord>();
+  const keys = new Map<number, string>();
+  const todo: number[] = [];
+  for (const batch of chunk(input.filters, input.batchSize)) {
+    let batchDone = true;
+    for (const filter of batch) {
+      const key = filterKey(input, filter, batch);
+      keys.set(filter, key);
+      const record = await store.readRecord<VisualRecord>(key);
+      if (record) records.set(filter, record);
+      else batchDone = false;
+    }
+    if (!batchDone) todo.push(...batch);
+  }
+  const reused = input.filters.length - todo.length;
+  input.progress?.tick(reused);
+  if (todo.length > 0) {
+    let inBatch = 0;
+    await sweepFilters(input.engine, {
+      layer: input.layer,
+      channels: input.channels,
+      filters: todo,
+      params: input.params,
+      seed: input.seed,
+      preprocessing: input.model.preprocessing,
+      batchSize: input.batchSize,
+      concurrency: input.concurrency,
+      signal: input.signal,
+      onResult: async (result) => {
+        records.set(result.filter, await writeResult(store, keys.get(result.filter)!, result));
+        input.progress?.tick();
+        if (++inBatch % input.batchSize === 0) await input.onBatchWritten?.();
+      },
+    });
+    await input.onBatchWritten?.();
+  }
+  return { records, computed: todo.length, reused };
+}
+
+export function methodSummary(params: MethodParams): { description: string; params: Record<string, unknown> } {
+  return { description: describeMethod(params), params: { ...params } };
+}

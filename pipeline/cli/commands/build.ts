@@ -1,0 +1,71 @@
+/**
+ * `filter-atlas build [config.yaml]`: the whole atlas, incremental and resumable.
+ * Ctrl-C stops between steps; finished filters are kept and the next run resumes.
+ */
+import { dirname } from 'node:path';
+import type { DefineCommand } from './index.js';
+
+interface BuildFlags {
+  output?: string;
+  json?: boolean;
+}
+
+export const DEFAULT_CONFIG = 'config/default.yaml';
+
+export const defineBuildCommand: DefineCommand = (program) => {
+  program
+    .command('build')
+    .description('Build an atlas from a YAML config: visualise every selected filter, scan the dataset, run the probes, write output/<atlas>/atlas.json.')
+    .argument('[config]', 'YAML config file', DEFAULT_CONFIG)
+    .option('--output <dir>', 'output folder (overrides the config\'s "output")')
+    .option('--json', 'print a JSON summary when done')
+    .action(async (configFile: string, flags: BuildFlags) => {
+      const [{ loadConfig }, { runBuild }, { loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }] = await Promise.all([
+        import('../../config/load.js'),
+        import('../../atlas/build.js'),
+        import('../../model/load.js'),
+        import('../../engine/create.js'),
+        import('../../dataset/list.js'),
+        import('../../util/progress.js'),
+        import('../../atlas/sources.js'),
+      ]);
+      const config = await loadConfig(configFile);
+      if (flags.output) config.output = (await import('node:path')).resolve(flags.output);
+
+      const controller = new AbortController();
+      const interrupt = () => {
+        if (controller.signal.aborted) process.exit(130);
+        process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)...\n');
+        controller.abort(Object.assign(new Error('interrupted'), { name: 'AbortError' }));
+      };
+      process.on('SIGINT', interrupt);
+      process.on('SIGTERM', interrupt);
+      try {
+        const summary = await runBuild(
+          config,
+          {
+            loadModel,
+            createEngine,
+            resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
+            listDataset,
+            progress: (label, total) => createProgress(label, total),
+            log: (message) => process.stderr.write(`${message}\n`),
+            now: () => new Date(),
+          },
+          controller.signal,
+        );
+        if (flags.json) {
+          process.stdout.write(JSON.stringify(summary) + '\n');
+        } else {
+          process.stdout.write(
+            `atlas written to ${summary.atlasDir}/atlas.json in ${summary.seconds.toFixed(1)} s: ` +
+              `${summary.filtersComputed} filters computed, ${summary.filtersReused} reused, ` +
+              `dataset ${summary.datasetScanned ? 'scanned' : 'reused'}, ${summary.probesComputed} probes computed\n`,
+          );
+        }
+      } finally {
+        process.off('SIGINT', interrupt);
+        process.off('SIGTERM', interrupt);
+      }
+    });
+};

@@ -1,0 +1,186 @@
+/**
+ * `filter-atlas visualize <model> --layer L --filters 0,5,9`: the article's visualisation of some
+ * filters, one PNG each (<out>/<model>-<layer>-<filter>.png); --json prints one line per filter.
+ */
+import { Option } from 'commander';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
+import { describeValue, userError } from '../../errors.js';
+import type { EngineName } from '../../engine/engine.js';
+import type { MethodParams } from '../../visualize/params.js';
+import type { DefineCommand } from './index.js';
+
+interface VisualizeFlags {
+  layer: string;
+  filters: string;
+  arch?: 'vgg16_bn' | 'vgg16';
+  out: string;
+  seed: string;
+  engine: EngineName;
+  batch?: string;
+  scales?: string;
+  steps?: string;
+  size?: string;
+  upscale?: string;
+  lr?: string;
+  weightDecay?: string;
+  blur?: string;
+  noise?: string;
+  space?: 'imagenet' | 'model';
+  clip: boolean;
+  json?: boolean;
+}
+
+/** Method flags and the parameter each overrides (for parsing and for error messages). */
+const METHOD_FLAGS = [
+  ['scales', '--scales', 'scales'],
+  ['steps', '--steps', 'stepsPerScale'],
+  ['size', '--size', 'startSize'],
+  ['upscale', '--upscale', 'upscale'],
+  ['lr', '--lr', 'learningRate'],
+  ['weightDecay', '--weight-decay', 'weightDecay'],
+  ['blur', '--blur', 'blurSize'],
+] as const;
+
+function number(flag: string, text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw userError({ where: flag, expected: 'a number', received: describeValue(text) });
+  return value;
+}
+
+/** A non-negative integer flag (seed, batch size). */
+export function parseCount(flag: string, text: string, min = 0): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
+    throw userError({ where: flag, expected: `an integer >= ${min}`, received: describeValue(text) });
+  }
+  return value;
+}
+
+/** The method parameters from the defaults and the flags given; zod's complaint is reported against the flag. */
+export async function methodFromFlags(flags: Partial<VisualizeFlags>): Promise<MethodParams> {
+  const { methodParamsSchema } = await import('../../visualize/params.js');
+  const overrides: Record<string, unknown> = {};
+  const flagOf: Record<string, string> = { noise: '--noise', space: '--space', clipBetweenScales: '--no-clip' };
+  for (const [key, flag, field] of METHOD_FLAGS) {
+    flagOf[field] = flag;
+    const text = flags[key];
+    if (text !== undefined) overrides[field] = number(flag, text);
+  }
+  if (flags.noise !== undefined) {
+    const parts = flags.noise.split(',');
+    if (parts.length !== 2) throw userError({ where: '--noise', expected: 'two grey levels "low,high" in 0..255, e.g. 150,180', received: describeValue(flags.noise) });
+    overrides.noise = parts.map((p) => number('--noise', p) / 255);
+  }
+  if (flags.space !== undefined) overrides.space = flags.space;
+  if (flags.clip === false) overrides.clipBetweenScales = false;
+  const parsed = methodParamsSchema.safeParse(overrides);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = String(issue.path[0] ?? '');
+  const flag = flagOf[field] ?? field;
+  const received = field === 'noise' ? String(flags.noise) : String(overrides[field]);
+  throw userError({ where: flag, expected: issue.message.replace(/^Too (big|small): expected number to be /, 'a number '), received });
+}
+
+/** File-name-safe form of a model or layer name (ONNX names may hold slashes). */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '_');
+}
+
+export const defineVisualizeCommand: DefineCommand = (program) => {
+  program
+    .command('visualize')
+    .description("Visualise filters with the article's method (multi-scale gradient ascent from noise): one PNG per filter")
+    .argument('<model>', 'built-in model name, or a path to .onnx, model.json or .safetensors (with --arch)')
+    .requiredOption('--layer <name>', 'layer name or index (see `filter-atlas layers <model>`)')
+    .requiredOption('--filters <list>', 'filter indices: "0,5,9", ranges "0-7,12" or "all"')
+    .addOption(new Option('--arch <arch>', 'architecture of a .safetensors file').choices(['vgg16_bn', 'vgg16']))
+    .option('--out <dir>', 'output folder', join('output', 'visualize'))
+    .option('--seed <n>', 'seed of the start noise (same seed + engine + batch = same image)', '0')
+    .addOption(new Option('--engine <engine>', 'numerical engine').choices(['ort', 'tfjs']).default('ort'))
+    .option('--batch <n>', 'filters optimised together (default: what fits in memory at the final size)')
+    .option('--scales <n>', 'number of scales (article: 12)')
+    .option('--steps <n>', 'Adam steps per scale (article: 20)')
+    .option('--size <px>', 'start image size (article: 56)')
+    .option('--upscale <f>', 'size factor between scales (article: 1.2)')
+    .option('--lr <f>', 'Adam learning rate (article: 0.1)')
+    .option('--weight-decay <f>', 'Adam L2 weight decay (article: 1e-6)')
+    .option('--blur <k>', 'box blur size between scales, 0 = none (article: 5)')
+    .option('--noise <low,high>', 'start noise grey levels (article: 150,180)')
+    .addOption(new Option('--space <space>', 'optimise ImageNet-normalised pixels or the model input').choices(['imagenet', 'model']))
+    .option('--no-clip', 'do not clip the image to [0, 1] between scales (the article does not)')
+    .option('--json', 'print one JSON line per filter: {"model","layer","filter","activation","seconds","image","engine"}')
+    .action(async (modelSpec: string, flags: VisualizeFlags) => {
+      const seed = parseCount('--seed', flags.seed);
+      const batchFlag = flags.batch === undefined ? undefined : parseCount('--batch', flags.batch, 1);
+      const params = await methodFromFlags(flags);
+      const [{ loadModel }, { createEngine }, { findNode, inferShapes }, { resolveFilters }, { sweepFilters, chooseBatchSize }, { describeMethod }] =
+        await Promise.all([
+          import('../../model/load.js'),
+          import('../../engine/create.js'),
+          import('../../model/layers.js'),
+          import('../../config/filters.js'),
+          import('../../visualize/sweep.js'),
+          import('../../visualize/params.js'),
+        ]);
+      const [{ encodePng }, { writeFileAtomic }, { createProgress }] = await Promise.all([
+        import('../../render/images.js'),
+        import('../../util/fs.js'),
+        import('../../util/progress.js'),
+      ]);
+      const controller = new AbortController();
+      const interrupt = (): void => controller.abort();
+      process.once('SIGINT', interrupt);
+      try {
+        const model = await loadModel(modelSpec, { ...(flags.arch ? { arch: flags.arch } : {}), signal: controller.signal });
+        const node = findNode(model.graph, flags.layer);
+        const channels = inferShapes(model.graph, model.preprocessing.inputSize).get(node.name)!.channels;
+        const filters = resolveFilters(flags.filters, channels, `--filters for layer ${JSON.stringify(flags.layer)}`);
+        // A quarter of the machine's memory, at most 4 GiB: onnxruntime's arena and sharp need room too.
+        const budgetMiB = Math.min(4096, totalmem() / 4 / 2 ** 20);
+        const batchSize = Math.min(batchFlag ?? chooseBatchSize(model, flags.layer, params, budgetMiB), filters.length);
+        const engine = await createEngine(model, { engine: flags.engine });
+        const progress = createProgress(`visualize ${model.name} ${flags.layer}`, filters.length);
+        progress.log(`${filters.length} filter(s), batches of ${batchSize}, ${engine.info.device}. ${describeMethod(params)}`);
+        const written: Array<{ filter: number; status: string; activation: number; start: number; seconds: number; image: string | null }> = [];
+        try {
+          await sweepFilters(engine, {
+            layer: flags.layer,
+            channels,
+            filters,
+            params,
+            seed,
+            batchSize,
+            signal: controller.signal,
+            preprocessing: model.preprocessing,
+            onResult: async (result) => {
+              let image: string | null = null;
+              if (result.image) {
+                image = join(flags.out, `${safeName(model.name)}-${safeName(flags.layer)}-${result.filter}.png`);
+                await writeFileAtomic(image, await encodePng(result.image));
+              }
+              progress.tick();
+              if (result.status !== 'ok') progress.log(`filter ${result.filter}: ${result.status}${result.flags.diverged ? ' (diverged)' : ''}`);
+              written.push({ filter: result.filter, status: result.status, activation: result.activation, start: result.startActivation, seconds: result.seconds, image });
+              if (flags.json) {
+                const line = { model: model.name, layer: flags.layer, filter: result.filter, activation: result.activation, seconds: result.seconds, image, engine: engine.info.name, status: result.status };
+                process.stdout.write(JSON.stringify(line) + '\n');
+              }
+            },
+          });
+        } finally {
+          progress.stop();
+          await engine.dispose();
+        }
+        if (!flags.json) {
+          for (const w of written) {
+            const numbers = w.status === 'failed' ? 'failed (NaN twice)' : `activation ${w.activation.toFixed(4)} (start ${w.start.toFixed(4)})`;
+            process.stdout.write(`filter ${String(w.filter).padStart(4)}: ${numbers}, ${w.seconds.toFixed(2)} s${w.image ? `  ${w.image}` : ''}${w.status === 'dead' ? '  [dead]' : ''}\n`);
+          }
+        }
+      } finally {
+        process.removeListener('SIGINT', interrupt);
+      }
+    });
+};
