@@ -83,7 +83,9 @@ function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetSta
   const entry: AtlasFilter = { ...filter };
   if (stats) {
     entry.stats = stats;
-    const ratio = record.status === 'failed' ? undefined : superstimulusRatio(record.activation, stats.max);
+    // Like with like: the visualisation's spatial mean against the best dataset image's spatial mean.
+    const bestMean = scanLayer?.top[record.filter]?.[0]?.mean;
+    const ratio = record.status === 'failed' || bestMean === undefined ? undefined : superstimulusRatio(record.activation, bestMean);
     if (ratio !== undefined) entry.superstimulus = ratio;
   }
   if (examples) {
@@ -115,6 +117,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     complete,
     model: {
       name: model.name,
+      spec: config.model,
       version: model.version,
       format: model.source.format,
       ...(model.source.architecture ? { architecture: model.source.architecture } : {}),

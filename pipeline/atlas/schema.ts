@@ -55,7 +55,10 @@ export const filterSchema = z.object({
   seconds: z.number(),
   flags: filterFlagsSchema,
   stats: filterStatsSchema.optional(),
-  /** activation / stats.max: how far the visualisation beats the best dataset image. */
+  /**
+   * activation / the highest per-image mean activation of this filter over the dataset (both are
+   * spatial means): above 1, the visualisation excites the filter more than any dataset image.
+   */
   superstimulus: z.number().optional(),
   top: z.array(topImageSchema).optional(),
   /** Class histogram of the top images, most frequent first. */
@@ -98,6 +101,8 @@ export const atlasSchema = z.object({
   complete: z.boolean(),
   model: z.object({
     name: z.string(),
+    /** How the config named the model: a built-in name or a path (what `diff` loads again). */
+    spec: z.string(),
     version: z.string(),
     format: z.string(),
     architecture: z.string().optional(),
