@@ -78,6 +78,8 @@ export interface CnnModel {
   preprocessing: Preprocessing;
   /** Class labels, index = output unit, when the model has them. */
   labels?: string[];
+  /** WordNet ids of the output classes (same order as labels), to match dataset classes. */
+  labelWnids?: string[];
   /** sha256 over the weight files, hex. */
   weightsDigest: string;
 }
