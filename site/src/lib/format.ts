@@ -1,0 +1,56 @@
+/** Display helpers shared by the pages: numbers, labels, digests, dates, flag names. */
+import type { AtlasFilter } from '../../../pipeline/atlas/schema.js';
+
+/** Three significant digits, plain notation for everyday magnitudes; an em dash for missing values. */
+export function num(value: number | undefined, digits = 3): string {
+  if (value === undefined || Number.isNaN(value)) return '—';
+  if (!Number.isFinite(value)) return value > 0 ? '∞' : '−∞';
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  if (abs >= 1e5 || abs < 1e-3) return value.toExponential(digits - 1);
+  return Number(value.toPrecision(digits)).toString();
+}
+
+export function percent(fraction: number | undefined): string {
+  if (fraction === undefined || !Number.isFinite(fraction)) return '—';
+  return `${Number((fraction * 100).toPrecision(3))} %`;
+}
+
+/** ImageNet-style class names use underscores (great_white_shark); people and search want words. */
+export function humanLabel(label: string): string {
+  return label.replace(/_/g, ' ').trim();
+}
+
+/** `sha256:abcdef...` or a bare hex digest -> its first 12 characters. */
+export function shortDigest(digest: string): string {
+  const hex = digest.includes(':') ? digest.slice(digest.indexOf(':') + 1) : digest;
+  return hex.slice(0, 12);
+}
+
+/** An ISO timestamp as `YYYY-MM-DD HH:MM UTC`; anything unparsable is shown as written. */
+export function date(iso: string): string {
+  const time = Date.parse(iso);
+  if (Number.isNaN(time)) return iso;
+  const d = new Date(time).toISOString();
+  return `${d.slice(0, 10)} ${d.slice(11, 16)} UTC`;
+}
+
+/** The badges a filter gets: its status when not ok, and every raised flag. */
+export function filterBadges(filter: AtlasFilter): { key: string; text: string }[] {
+  const badges: { key: string; text: string }[] = [];
+  if (filter.status !== 'ok') badges.push({ key: filter.status, text: filter.status });
+  if (filter.flags.dead && filter.status !== 'dead') badges.push({ key: 'dead', text: 'dead' });
+  if (filter.flags.diverged) badges.push({ key: 'diverged', text: 'diverged' });
+  if (filter.flags.lowContrast) badges.push({ key: 'low-contrast', text: 'low contrast' });
+  return badges;
+}
+
+/** The most frequent label among the filter's top images, if any. */
+export function topLabel(filter: AtlasFilter): string | undefined {
+  const label = filter.labels?.[0]?.label ?? filter.top?.find((t) => t.label)?.label;
+  return label === undefined ? undefined : humanLabel(label);
+}
+
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -1,0 +1,88 @@
+/**
+ * Build integration: after Astro wrote the pages, copy the atlas files they reference into
+ * dist/files/ and index the filter pages with Pagefind. In `astro dev` the same files are
+ * served straight from the output folder, so nothing is copied while developing.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AstroIntegration } from 'astro';
+// Imported statically: Astro loads this file through Vite's module runner, which is closed by
+// the time astro:build:done runs, so a lazy import() there fails.
+import * as pagefind from 'pagefind';
+import { userError } from '../../../pipeline/errors.js';
+import { atlasFilePath, copyReferencedFiles, referencedFiles } from './files.js';
+import { loadSite } from './load.js';
+import { FILES_SEGMENT, normaliseBase } from './urls.js';
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.svg': 'image/svg+xml',
+};
+
+async function indexWithPagefind(distDir: string): Promise<number> {
+  const { index, errors } = await pagefind.createIndex({});
+  try {
+    if (!index) throw new Error(errors.join('; '));
+    const added = await index.addDirectory({ path: distDir });
+    if (added.errors.length > 0) throw new Error(added.errors.join('; '));
+    const written = await index.writeFiles({ outputPath: `${distDir}/pagefind` });
+    if (written.errors.length > 0) throw new Error(written.errors.join('; '));
+    return added.page_count;
+  } catch (error) {
+    throw userError(
+      {
+        where: `Pagefind index of ${distDir}`,
+        expected: 'a search index',
+        received: (error as Error).message,
+        fix: 'Check that the pagefind package and its platform binary (@pagefind/<platform>) are installed.',
+      },
+      error,
+    );
+  } finally {
+    await pagefind.close();
+  }
+}
+
+export function atlasSite(options: { outputDir: string }): AstroIntegration {
+  let base = '/';
+  return {
+    name: 'filter-atlas-site',
+    hooks: {
+      'astro:config:done': ({ config }) => {
+        base = normaliseBase(config.base);
+      },
+      'astro:server:setup': ({ server }) => {
+        const prefix = `${base}${FILES_SEGMENT}/`;
+        server.middlewares.use((request, response, next) => {
+          const url = request.url?.split('?')[0] ?? '';
+          if (!url.startsWith(prefix)) return next();
+          const [slug, ...rest] = url.slice(prefix.length).split('/').map(decodeURIComponent);
+          loadSite(options.outputDir)
+            .then(async (data) => {
+              const site = data.atlases.find((a) => a.slug === slug);
+              const file = rest.join('/');
+              if (!site || !referencedFiles(site.atlas).includes(file)) return next();
+              const path = atlasFilePath(site, file);
+              await stat(path);
+              response.setHeader('Content-Type', CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream');
+              createReadStream(path).pipe(response);
+            })
+            .catch(next);
+        });
+      },
+      'astro:build:done': async ({ dir, logger }) => {
+        const distDir = fileURLToPath(dir);
+        const data = await loadSite(options.outputDir);
+        const copied = await copyReferencedFiles(data, distDir);
+        logger.info(`copied ${copied.files} atlas files (${(copied.bytes / 1e6).toFixed(1)} MB) from ${options.outputDir}`);
+        const pages = await indexWithPagefind(distDir);
+        logger.info(`Pagefind index written to ${distDir}/pagefind (${pages} pages read; filter pages are the ones indexed)`);
+      },
+    },
+  };
+}

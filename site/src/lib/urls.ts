@@ -1,0 +1,50 @@
+/**
+ * Every URL the site emits, built from the deploy base (`SITE_BASE`). Pages
+ * never concatenate paths themselves, so a base like `/atlas/` or an odd layer name works everywhere.
+ */
+import type { SiteAtlas, SiteLayer, SiteProbe } from './load.js';
+
+/** Where atlas files (visualisations, crops, charts) are copied inside dist/. */
+export const FILES_SEGMENT = 'files';
+
+/** Splits an atlas-relative path into URL-encoded segments (the file name may hold spaces, `#`, `?`). */
+export function encodePath(relative: string): string {
+  return relative.split(/[\\/]+/).filter(Boolean).map(encodeURIComponent).join('/');
+}
+
+export interface Urls {
+  base: string;
+  home(): string;
+  search(query?: string): string;
+  atlas(atlas: SiteAtlas): string;
+  layer(atlas: SiteAtlas, layer: SiteLayer): string;
+  filter(atlas: SiteAtlas, layer: SiteLayer, filter: number): string;
+  probe(atlas: SiteAtlas, probe: SiteProbe): string;
+  /** URL of a file of the atlas folder, as copied into dist/ by the build integration. */
+  file(atlas: SiteAtlas, relative: string): string;
+  /** Any path under the base (pagefind bundle, icon). */
+  asset(path: string): string;
+}
+
+/** Normalises a base to `/` or `/some/path/`. */
+export function normaliseBase(base: string | undefined): string {
+  const trimmed = (base ?? '/').trim().replace(/^\/+|\/+$/g, '');
+  return trimmed === '' ? '/' : `/${trimmed}/`;
+}
+
+export function makeUrls(baseInput: string | undefined): Urls {
+  const base = normaliseBase(baseInput);
+  const seg = (s: string) => encodeURIComponent(s);
+  const urls: Urls = {
+    base,
+    home: () => base,
+    search: (query) => `${base}search/${query ? `?q=${encodeURIComponent(query)}` : ''}`,
+    atlas: (a) => `${base}${seg(a.slug)}/`,
+    layer: (a, l) => `${urls.atlas(a)}${seg(l.slug)}/`,
+    filter: (a, l, f) => `${urls.layer(a, l)}${f}/`,
+    probe: (a, p) => `${urls.atlas(a)}probes/${seg(p.slug)}/`,
+    file: (a, relative) => `${base}${FILES_SEGMENT}/${seg(a.slug)}/${encodePath(relative)}`,
+    asset: (path) => `${base}${path.replace(/^\/+/, '')}`,
+  };
+  return urls;
+}

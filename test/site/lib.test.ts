@@ -1,0 +1,121 @@
+/** The site's pure helpers: URL segments for odd names, URLs under a base, image sizes, atlas loading errors. */
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assignSlugs, RESERVED_IN_ATLAS, slugify } from '../../site/src/lib/slug.js';
+import { encodePath, makeUrls, normaliseBase } from '../../site/src/lib/urls.js';
+import { imageSize } from '../../site/src/lib/image-size.js';
+import { atlasFilePath } from '../../site/src/lib/files.js';
+import { imageRef } from '../../site/src/lib/images.js';
+import { loadSiteData, probeLayer, type SiteAtlas } from '../../site/src/lib/load.js';
+import type { AtlasProbe } from '../../pipeline/atlas/schema.js';
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'filter-atlas-site-lib-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('slugs', () => {
+  it('keeps readable names and makes odd ones safe path segments', () => {
+    expect(slugify('features.40')).toBe('features.40');
+    expect(slugify('conv2d_12')).toBe('conv2d_12');
+    expect(slugify('/features/features.0/Conv_output_0')).toBe('features-features.0-conv_output_0');
+    expect(slugify('..')).toBe('x');
+    expect(slugify('.hidden')).toBe('hidden');
+    expect(slugify('a b?#c')).toBe('a-b-c');
+  });
+
+  it('never gives two names one slug and never shadows a route', () => {
+    const slugs = assignSlugs(['Conv1', 'conv1', 'conv1-2', 'probes'], RESERVED_IN_ATLAS);
+    expect([...slugs.values()]).toEqual(['conv1', 'conv1-2', 'conv1-2-2', 'probes-1']);
+  });
+});
+
+describe('urls', () => {
+  const atlas = { slug: 'darknet' } as SiteAtlas;
+  const layer = { slug: 'features.40', layer: {} } as never;
+
+  it('puts every URL under the base', () => {
+    expect(normaliseBase(undefined)).toBe('/');
+    expect(normaliseBase('atlas')).toBe('/atlas/');
+    expect(normaliseBase('/a/b//')).toBe('/a/b/');
+    const urls = makeUrls('/atlas');
+    expect(urls.filter(atlas, layer, 7)).toBe('/atlas/darknet/features.40/7/');
+    expect(urls.search('great white shark')).toBe('/atlas/search/?q=great%20white%20shark');
+    expect(urls.file(atlas, 'layers/a b/#1.webp')).toBe('/atlas/files/darknet/layers/a%20b/%231.webp');
+    expect(encodePath('a\\b//c')).toBe('a/b/c');
+  });
+
+  it('refuses atlas paths that leave the atlas folder', () => {
+    const site = { dir: join(tmp, 'atlas') } as SiteAtlas;
+    expect(atlasFilePath(site, 'x/y.png')).toBe(join(tmp, 'atlas', 'x', 'y.png'));
+    expect(() => atlasFilePath(site, '../secret.png')).toThrow(/expected file paths relative to the atlas folder, inside it, received "..\/secret.png"/);
+    expect(() => atlasFilePath(site, '/etc/passwd')).toThrow(/inside it/);
+  });
+
+  it('names the atlas and the file when a referenced image is missing', async () => {
+    const site = { dir: join(tmp, 'atlas'), slug: 'a' } as SiteAtlas;
+    await expect(imageRef(makeUrls('/'), site, 'files/k/thumb.webp')).rejects.toThrow(
+      `${join(tmp, 'atlas', 'atlas.json')}: expected the file it references, "files/k/thumb.webp", received no such file. The atlas folder is incomplete`,
+    );
+  });
+});
+
+describe('imageSize', () => {
+  it('reads PNG, lossy and lossless WebP, JPEG and SVG sizes', async () => {
+    const image = sharp({ create: { width: 37, height: 21, channels: 3, background: '#3a6' } });
+    const files: [string, Buffer | string][] = [
+      ['a.png', await image.clone().png().toBuffer()],
+      ['a.webp', await image.clone().webp({ quality: 50 }).toBuffer()],
+      ['b.webp', await image.clone().webp({ lossless: true }).toBuffer()],
+      ['c.webp', await sharp({ create: { width: 37, height: 21, channels: 4, background: '#3a68' } }).webp({ quality: 50 }).toBuffer()],
+      ['a.jpg', await image.clone().jpeg().toBuffer()],
+      ['a.svg', '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 37 21"></svg>'],
+    ];
+    for (const [name, data] of files) {
+      await writeFile(join(tmp, name), data);
+      expect(await imageSize(join(tmp, name)), name).toEqual({ width: 37, height: 21 });
+    }
+  });
+});
+
+describe('loadSiteData', () => {
+  it('names the folder and the fix when there is no atlas', async () => {
+    await expect(loadSiteData(join(tmp, 'nothing'))).rejects.toThrow(
+      `output folder ${join(tmp, 'nothing')}: expected a folder of atlases (<atlas-id>/atlas.json), received ENOENT. Build an atlas first`,
+    );
+    await mkdir(join(tmp, 'empty'));
+    await expect(loadSiteData(join(tmp, 'empty'))).rejects.toThrow('expected at least one <atlas-id>/atlas.json, received none');
+  });
+
+  it('reports the schema version and invalid fields of atlas.json', async () => {
+    await mkdir(join(tmp, 'old', 'a'), { recursive: true });
+    await writeFile(join(tmp, 'old', 'a', 'atlas.json'), JSON.stringify({ schemaVersion: 0 }));
+    await expect(loadSiteData(join(tmp, 'old'))).rejects.toThrow('(schemaVersion): expected atlas schema version 1, received 0 (number)');
+    await mkdir(join(tmp, 'bad', 'a'), { recursive: true });
+    await writeFile(join(tmp, 'bad', 'a', 'atlas.json'), JSON.stringify({ schemaVersion: 1, id: 3 }));
+    await expect(loadSiteData(join(tmp, 'bad'))).rejects.toThrow(/expected an atlas.json matching the atlas schema, received id: .*; and \d+ more/);
+  });
+});
+
+describe('probeLayer', () => {
+  const layer = (name: string, channels: number) => ({ slug: name, layer: { name, channels } }) as SiteAtlas['layers'][number];
+  const site = { layers: [layer('features.30', 512), layer('features.40', 512), layer('features.20', 256), layer('conv2d_16', 1000)] } as SiteAtlas;
+  const probe = (name: string, channels: number) => ({ layer: name, means: new Array<number>(channels).fill(0) }) as AtlasProbe;
+
+  it('uses the probed layer when it was visualised', () => {
+    expect(probeLayer(site, probe('conv2d_16', 1000))).toEqual({ entry: site.layers[3], exact: true });
+  });
+
+  it("reads a ReLU probe as the filters of the nearest visualised layer before it with the same channels", () => {
+    expect(probeLayer(site, probe('features.42', 512))).toEqual({ entry: site.layers[1], exact: false });
+    expect(probeLayer(site, probe('features.32', 512))).toEqual({ entry: site.layers[0], exact: false });
+    expect(probeLayer(site, probe('features.22', 512))).toBeUndefined();
+    expect(probeLayer(site, probe('classifier.1', 512))).toBeUndefined();
+  });
+});

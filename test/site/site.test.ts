@@ -1,0 +1,233 @@
+/**
+ * Builds the atlas site from a fixture atlas into a temporary dist/, serves it under a non-root
+ * base and drives Debian chromium through it: home -> atlas -> layer -> filter by clicks,
+ * search by a label, a probe page. Every page: all images load, no console errors, a screenshot
+ * in test-artifacts/site/. What to visit is read from atlas.json, not hard-coded.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { atlasSchema, type Atlas, type AtlasFilter, type AtlasLayer } from '../../pipeline/atlas/schema.js';
+import { prepareSiteAtlas } from './fixture.js';
+import { serveStatic, type StaticSite } from './serve.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const ARTIFACTS = join(REPO, 'test-artifacts/site');
+const BASE = '/atlas-test/';
+const CHROMIUM = '/usr/bin/chromium';
+
+let tmp: string;
+let dist: string;
+let distParent: string;
+let atlas: Atlas;
+let site: StaticSite;
+let context: BrowserContext;
+let page: Page;
+/** Console errors, page errors and failed requests of the current page. */
+const problems: string[] = [];
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+/** The environment without what vitest injects (NODE_ENV=test, BASE_URL, MODE...): the build must see a user's shell. */
+function buildEnv(): NodeJS.ProcessEnv {
+  const injected = new Set(['NODE_ENV', 'BASE_URL', 'MODE', 'DEV', 'PROD', 'SSR', 'TEST']);
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !injected.has(k) && !k.startsWith('VITEST')));
+}
+
+/** Bytes a browser fetches for a built page: the HTML plus every same-site stylesheet, script and image it references. */
+async function pageBytes(urlPath: string): Promise<{ html: number; assets: number; images: number; count: number }> {
+  const file = join(dist, decodeURIComponent(urlPath.slice(BASE.length)), 'index.html');
+  const html = await readFile(file, 'utf8');
+  const refs = new Set([...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]).filter((u) => u.startsWith(BASE) && /\.[a-z0-9]+$/i.test(u)));
+  let assets = 0;
+  let images = 0;
+  for (const ref of refs) {
+    const size = (await stat(join(dist, decodeURIComponent(ref.slice(BASE.length))))).size;
+    if (/\.(webp|png|jpe?g|svg)$/i.test(ref)) images += size;
+    else assets += size;
+  }
+  return { html: Buffer.byteLength(html), assets, images, count: refs.size };
+}
+
+const human = (label: string) => label.replace(/_/g, ' ');
+
+/** Loads every image now (thumbnails are lazy), then checks each decoded, screenshots the page and reports problems. */
+async function checkPage(name: string): Promise<void> {
+  await page.waitForLoadState('load');
+  // Browser-side code as strings: the project's tsconfig has no DOM types.
+  await page.evaluate(`document.querySelectorAll('img').forEach((img) => { img.loading = 'eager'; })`);
+  await page.waitForFunction(`Array.from(document.images).every((img) => img.complete)`, undefined, { timeout: 30_000 });
+  const broken = await page.evaluate<string[]>(
+    `Array.from(document.images).filter((img) => img.naturalWidth === 0).map((img) => img.getAttribute('src'))`,
+  );
+  expect(broken, `images that did not load on ${name}`).toEqual([]);
+  const missingAlt = await page.evaluate<number>(`Array.from(document.images).filter((img) => !img.hasAttribute('alt')).length`);
+  expect(missingAlt, `images without alt on ${name}`).toBe(0);
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  expect(problems, `console errors / failed requests on ${name}`).toEqual([]);
+}
+
+/** The layer to walk through (a dotted name when there is one: it must survive URLs) and a labelled live filter of it. */
+function pickTarget(): { layer: AtlasLayer; filter: AtlasFilter; label: string } {
+  const layers = [...atlas.layers].sort((a, b) => Number(b.name.includes('.')) - Number(a.name.includes('.')));
+  for (const layer of layers) {
+    const filter = layer.filters.find((f) => f.status === 'ok' && f.thumb && f.labels?.length);
+    if (filter) return { layer, filter, label: human(filter.labels![0].label) };
+  }
+  throw new Error('the fixture atlas has no live filter with label candidates');
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'filter-atlas-site-'));
+  const output = join(tmp, 'output');
+  await mkdir(ARTIFACTS, { recursive: true });
+  // dist/ inside the repo: Astro puts its server chunks in outDir only when outDir is under the
+  // working directory (else in ./.astro/), and those chunks must resolve node_modules.
+  distParent = await mkdtemp(join(ARTIFACTS, 'build-'));
+  dist = join(distParent, 'dist');
+  await prepareSiteAtlas(output);
+  const [folder] = (await readdir(output)).filter((n) => n !== 'diffs');
+  atlas = atlasSchema.parse(JSON.parse(await readFile(join(output, folder, 'atlas.json'), 'utf8')));
+
+  const started = performance.now();
+  await promisify(execFile)(process.execPath, [join(REPO, 'node_modules/astro/astro.js'), 'build', '--root', 'site', '--outDir', dist], {
+    cwd: REPO,
+    env: { ...buildEnv(), FILTER_ATLAS_OUTPUT: output, SITE_BASE: BASE, ASTRO_TELEMETRY_DISABLED: '1' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const files = await filesUnder(dist);
+  let bytes = 0;
+  for (const f of files) bytes += (await stat(f)).size;
+  console.log(`site build: ${((performance.now() - started) / 1000).toFixed(1)} s, ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB`);
+
+  site = await serveStatic(dist, BASE);
+  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1200, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`); });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('requestfailed', (request) => {
+    // Leaving a page cancels its pending lazy images (ERR_ABORTED); images of the checked page are verified by naturalWidth.
+    if (request.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`failed: ${request.url()} ${request.failure()?.errorText}`);
+  });
+  page.on('response', (response) => { if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`); });
+});
+
+afterAll(async () => {
+  await context?.close();
+  await site?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+  if (distParent) await rm(distParent, { recursive: true, force: true });
+});
+
+describe('atlas site', () => {
+  it('copies exactly the atlas files the pages reference', async () => {
+    const html = (await filesUnder(dist)).filter((f) => f.endsWith('.html'));
+    const referenced = new Set<string>();
+    for (const file of html) {
+      for (const match of (await readFile(file, 'utf8')).matchAll(/(?:src="|image:)([^"]+)"/g)) {
+        if (match[1].startsWith(`${BASE}files/`)) referenced.add(decodeURIComponent(match[1].slice(BASE.length)));
+      }
+    }
+    const copied = (await filesUnder(join(dist, 'files'))).map((f) => relative(dist, f).split('\\').join('/'));
+    expect(copied.length).toBeGreaterThan(0);
+    expect(copied.sort()).toEqual([...referenced].sort());
+  });
+
+  it('walks home -> atlas -> layer -> filter by clicks', async () => {
+    const { layer, filter } = pickTarget();
+    problems.length = 0;
+    await page.goto(`${site.origin}${BASE}`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate<string>('document.activeElement.textContent')).toBe('Skip to content');
+    await checkPage('home');
+
+    await page.getByRole('link', { name: atlas.title, exact: true }).first().click();
+    await expect.poll(() => page.locator('h1').textContent()).toBe(atlas.title);
+    await checkPage('atlas');
+
+    await page.getByRole('link', { name: layer.name, exact: true }).first().click();
+    await expect.poll(() => page.locator('h1').textContent()).toContain(layer.name);
+    const tiles = page.locator('#filters > li');
+    expect(await tiles.count()).toBe(layer.filters.length);
+    // Without JS the grid is in index order; thumbnails are lazy and sized.
+    const order = await tiles.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-index'))));
+    expect(order).toEqual([...layer.filters.map((f) => f.filter)].sort((a, b) => a - b));
+    const thumbs = await page.locator('#filters img').evaluateAll((imgs) =>
+      imgs.map((img) => [img.getAttribute('loading'), img.getAttribute('width'), img.getAttribute('height')]),
+    );
+    expect(thumbs.length).toBe(layer.filters.filter((f) => f.thumb).length);
+    for (const [loading, width, height] of thumbs) expect([loading, Number(width) > 0, Number(height) > 0]).toEqual(['lazy', true, true]);
+    for (const f of layer.filters.filter((x) => x.status !== 'ok')) {
+      const tile = page.locator(`#filters > li[data-index="${f.filter}"]`);
+      expect(await tile.getAttribute('class')).toContain(`is-${f.status}`);
+      expect(await tile.textContent()).toContain(f.status);
+    }
+    await checkPage('layer');
+    const bytes = await pageBytes(new URL(page.url()).pathname);
+    console.log(
+      `layer page ${layer.name} (${layer.filters.length} filters): ${bytes.html + bytes.assets + bytes.images} bytes ` +
+        `= HTML ${bytes.html} + CSS/JS ${bytes.assets} + images ${bytes.images} (${bytes.count} files)`,
+    );
+
+    // Sorting by activation (JS) puts the strongest filter first.
+    await page.selectOption('#sort', 'activation');
+    const activations = await tiles.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-activation'))));
+    expect(activations).toEqual([...activations].sort((a, b) => b - a));
+    await page.screenshot({ path: join(ARTIFACTS, 'layer-sorted.png') });
+
+    await page.locator(`#filters > li[data-index="${filter.filter}"] a`).click();
+    await expect.poll(() => page.locator('h1').textContent()).toContain(`Filter ${filter.filter}`);
+    expect(await page.locator('.top-images > li').count()).toBe(filter.top?.length ?? 0);
+    for (const l of filter.labels ?? []) expect(await page.locator('.chips').textContent()).toContain(human(l.label));
+    await checkPage('filter');
+  });
+
+  it('finds a filter by one of its labels and follows the result', async () => {
+    const { label } = pickTarget();
+    problems.length = 0;
+    await page.goto(`${site.origin}${BASE}`);
+    await page.fill('#site-q', label);
+    await page.press('#site-q', 'Enter');
+    const result = page.locator('.pagefind-ui__result-link').first();
+    await result.waitFor({ timeout: 30_000 });
+    await checkPage('search');
+    await result.click();
+    await page.waitForURL(/\/\d+\/$/);
+    expect(await page.locator('main').textContent()).toContain(label);
+    await checkPage('search-result');
+  });
+
+  it('shows every probe with its chart and links to its top filters', async () => {
+    expect(atlas.probes.length, 'the fixture atlas needs a probe').toBeGreaterThan(0);
+    for (const [i, probe] of atlas.probes.entries()) {
+      problems.length = 0;
+      await page.goto(`${site.origin}${BASE}`);
+      await page.getByRole('link', { name: atlas.title, exact: true }).first().click();
+      await page.getByRole('link', { name: probe.id, exact: true }).click();
+      await expect.poll(() => page.locator('h1').textContent()).toContain(probe.id);
+      expect(await page.locator(`img[alt^="Bar chart"]`).count()).toBe(1);
+      await checkPage(i === 0 ? 'probe' : `probe-${i}`);
+      // Filter links exist when the probed layer (or the conv it follows) was visualised.
+      const links = page.locator('tbody a[href]:not([tabindex="-1"])');
+      const count = await links.count();
+      if (count === 0) continue;
+      expect(count).toBe(probe.top.length);
+      await links.first().click();
+      await expect.poll(() => page.locator('h1').textContent()).toContain(`Filter ${probe.top[0].filter}`);
+      expect(await page.locator('main').textContent()).toContain(probe.id);
+      await checkPage(`probe-${i}-top-filter`);
+    }
+  });
+});
