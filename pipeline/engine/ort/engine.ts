@@ -1,0 +1,138 @@
+/**
+ * The ONNX Runtime engine: forward activations and objective gradients for any CnnModel,
+ * through ONNX programs built from the model graph (programs.ts) and cached sessions.
+ */
+import { userError } from '../../errors.js';
+import type { CnnModel, GraphNode, Pair } from '../../model/graph.js';
+import { inferShapes } from '../../model/layers.js';
+import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient } from '../engine.js';
+import { buildForwardProgram, buildGradientProgram, type Program } from './programs.js';
+import { planFor, resolveLayers } from './plan.js';
+import { loadRuntime, type Runtime } from './runtime.js';
+import { SessionCache } from './session-cache.js';
+
+type Tensor = import('onnxruntime-node').Tensor;
+
+export interface OrtEngineOptions extends EngineOptions {
+  /**
+   * Sessions kept at once (see session-cache.ts). The article's schedule visits 12 image
+   * sizes per layer; fewer slots than that would rebuild every session for every batch of
+   * filters (a VGG session costs 2-4 s to build and ~100 MB to keep). @default 16
+   */
+  maxSessions?: number;
+}
+
+function checkBatch(batch: ImageBatch): void {
+  const { n, height, width, data } = batch;
+  const valid = [n, height, width].every((v) => Number.isInteger(v) && v >= 1) && data.length === n * 3 * height * width;
+  if (!valid) {
+    throw userError({
+      where: 'engine input batch',
+      expected: 'n x 3 x height x width float32 values (RGB in [0, 1], NCHW) with positive integer n, height, width',
+      received: `n=${n}, height=${height}, width=${width} and ${data.length} values`,
+    });
+  }
+}
+
+function toFeatureMaps(tensor: Tensor): FeatureMaps {
+  const [n, channels, height, width] = tensor.dims;
+  return { data: tensor.data as Float32Array, n, channels, height, width };
+}
+
+class OrtEngine implements Engine {
+  readonly info: EngineInfo;
+  private readonly sessions: SessionCache<{ program: Omit<Program, 'bytes'> }>;
+
+  constructor(
+    private readonly model: CnnModel,
+    private readonly runtime: Runtime,
+    maxSessions: number,
+  ) {
+    this.info = { name: 'ort', device: runtime.device };
+    this.sessions = new SessionCache(maxSessions);
+  }
+
+  async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
+    checkBatch(batch);
+    const nodes = resolveLayers(this.model.graph, layers);
+    const size: Pair = [batch.height, batch.width];
+    this.checkSize(size, nodes);
+    const key = `forward|${nodes.map((n) => n.name).join('\u0000')}|${size.join('x')}`;
+    const results = await this.run(key, () => buildForwardProgram(this.model, layers, size), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }));
+    const byNode = new Map(nodes.map((node, i) => [node.name, toFeatureMaps(results[i])]));
+    // Answer under the names the caller used (a name and its alias may both be asked for).
+    return new Map(layers.map((layer) => [layer, byNode.get(resolveLayers(this.model.graph, [layer])[0].name)!]));
+  }
+
+  async objectiveGradient(batch: ImageBatch, layer: string, channelWeights: Float32Array): Promise<ObjectiveGradient> {
+    checkBatch(batch);
+    const [node] = resolveLayers(this.model.graph, [layer]);
+    const size: Pair = [batch.height, batch.width];
+    const channels = this.checkSize(size, [node]).get(node.name)!.channels;
+    if (channelWeights.length !== batch.n * channels) {
+      throw userError({
+        where: `channel weights for layer ${JSON.stringify(layer)}`,
+        expected: `n x channels = ${batch.n} x ${channels} = ${batch.n * channels} values`,
+        received: `${channelWeights.length} values`,
+      });
+    }
+    const key = `gradient|${node.name}|${size.join('x')}`;
+    const { ort } = this.runtime;
+    const [objective, gradient] = await this.run(
+      key,
+      () => buildGradientProgram(this.model, node.name, size),
+      (inputs) => ({
+        [inputs.image]: this.imageTensor(batch),
+        [inputs.weights!]: new ort.Tensor('float32', channelWeights, [batch.n, channels]),
+      }),
+    );
+    return { objective: objective.data as Float32Array, gradient: gradient.data as Float32Array };
+  }
+
+  async dispose(): Promise<void> {
+    await this.sessions.dispose();
+  }
+
+  private imageTensor(batch: ImageBatch): Tensor {
+    return new this.runtime.ort.Tensor('float32', batch.data, [batch.n, 3, batch.height, batch.width]);
+  }
+
+  /**
+   * Shapes of every node at this size. An image too small for the layers asked for (or
+   * the layers they depend on) is a user error here, not a native one from onnxruntime.
+   */
+  private checkSize(size: Pair, targets: GraphNode[]): ReturnType<typeof inferShapes> {
+    const shapes = inferShapes(this.model.graph, size);
+    const needed = planFor(this.model.graph, targets).nodes;
+    const empty = needed.map((n) => [n.name, shapes.get(n.name)!] as const).find(([, s]) => !(s.height >= 1 && s.width >= 1));
+    if (empty) {
+      throw userError({
+        where: `image size ${size[0]}x${size[1]} for model ${this.model.name}`,
+        expected: 'an image large enough for every layer to keep at least 1x1 pixels',
+        received: `layer ${empty[0]} would be ${empty[1].height}x${empty[1].width}`,
+        fix: 'Use a larger image size',
+      });
+    }
+    return shapes;
+  }
+
+  /**
+   * Runs the program cached under `key` (built by `build` on first use; its bytes are
+   * dropped once the session holds them) and returns its outputs in program order.
+   */
+  private async run(key: string, build: () => Program, feeds: (inputs: Program['inputs']) => Record<string, Tensor>): Promise<Tensor[]> {
+    const create = async () => {
+      const { bytes, ...program } = build();
+      return Object.assign(await this.runtime.createSession(bytes), { program });
+    };
+    return this.sessions.with(key, create, async (session) => {
+      const results = await session.run(feeds(session.program.inputs), session.program.outputs);
+      return session.program.outputs.map((name) => results[name]);
+    });
+  }
+}
+
+export async function createOrtEngine(model: CnnModel, options: OrtEngineOptions): Promise<Engine> {
+  const runtime = await loadRuntime(options.threads);
+  return new OrtEngine(model, runtime, options.maxSessions ?? 16);
+}
