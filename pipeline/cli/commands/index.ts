@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { defineBuildCommand } from './build.js';
+import { defineClassifyCommand } from './classify.js';
 import { defineFetchCommand } from './fetch.js';
 import { defineLayersCommand } from './layers.js';
 import { defineModelsCommand } from './models.js';
@@ -14,6 +15,7 @@ export const commands: DefineCommand[] = [
   defineBuildCommand,
   defineVisualizeCommand,
   defineProbeCommand,
+  defineClassifyCommand,
   defineModelsCommand,
   defineLayersCommand,
   defineFetchCommand,
