@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { defineBuildCommand } from './build.js';
 import { defineClassifyCommand } from './classify.js';
+import { defineDiffCommand } from './diff.js';
 import { defineFetchCommand } from './fetch.js';
 import { defineLayersCommand } from './layers.js';
 import { defineModelsCommand } from './models.js';
 import { defineProbeCommand } from './probe.js';
+import { defineVariantCommand } from './variant.js';
 import { defineVisualizeCommand } from './visualize.js';
 
 /** Each command module exports one function that adds its command to the program. */
@@ -13,10 +15,12 @@ export type DefineCommand = (program: Command) => void;
 /** In the order `--help` lists them: the main job first, then the single-purpose tools. */
 export const commands: DefineCommand[] = [
   defineBuildCommand,
+  defineDiffCommand,
   defineVisualizeCommand,
   defineProbeCommand,
   defineClassifyCommand,
   defineModelsCommand,
   defineLayersCommand,
   defineFetchCommand,
+  defineVariantCommand,
 ];

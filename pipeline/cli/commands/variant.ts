@@ -1,0 +1,58 @@
+/**
+ * `filter-atlas variant <model> --out DIR [--quantize int8] [--permute LAYER] [--perturb LAYER:SCALE] [--seed N]`:
+ * writes a modified copy of a TensorFlow.js layers model (a second version to diff against).
+ */
+import type { DefineCommand } from './index.js';
+
+interface VariantFlags {
+  out: string;
+  quantize?: string;
+  permute: string[];
+  perturb: string[];
+  seed: string;
+  name?: string;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export const defineVariantCommand: DefineCommand = (program) => {
+  program
+    .command('variant')
+    .description(
+      'Write a modified TensorFlow.js layers model (model.json + one shard) to diff against the original: int8 quantise-dequantise every kernel, permute a conv\'s output channels (same function, units reordered), or perturb a kernel with seeded noise.',
+    )
+    .argument('<model>', 'a TensorFlow.js layers model: darknet-tiny, mobilenet-v1-0.25, or a model.json / its folder')
+    .requiredOption('--out <dir>', 'output folder (model.json and the shard are replaced)')
+    .option('--quantize <scheme>', 'int8: symmetric per-output-channel quantise-dequantise of every kernel')
+    .option('--permute <layer>', "reorder a Conv2D's output channels and what reads them (repeatable)", collect, [])
+    .option('--perturb <layer:scale>', "add seeded Gaussian noise of relative rms SCALE to a layer's kernel (repeatable)", collect, [])
+    .option('--seed <n>', 'seed of the permutation and the noise', '0')
+    .option('--name <name>', 'model name recorded in model.json (default: "<model> (<operations>)")')
+    .option('--json', 'print the result as JSON')
+    .action(async (spec: string, flags: VariantFlags) => {
+      const [{ createVariant, parsePerturbFlag }, { loadModel }, { userError }] = await Promise.all([
+        import('../../variants/create.js'),
+        import('../../model/load.js'),
+        import('../../errors.js'),
+      ]);
+      const seed = Number(flags.seed);
+      if (!/^\d+$/.test(flags.seed) || !Number.isSafeInteger(seed)) throw userError({ where: '--seed', expected: 'a non-negative integer', received: JSON.stringify(flags.seed) });
+      if (flags.quantize !== undefined && flags.quantize !== 'int8') throw userError({ where: '--quantize', expected: '"int8"', received: JSON.stringify(flags.quantize) });
+      const result = await createVariant(
+        spec,
+        { out: flags.out, quantize: flags.quantize, permute: flags.permute, perturb: flags.perturb.map(parsePerturbFlag), seed, name: flags.name },
+        { loadModel },
+      );
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ dir: result.dir, modelJson: result.modelJson, name: result.variant.name, weightsDigest: result.variant.weightsDigest, operations: result.operations }, null, 1) + '\n');
+        return;
+      }
+      const lines = result.operations.map((op) => {
+        if (op.kind === 'permute') return `  permuted ${op.layer} (${op.order.length} channels; ${[...op.batchNorms, op.next].join(', ')} follow): order ${op.order.join(',')}`;
+        if (op.kind === 'perturb') return `  perturbed ${op.layer}: noise ${op.scale} x kernel rms (measured |noise|/|kernel| ${op.relativeNorm.toFixed(3)})`;
+        return `  int8 quantised ${op.kernels.length} kernels (largest weight error ${op.maxAbsError.toExponential(2)})`;
+      });
+      process.stdout.write(`${result.variant.name} written to ${result.modelJson} (weights sha256 ${result.variant.weightsDigest.slice(0, 12)})\n${lines.join('\n')}\n`);
+    });
+};

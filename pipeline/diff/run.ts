@@ -1,0 +1,236 @@
+/**
+ * `filter-atlas diff`: two atlases of one architecture -> diff.json. Per layer: align the dataset
+ * matrices, correlate every A unit with every B unit, match units (permutations), then per unit
+ * the four signals, the change score and a status; finally rank every unit of every layer.
+ */
+import { join, relative, sep } from 'node:path';
+import type { AtlasFilter } from '../atlas/schema.js';
+import type { Engine, EngineName, EngineOptions } from '../engine/engine.js';
+import { userError } from '../errors.js';
+import type { CnnModel } from '../model/graph.js';
+import { checkComparable, readAtlasForDiff, readMeans, sharedRows, type LoadedAtlas } from './read.js';
+import { DEFAULT_MATCH, matchUnits } from './match.js';
+import { DIFF_SCHEMA_VERSION, diffSchema, FILTER_STATUSES, type AtlasDiff, type DiffSide, type FilterDiff, type LayerDiff } from './schema.js';
+import { changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS, SCORE_WEIGHTS, SCORING_DESCRIPTION } from './score.js';
+import { columnStats, correlationMatrix, selectRows, topOverlap, topRows, type ColumnStats, type MeansMatrix } from './stats.js';
+import { visualSignals, type VisualPair } from './visual.js';
+
+export interface DiffDeps {
+  loadModel(spec: string, options: { arch?: 'vgg16_bn' | 'vgg16'; signal?: AbortSignal }): Promise<CnnModel>;
+  createEngine(model: CnnModel, options: EngineOptions): Promise<Engine>;
+  log(message: string): void;
+  now(): Date;
+}
+
+export interface DiffInput {
+  /** Atlas folders or atlas.json files. */
+  a: string;
+  b: string;
+  /** The folder diff.json will be written to: paths in the diff are relative to it. */
+  out: string;
+  engine?: EngineName;
+  threads?: number;
+  /** Model specs replacing the atlases' own `model.spec` (when an atlas moved to another machine). */
+  modelA?: string;
+  modelB?: string;
+  signal?: AbortSignal;
+}
+
+/** The default diff folder: output/diffs/<A id>__<B id>. */
+export function defaultDiffDir(output: string, idA: string, idB: string): string {
+  return join(output, 'diffs', `${idA}__${idB}`);
+}
+
+const DEFAULT_TOP_K = 9;
+
+async function loadAtlasModel(loaded: LoadedAtlas, which: 'A' | 'B', override: string | undefined, deps: DiffDeps, signal?: AbortSignal): Promise<CnnModel> {
+  const { model: recorded } = loaded.atlas;
+  const spec = override ?? recorded.spec;
+  const arch = recorded.architecture === 'vgg16_bn' || recorded.architecture === 'vgg16' ? recorded.architecture : undefined;
+  const model = await deps.loadModel(spec, { arch, signal });
+  if (model.weightsDigest !== recorded.weightsDigest) {
+    throw userError({
+      where: `model of atlas ${which} (${spec})`,
+      expected: `the weights the atlas was built with (sha256 ${recorded.weightsDigest.slice(0, 12)}...)`,
+      received: `weights sha256 ${model.weightsDigest.slice(0, 12)}...`,
+      fix: `The model changed since the atlas was built: rebuild the atlas, or pass the original with --model-${which.toLowerCase()}.`,
+    });
+  }
+  return model;
+}
+
+/** Node names, op kinds and weight shapes: what must agree for units to be comparable. */
+function architectureOf(model: CnnModel): string {
+  return model.graph.nodes.map((n) => `${n.name}:${n.op.kind}:${'weight' in n.op ? n.op.weight.shape.join('x') : ''}`).join(';');
+}
+
+function isDead(filter: AtlasFilter, stats: ColumnStats, channel: number): boolean {
+  if (stats.std[channel] === 0) return true;
+  return filter.status === 'dead' && (filter.stats?.activeFraction ?? 0) === 0;
+}
+
+interface LayerContext {
+  means: MeansMatrix;
+  stats: ColumnStats;
+  top: Int32Array[];
+  files: string[];
+}
+
+function side(ctx: LayerContext, filter: AtlasFilter, channel: number, path: (atlasRelative: string) => string): DiffSide {
+  const thumbs = new Map((filter.top ?? []).map((t) => [t.file, t]));
+  return {
+    filter: filter.filter,
+    status: filter.status,
+    dead: isDead(filter, ctx.stats, channel),
+    ...(filter.image ? { image: path(filter.image) } : {}),
+    ...(filter.thumb ? { thumb: path(filter.thumb) } : {}),
+    activation: filter.activation,
+    datasetMean: ctx.stats.mean[channel],
+    datasetStd: ctx.stats.std[channel],
+    top: Array.from(ctx.top[channel], (row) => {
+      const file = ctx.files[row];
+      const known = thumbs.get(file);
+      return { file, ...(known?.label ? { label: known.label } : {}), mean: ctx.means.data[row * ctx.means.channels + channel], ...(known ? { thumb: path(known.thumb) } : {}) };
+    }),
+  };
+}
+
+export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDiff> {
+  const started = performance.now();
+  const a = await readAtlasForDiff(input.a, 'A');
+  const b = await readAtlasForDiff(input.b, 'B');
+  const warnings = checkComparable(a, b);
+  const modelA = await loadAtlasModel(a, 'A', input.modelA, deps, input.signal);
+  const modelB = await loadAtlasModel(b, 'B', input.modelB, deps, input.signal);
+  if (architectureOf(modelA) !== architectureOf(modelB)) {
+    throw userError({ where: `filter-atlas diff ${a.file} ${b.file}`, expected: 'two models of the same architecture (same layers, ops and weight shapes)', received: `${modelA.name} and ${modelB.name}, which differ`, fix: 'Diff versions of one model (retrained, fine-tuned, quantised).' });
+  }
+  const { rowsA, rowsB, files } = sharedRows(a.atlas, b.atlas);
+  const toOut = (dir: string) => (p: string) => relative(input.out, join(dir, p)).split(sep).join('/');
+  const engineOptions: EngineOptions = { engine: input.engine ?? 'ort', threads: input.threads };
+  const engineA = await deps.createEngine(modelA, engineOptions);
+  // The same weights need one engine (a diff of an atlas against itself, or against a rebuild).
+  const engineB = modelB.weightsDigest === modelA.weightsDigest ? engineA : await deps.createEngine(modelB, engineOptions);
+
+  const layers: LayerDiff[] = [];
+  const filters: Omit<FilterDiff, 'rank'>[] = [];
+  try {
+    for (const [index, layerA] of a.atlas.layers.entries()) {
+      input.signal?.throwIfAborted();
+      const layerB = b.atlas.layers[index];
+      const meansA = selectRows(await readMeans(a, layerA), rowsA);
+      const meansB = selectRows(await readMeans(b, layerB), rowsB);
+      const statsA = columnStats(meansA);
+      const statsB = columnStats(meansB);
+      const correlation = correlationMatrix(meansA, meansB, statsA, statsB);
+      const matching = matchUnits(correlation, layerA.channels);
+      const k = Math.min(layerA.filters.find((f) => f.top?.length)?.top?.length ?? DEFAULT_TOP_K, files.length);
+      const ctxA: LayerContext = { means: meansA, stats: statsA, top: topRows(meansA, k), files };
+      const ctxB: LayerContext = { means: meansB, stats: statsB, top: topRows(meansB, k), files };
+
+      const byFilterB = new Map(layerB.filters.map((f) => [f.filter, f]));
+      const compared: Array<{ fa: AtlasFilter; fb: AtlasFilter; j: number }> = [];
+      const notCompared: number[] = [];
+      for (const fa of layerA.filters) {
+        const j = matching.toB[fa.filter];
+        const fb = byFilterB.get(j);
+        if (fb) compared.push({ fa, fb, j });
+        else notCompared.push(fa.filter);
+      }
+      const pairs: VisualPair[] = compared.map(({ fa, fb, j }) => ({
+        a: fa.filter,
+        b: j,
+        ...(fa.image && fa.status !== 'failed' ? { imageA: join(a.dir, fa.image) } : {}),
+        ...(fb.image && fb.status !== 'failed' ? { imageB: join(b.dir, fb.image) } : {}),
+      }));
+      const visual = await visualSignals(pairs, layerA.name, { a: engineA, b: engineB }, { signal: input.signal });
+
+      const layerFilters = compared.map(({ fa, fb, j }, n): Omit<FilterDiff, 'rank'> => {
+        const i = fa.filter;
+        const unitA = { mean: statsA.mean[i], std: statsA.std[i] };
+        const unitB = { mean: statsB.mean[j], std: statsB.std[j] };
+        const cross = visual[n].cross;
+        const signals = {
+          correlation: correlation[i * layerA.channels + j],
+          topOverlap: topOverlap(ctxA.top[i], ctxB.top[j]),
+          ...(cross
+            ? { cross: { ...cross, responseBtoA: relativeResponse(cross.aOnA, cross.bOnA, unitA, unitB), responseAtoB: relativeResponse(cross.bOnB, cross.aOnB, unitB, unitA) } }
+            : {}),
+          ...(visual[n].ssim !== undefined ? { ssim: visual[n].ssim } : {}),
+        };
+        const parts = components(signals, unitA, unitB);
+        const score = changeScore(parts);
+        const sideA = side(ctxA, fa, i, toOut(a.dir));
+        const sideB = side(ctxB, fb, j, toOut(b.dir));
+        return { layer: layerA.name, score, status: classify(score, sideA.dead, sideB.dead), a: sideA, b: sideB, signals, components: parts };
+      });
+      filters.push(...layerFilters);
+
+      const counts = Object.fromEntries(FILTER_STATUSES.map((s) => [s, layerFilters.filter((f) => f.status === s).length])) as LayerDiff['counts'];
+      const scores = layerFilters.map((f) => f.score);
+      layers.push({
+        name: layerA.name,
+        channels: layerA.channels,
+        compared: layerFilters.length,
+        notCompared,
+        counts,
+        meanScore: scores.length ? scores.reduce((x, y) => x + y, 0) / scores.length : 0,
+        maxScore: scores.length ? Math.max(...scores) : 0,
+        status: counts.changed + counts.died + counts.revived > 0 ? 'changed' : counts.drifted > 0 ? 'drifted' : 'unchanged',
+        permuted: matching.permuted,
+        matches: matching.matches,
+        matchedCorrelation: matching.matchedCorrelation,
+        identityCorrelation: matching.identityCorrelation,
+      });
+      deps.log(`${layerA.name}: ${layerFilters.length} units compared${matching.permuted ? `, ${matching.matches.length} matched to other channels` : ''}`);
+    }
+  } finally {
+    await engineA.dispose();
+    if (engineB !== engineA) await engineB.dispose();
+  }
+
+  const order = new Map(layers.map((l, i) => [l.name, i]));
+  const ranked = [...filters]
+    .sort((x, y) => y.score - x.score || order.get(x.layer)! - order.get(y.layer)! || x.a.filter - y.a.filter)
+    .map((f, i): FilterDiff => ({ ...f, rank: i + 1 }));
+  const count = (status: string) => ranked.filter((f) => f.status === status).length;
+  const ref = (loaded: LoadedAtlas) => ({
+    id: loaded.atlas.id,
+    title: loaded.atlas.title,
+    path: relative(input.out, loaded.dir).split(sep).join('/') || '.',
+    createdAt: loaded.atlas.createdAt,
+    model: { name: loaded.atlas.model.name, spec: loaded.atlas.model.spec, version: loaded.atlas.model.version, weightsDigest: loaded.atlas.model.weightsDigest },
+    engine: loaded.atlas.engine.device,
+  });
+  return diffSchema.parse({
+    schemaVersion: DIFF_SCHEMA_VERSION,
+    createdAt: deps.now().toISOString(),
+    a: ref(a),
+    b: ref(b),
+    dataset: { name: a.atlas.dataset!.name, digest: a.atlas.dataset!.digest, images: files.length },
+    scoring: {
+      description: SCORING_DESCRIPTION,
+      weights: { ...SCORE_WEIGHTS },
+      thresholds: { ...SCORE_THRESHOLDS },
+      matching: {
+        description: 'Units are matched by maximising summed activation correlation (Jonker-Volgenant); a cycle of the resulting permutation is kept only if each of its pairs correlates at least minCorrelation and it beats identity by minGain on average.',
+        ...DEFAULT_MATCH,
+      },
+    },
+    summary: {
+      unchanged: count('unchanged'),
+      drifted: count('drifted'),
+      changed: count('changed'),
+      died: count('died'),
+      revived: count('revived'),
+      total: ranked.length,
+      changedLayers: layers.filter((l) => l.status === 'changed').map((l) => l.name),
+      driftedLayers: layers.filter((l) => l.status === 'drifted').map((l) => l.name),
+      permutedLayers: layers.filter((l) => l.permuted).map((l) => l.name),
+    },
+    layers,
+    filters: ranked,
+    warnings,
+    seconds: (performance.now() - started) / 1000,
+  });
+}
