@@ -1,0 +1,136 @@
+/**
+ * Lists the images of a dataset folder and, when the folder has a `classes.tsv`
+ * (index, wnid, name, synset_words; files named `<wnid>_<name>.JPEG`), their class labels.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { userError } from '../errors.js';
+
+export interface DatasetImage {
+  /** Path relative to the dataset folder (the name atlas.json records). */
+  file: string;
+  /** Absolute path. */
+  path: string;
+  /** Human-readable class name ("Rhodesian ridgeback"), when the dataset has classes.tsv. */
+  label?: string;
+  /** Class index in the dataset's own order (classes.tsv `index`: ILSVRC order for ImageNet). */
+  classIndex?: number;
+  /** WordNet id, to match a model's output classes (model.labelWnids). */
+  wnid?: string;
+}
+
+export interface DatasetClass {
+  index: number;
+  wnid: string;
+  name: string;
+  synsetWords: string;
+}
+
+export interface Dataset {
+  folder: string;
+  images: DatasetImage[];
+  classes?: DatasetClass[];
+  /** See datasetDigest. */
+  digest: string;
+}
+
+const IMAGE_EXTENSION = /\.(jpe?g|png|webp)$/i;
+const CLASSES_FILE = 'classes.tsv';
+
+/** Image files of a folder (not recursive), sorted by name in code-point order so every machine agrees. */
+export async function listImageFiles(folder: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    throw userError(
+      { where: folder, expected: 'a readable dataset folder of JPEG, PNG or WebP images', received: (error as NodeJS.ErrnoException).code ?? String(error) },
+      error,
+    );
+  }
+  return entries
+    .filter((entry) => (entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSION.test(entry.name))
+    .map((entry) => entry.name)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Parses classes.tsv; the header row is required so a column mix-up fails loudly. */
+export function parseClasses(text: string, where: string): DatasetClass[] {
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  const header = lines.shift()?.split('\t').map((cell) => cell.trim());
+  const expectedHeader = ['index', 'wnid', 'name', 'synset_words'];
+  if (!header || expectedHeader.some((column, i) => header[i] !== column)) {
+    throw userError({
+      where,
+      expected: `a tab-separated header "${expectedHeader.join('\\t')}"`,
+      received: header ? JSON.stringify(header.join('\t')) : 'an empty file',
+      fix: 'Write one class per line after the header: index, WordNet id, name, synset words.',
+    });
+  }
+  return lines.map((line, row) => {
+    const [index, wnid, name, synsetWords] = line.split('\t');
+    const parsed = Number(index);
+    if (!Number.isInteger(parsed) || !wnid || !name) {
+      throw userError({ where: `${where} line ${row + 2}`, expected: 'index<TAB>wnid<TAB>name<TAB>synset words', received: JSON.stringify(line) });
+    }
+    return { index: parsed, wnid, name, synsetWords: synsetWords ?? name };
+  });
+}
+
+/** `<wnid>_<anything>.<ext>` -> wnid; classes are matched by WordNet id, names repeat (two "crane" classes). */
+function wnidOf(file: string): string | undefined {
+  return /^(n\d{8})_/.exec(basename(file))?.[1];
+}
+
+/**
+ * Dataset digest: sha256 over one line per image, `<file>\t<size>\t<sha256 of contents>`, in list order,
+ * plus the classes.tsv contents when present. Contents (not only sizes) so that a replaced photo of
+ * the same size still changes every cache key that depends on the dataset; 1000 ImageNet photos
+ * (110 MB) hash in well under a second.
+ */
+export async function datasetDigest(images: readonly DatasetImage[], classesText?: string): Promise<string> {
+  const outer = createHash('sha256');
+  for (const image of images) {
+    const inner = createHash('sha256');
+    let size = 0;
+    for await (const chunk of createReadStream(image.path) as AsyncIterable<Buffer>) {
+      inner.update(chunk);
+      size += chunk.length;
+    }
+    outer.update(`${image.file}\t${size}\t${inner.digest('hex')}\n`);
+  }
+  if (classesText !== undefined) outer.update(`${CLASSES_FILE}\n${classesText}`);
+  return outer.digest('hex');
+}
+
+/** Lists a dataset folder: images (sorted), labels from classes.tsv when present, and the digest. */
+export async function listDataset(folder: string): Promise<Dataset> {
+  const root = resolve(folder);
+  const files = await listImageFiles(root);
+  if (files.length === 0) {
+    throw userError({ where: root, expected: 'a folder with at least one .jpg, .jpeg, .png or .webp image', received: 'none', fix: 'Point the dataset setting at a folder of photos.' });
+  }
+  let classesText: string | undefined;
+  try {
+    classesText = await readFile(join(root, CLASSES_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const classes = classesText === undefined ? undefined : parseClasses(classesText, join(root, CLASSES_FILE));
+  const byWnid = new Map(classes?.map((c) => [c.wnid, c]));
+  const images = files.map((file): DatasetImage => {
+    const image: DatasetImage = { file, path: join(root, file) };
+    const wnid = wnidOf(file);
+    // The file-name wnid alone is enough to match model classes (model.labelWnids).
+    if (wnid !== undefined) image.wnid = wnid;
+    const match = wnid === undefined ? undefined : byWnid.get(wnid);
+    if (match) {
+      image.classIndex = match.index;
+      image.label = match.name.replace(/_/g, ' ');
+    }
+    return image;
+  });
+  return { folder: root, images, classes, digest: await datasetDigest(images, classesText) };
+}

@@ -1,0 +1,145 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topImageSchema } from '../../pipeline/atlas/schema.js';
+import { cropBox, clampSpan, type CropGeometry } from '../../pipeline/dataset/crop.js';
+import { createThumbnailStore, labelHistogram, writeFilterExamples } from '../../pipeline/dataset/examples.js';
+import type { DatasetImage } from '../../pipeline/dataset/list.js';
+import type { LayerScan } from '../../pipeline/dataset/scan.js';
+import { receptiveField } from '../../pipeline/model/layers.js';
+import { fakeModel } from './fake.js';
+
+const stretch = { inputSize: [32, 32] as [number, number], resize: 'stretch' as const };
+
+function geometry(overrides: Partial<CropGeometry>): CropGeometry {
+  return { y: 5, x: 10, gridHeight: 16, gridWidth: 16, receptiveField: 8, preprocessing: stretch, imageWidth: 400, imageHeight: 300, ...overrides };
+}
+
+describe('crop geometry', () => {
+  it('uses the receptive field of the fake model layer', () => {
+    expect(receptiveField(fakeModel().graph, 'c2')).toEqual({ size: 8, jump: 2 });
+  });
+
+  it('maps a grid unit to its receptive field in the original photo (stretch)', () => {
+    // centre (11, 21) in input pixels, field 8 -> input y [7, 15), x [17, 25); scale x 12.5, y 9.375.
+    expect(cropBox(geometry({}))).toEqual({ left: 213, top: 66, width: 100, height: 75 });
+  });
+
+  it('maps through a centre crop (sharp cover): the region is square in the photo', () => {
+    // scale 32/300, 5.33 input px cut on each side horizontally.
+    expect(cropBox(geometry({ preprocessing: { ...stretch, resize: 'center-crop' } }))).toEqual({ left: 209, top: 66, width: 75, height: 75 });
+  });
+
+  it('shifts a field that sticks out back inside the photo, keeping its size', () => {
+    expect(cropBox(geometry({ y: 0, x: 0 }))).toEqual({ left: 0, top: 0, width: 100, height: 75 });
+    expect(cropBox(geometry({ y: 15, x: 15 }))).toEqual({ left: 300, top: 225, width: 100, height: 75 });
+  });
+
+  it('uses the whole photo when the field is larger than the input, and never less than a pixel', () => {
+    expect(cropBox(geometry({ receptiveField: 500, imageWidth: 16, imageHeight: 16 }))).toEqual({ left: 0, top: 0, width: 16, height: 16 });
+    expect(clampSpan(3.2, 3.3, 10)).toEqual([3, 1]);
+    expect(clampSpan(-5, 50, 10)).toEqual([0, 10]);
+  });
+});
+
+describe('labelHistogram', () => {
+  it('counts labels, most frequent first, ties in rank order, unlabelled images ignored', () => {
+    expect(labelHistogram([{ label: 'b' }, { label: 'a' }, {}, { label: 'a' }, { label: 'c' }, { label: 'b' }, { label: 'a' }])).toEqual([
+      { label: 'a', count: 3 },
+      { label: 'b', count: 2 },
+      { label: 'c', count: 1 },
+    ]);
+  });
+});
+
+describe('writeFilterExamples', () => {
+  let folder: string;
+  let images: DatasetImage[];
+  const RED = { r: 255, g: 0, b: 0 };
+  const GREY = { r: 128, g: 128, b: 128 };
+
+  async function photo(path: string, width: number, height: number, square: { left: number; top: number; width: number; height: number }) {
+    const red = await sharp({ create: { width: square.width, height: square.height, channels: 3, background: RED } }).png().toBuffer();
+    return sharp({ create: { width, height, channels: 3, background: GREY } }).composite([{ input: red, left: square.left, top: square.top }]).png().toBuffer().then((b) => sharp(b).toFile(path));
+  }
+
+  async function pixel(buffer: Buffer, x: number, y: number): Promise<number[]> {
+    const { data, info } = await sharp(buffer).raw().toBuffer({ resolveWithObject: true });
+    const at = (y * info.width + x) * info.channels;
+    return [data[at], data[at + 1], data[at + 2]];
+  }
+
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'fa-examples-'));
+    // Landscape photo: red square inside the field of unit (5, 10) = box x [213, 313), y [66, 141).
+    await photo(join(folder, 'land.png'), 400, 300, { left: 220, top: 70, width: 80, height: 65 });
+    // Portrait content (300 x 400) stored rotated with EXIF orientation 6: the crop must use the upright photo.
+    // Unit (5, 10) of the upright photo = box x [159, 234), y [88, 188).
+    const upright = join(folder, 'upright.png');
+    await photo(upright, 300, 400, { left: 170, top: 100, width: 55, height: 75 });
+    await sharp(upright).rotate(270).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toFile(join(folder, 'rotated.jpg'));
+    images = [
+      { file: 'land.png', path: join(folder, 'land.png'), label: 'square', classIndex: 3 },
+      { file: 'rotated.jpg', path: join(folder, 'rotated.jpg'), label: 'square', classIndex: 3 },
+    ];
+  });
+  afterAll(() => rm(folder, { recursive: true, force: true }));
+
+  // A hand-made scan: 2 images x 2 channels; both images' max at unit (5, 10).
+  const unit = 5 * 16 + 10;
+  const layer: LayerScan = {
+    layer: 'c2',
+    channels: 2,
+    height: 16,
+    width: 16,
+    means: Float32Array.from([1, 4, 2, 3]),
+    max: Float32Array.from([5, 8, 6, 7]),
+    argmax: Uint32Array.from([unit, unit, unit, unit]),
+    stats: [],
+    top: [Int32Array.from([1, 0]), Int32Array.from([0, 1])],
+  };
+
+  it('writes crops of the most active region (after EXIF orientation) and one shared thumbnail per image', async () => {
+    const atlas = join(folder, 'atlas');
+    const thumbnails = createThumbnailStore(atlas, 'thumbs');
+    const common = { atlasDir: atlas, subdir: 'examples/c2', model: fakeModel(), images, layer, thumbnails };
+    const [first, second] = await Promise.all([writeFilterExamples({ ...common, filter: 0 }), writeFilterExamples({ ...common, filter: 1 })]);
+
+    expect(first.top.map((t) => [t.file, t.mean, t.max, t.crop, t.thumb])).toEqual([
+      ['rotated.jpg', 2, 6, 'examples/c2/0-0.webp', 'thumbs/rotated.jpg.webp'],
+      ['land.png', 1, 5, 'examples/c2/0-1.webp', 'thumbs/land.png.webp'],
+    ]);
+    expect(first.top[0].at).toEqual({ y: 5, x: 10, height: 16, width: 16 });
+    for (const entry of [...first.top, ...second.top]) expect(topImageSchema.parse(entry)).toEqual(entry);
+    expect(first.labels).toEqual([{ label: 'square', count: 2 }]);
+    expect((await readdir(join(atlas, 'thumbs'))).sort()).toEqual(['land.png.webp', 'rotated.jpg.webp']);
+    expect(second.top.map((t) => t.thumb)).toEqual(['thumbs/land.png.webp', 'thumbs/rotated.jpg.webp']);
+
+    // Landscape crop: 100 x 75 px of the photo, enlarged to 160 x 120; red in the middle, grey at the corner.
+    const land = await sharp(join(atlas, 'examples/c2/0-1.webp')).toBuffer();
+    expect(await sharp(land).metadata()).toMatchObject({ width: 160, height: 120, format: 'webp' });
+    expectColour(await pixel(land, 80, 60), RED);
+    expectColour(await pixel(land, 3, 3), GREY);
+    // Rotated photo: upright crop 75 x 100 -> 120 x 160; red centre, grey corner.
+    const rotated = await sharp(join(atlas, 'examples/c2/0-0.webp')).toBuffer();
+    expect(await sharp(rotated).metadata()).toMatchObject({ width: 120, height: 160 });
+    expectColour(await pixel(rotated, 60, 80), RED);
+    expectColour(await pixel(rotated, 3, 3), GREY);
+    // Thumbnail of the rotated photo is upright (portrait) and at most 160 px.
+    expect(await sharp(join(atlas, 'thumbs/rotated.jpg.webp')).metadata()).toMatchObject({ width: 120, height: 160 });
+  });
+
+  it('refuses a filter outside the layer', async () => {
+    const thumbnails = createThumbnailStore(join(folder, 'atlas2'), 'thumbs');
+    await expect(writeFilterExamples({ atlasDir: join(folder, 'atlas2'), subdir: 'x', model: fakeModel(), images, layer, thumbnails, filter: 2 })).rejects.toThrow(
+      'filter 2 is outside layer c2 (0..1)',
+    );
+  });
+});
+
+function expectColour(actual: number[], expected: { r: number; g: number; b: number }) {
+  const distance = Math.max(Math.abs(actual[0] - expected.r), Math.abs(actual[1] - expected.g), Math.abs(actual[2] - expected.b));
+  expect(distance, `pixel ${actual} vs ${JSON.stringify(expected)}`).toBeLessThan(40);
+}
