@@ -61,26 +61,30 @@ export function parseCount(flag: string, text: string, min = 0): number {
 export async function methodFromFlags(flags: Partial<VisualizeFlags>): Promise<MethodParams> {
   const { methodParamsSchema } = await import('../../visualize/params.js');
   const overrides: Record<string, unknown> = {};
-  const flagOf: Record<string, string> = { noise: '--noise', space: '--space', clipBetweenScales: '--no-clip' };
   for (const [key, flag, field] of METHOD_FLAGS) {
-    flagOf[field] = flag;
     const text = flags[key];
     if (text !== undefined) overrides[field] = number(flag, text);
   }
   if (flags.noise !== undefined) {
-    const parts = flags.noise.split(',');
-    if (parts.length !== 2) throw userError({ where: '--noise', expected: 'two grey levels "low,high" in 0..255, e.g. 150,180', received: describeValue(flags.noise) });
-    overrides.noise = parts.map((p) => number('--noise', p) / 255);
+    const levels = flags.noise.split(',').map(Number);
+    if (levels.length !== 2 || levels.some((v) => !Number.isFinite(v) || v < 0 || v > 255) || levels[0] > levels[1]) {
+      throw userError({ where: '--noise', expected: 'two grey levels "low,high" from 0 to 255 with low <= high, e.g. 150,180', received: describeValue(flags.noise) });
+    }
+    overrides.noise = levels.map((v) => v / 255);
   }
   if (flags.space !== undefined) overrides.space = flags.space;
   if (flags.clip === false) overrides.clipBetweenScales = false;
   const parsed = methodParamsSchema.safeParse(overrides);
   if (parsed.success) return parsed.data;
+  // The schema's messages read "expected ..."; report them against the flag the user typed.
   const issue = parsed.error.issues[0];
   const field = String(issue.path[0] ?? '');
-  const flag = flagOf[field] ?? field;
-  const received = field === 'noise' ? String(flags.noise) : String(overrides[field]);
-  throw userError({ where: flag, expected: issue.message.replace(/^Too (big|small): expected number to be /, 'a number '), received });
+  const flag = METHOD_FLAGS.find(([, , f]) => f === field);
+  throw userError({
+    where: flag?.[1] ?? field,
+    expected: issue.message.replace(/^expected /, ''),
+    received: flag ? describeValue(flags[flag[0]]) : describeValue(overrides[field]),
+  });
 }
 
 /** File-name-safe form of a model or layer name (ONNX names may hold slashes). */

@@ -1,0 +1,66 @@
+/**
+ * Adam as torch.optim.Adam (default amsgrad=false): L2 weight decay added to the gradient,
+ * bias-corrected moments, eps added after the bias-corrected square root.
+ * A fresh optimiser per scale, as the article creates one per scale.
+ * Each element is independent, so one optimiser serves a whole batch of images.
+ */
+
+export interface AdamOptions {
+  learningRate: number;
+  weightDecay: number;
+  /** @default 0.9 */
+  beta1?: number;
+  /** @default 0.999 */
+  beta2?: number;
+  /** @default 1e-8 */
+  eps?: number;
+}
+
+export interface Adam {
+  /** Steps taken so far. */
+  readonly steps: number;
+  /**
+   * One update of params (in place: the optimiser owns the parameter array it is given)
+   * with the gradient of the loss being minimised. `frozen(i)` true skips image i (its
+   * elementsPerImage elements), e.g. after it diverged.
+   */
+  step(params: Float32Array, gradient: Float32Array, frozen?: (image: number) => boolean, elementsPerImage?: number): void;
+}
+
+export function createAdam(size: number, options: AdamOptions): Adam {
+  const beta1 = options.beta1 ?? 0.9;
+  const beta2 = options.beta2 ?? 0.999;
+  const eps = options.eps ?? 1e-8;
+  const { learningRate, weightDecay } = options;
+  const m = new Float32Array(size);
+  const v = new Float32Array(size);
+  let t = 0;
+  return {
+    get steps() {
+      return t;
+    },
+    step(params, gradient, frozen, elementsPerImage = size) {
+      if (params.length !== size || gradient.length !== size) {
+        throw new RangeError(`Adam: expected ${size} parameters and gradients, received ${params.length} and ${gradient.length}`);
+      }
+      t += 1;
+      const stepSize = learningRate / (1 - beta1 ** t);
+      const sqrtCorrection2 = Math.sqrt(1 - beta2 ** t);
+      const [keep1, take1, keep2, take2] = [beta1, 1 - beta1, beta2, 1 - beta2];
+      for (let start = 0, image = 0; start < size; start += elementsPerImage, image++) {
+        if (frozen?.(image)) continue;
+        const end = Math.min(size, start + elementsPerImage);
+        for (let i = start; i < end; i++) {
+          const p = params[i];
+          const g = gradient[i] + weightDecay * p;
+          // Moments are stored (rounded) as float32, as torch keeps them; reuse the rounded values.
+          const mi = Math.fround(keep1 * m[i] + take1 * g);
+          const vi = Math.fround(keep2 * v[i] + take2 * g * g);
+          m[i] = mi;
+          v[i] = vi;
+          params[i] = p - (stepSize * mi) / (Math.sqrt(vi) / sqrtCorrection2 + eps);
+        }
+      }
+    },
+  };
+}

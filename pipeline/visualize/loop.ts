@@ -1,0 +1,118 @@
+/**
+ * The loop: wires the parts (objective, parameterisation, optimiser, transforms) into the
+ * article's multi-scale ascent for a batch of images, one per filter. It only wires:
+ * each part lives in its own file.
+ */
+import type { Engine } from '../engine/engine.js';
+import { createAdam } from './adam.js';
+import { evaluateObjective, type Objective } from './objective.js';
+import { gradientToParams, imagesToParams, noiseImage, paramsToImages, type PixelSpace } from './parameterization.js';
+import { scaleSizes, type MethodParams } from './params.js';
+import { boxBlur, clip01, resizeBicubic } from './transforms.js';
+
+export interface AscentInput {
+  objective: Objective;
+  /** The filter of each image, only to seed its start noise. */
+  filters: readonly number[];
+  params: MethodParams;
+  learningRate: number;
+  seed: number;
+  space: PixelSpace;
+  signal?: AbortSignal;
+  /** Start images (NCHW RGB at params.startSize) instead of each filter's seeded noise, e.g. a photo. */
+  start?: Float32Array;
+  /** Called after every step with the number of steps done, for progress. */
+  onStep?: (done: number, total: number) => void;
+}
+
+export interface AscentResult {
+  /** The last scale's images, denormalised to RGB (not clipped), NCHW. */
+  images: Float32Array;
+  size: number;
+  /** Objective at the first step (the noise). */
+  start: Float64Array;
+  /** Highest objective seen at any step. */
+  best: Float64Array;
+  /** Whether the engine ever returned a non-zero gradient for the image. */
+  gradientSeen: boolean[];
+  /** A NaN or infinity appeared; the image was frozen from then on. */
+  diverged: boolean[];
+}
+
+function allFinite(data: Float32Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return false;
+  return true;
+}
+
+function anyNonZero(data: Float32Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (data[i] !== 0) return true;
+  return false;
+}
+
+/** Start images, NCHW, each from its filter's own noise stream. */
+export function startImages(filters: readonly number[], params: MethodParams, seed: number): Float32Array {
+  const perImage = 3 * params.startSize * params.startSize;
+  const out = new Float32Array(filters.length * perImage);
+  filters.forEach((filter, n) => out.set(noiseImage(seed, filter, params.startSize, params.noise), n * perImage));
+  return out;
+}
+
+export async function runAscent(engine: Engine, input: AscentInput): Promise<AscentResult> {
+  const { objective, filters, params, space, signal } = input;
+  const n = filters.length;
+  const sizes = scaleSizes(params);
+  const totalSteps = sizes.length * params.stepsPerScale;
+  const start = new Float64Array(n).fill(Number.NaN);
+  const best = new Float64Array(n).fill(-Infinity);
+  const gradientSeen = new Array<boolean>(n).fill(false);
+  const diverged = new Array<boolean>(n).fill(false);
+  let images = input.start ?? startImages(filters, params, input.seed);
+  if (images.length !== n * 3 * sizes[0] * sizes[0]) {
+    throw new RangeError(`start images: expected ${n} x 3 x ${sizes[0]} x ${sizes[0]} values, received ${images.length}`);
+  }
+  let done = 0;
+  for (let s = 0; s < sizes.length; s++) {
+    const size = sizes[s];
+    const shape = { n, height: size, width: size };
+    const perImage = 3 * size * size;
+    const x = imagesToParams(images, shape, space);
+    const adam = createAdam(x.length, { learningRate: input.learningRate, weightDecay: params.weightDecay });
+    for (let step = 0; step < params.stepsPerScale; step++) {
+      signal?.throwIfAborted();
+      const batch = { data: paramsToImages(x, shape, space), ...shape };
+      const result = await evaluateObjective(engine, objective, batch);
+      for (let i = 0; i < n; i++) {
+        if (diverged[i]) continue;
+        const [from, to] = [i * perImage, (i + 1) * perImage];
+        const value = result.objective[i];
+        // Only the engine's numbers can bring a NaN or infinity in: Adam's update of finite values stays finite.
+        if (!Number.isFinite(value) || !allFinite(result.gradient, from, to)) {
+          // Freeze the image at a finite value so it cannot disturb anything else.
+          diverged[i] = true;
+          x.fill(0, from, to);
+          continue;
+        }
+        if (Number.isNaN(start[i])) start[i] = value;
+        if (value > best[i]) best[i] = value;
+        if (!gradientSeen[i] && anyNonZero(result.gradient, from, to)) gradientSeen[i] = true;
+      }
+      // Minimise -objective: the chain rule with sign -1 gives d(-objective) / dx.
+      adam.step(x, gradientToParams(result.gradient, shape, space, -1), (i) => diverged[i], perImage);
+      input.onStep?.(++done, totalSteps);
+    }
+    images = paramsToImages(x, shape, space);
+    if (s < sizes.length - 1) images = betweenScales(images, n, size, sizes[s + 1], params);
+  }
+  // Belt and braces: whatever the cause, a non-finite final image is never returned as a result.
+  const last = 3 * sizes.at(-1)! ** 2;
+  for (let i = 0; i < n; i++) if (!allFinite(images, i * last, (i + 1) * last)) diverged[i] = true;
+  return { images, size: sizes.at(-1)!, start, best, gradientSeen, diverged };
+}
+
+/** The regularisers between scales: (clip), bicubic upscale, box blur, (clip again: bicubic overshoots). */
+function betweenScales(images: Float32Array, n: number, from: number, to: number, params: MethodParams): Float32Array {
+  let data = params.clipBetweenScales ? clip01(images) : images;
+  data = resizeBicubic({ data, planes: 3 * n, height: from, width: from }, to, to).data;
+  if (params.blurSize > 1) data = boxBlur({ data, planes: 3 * n, height: to, width: to }, params.blurSize).data;
+  return params.clipBetweenScales ? clip01(data) : data;
+}

@@ -1,0 +1,109 @@
+/**
+ * Whole-layer runs: split the filters into batches, run the batches through a queue, hand each
+ * result to the caller as soon as its batch finishes (so it can be persisted incrementally).
+ */
+import PQueue from 'p-queue';
+import type { Engine } from '../engine/engine.js';
+import type { CnnModel } from '../model/graph.js';
+import { findNode, inferShapes } from '../model/layers.js';
+import { visualizeBatch, type FilterVisualization, type VisualizeBatchOptions } from './batch.js';
+import { finalSize, type MethodParams } from './params.js';
+
+export interface SweepOptions extends Omit<VisualizeBatchOptions, 'onStep'> {
+  /** Filters per batch (one image each). */
+  batchSize: number;
+  /** Batches run at the same time. @default 1 (onnxruntime already uses every core for one batch) */
+  concurrency?: number;
+  /** Called once per filter, in filter order within a batch, as its batch finishes. */
+  onResult?: (result: FilterVisualization) => void | Promise<void>;
+  /** Called after every optimisation step of any batch, with that batch's filter count (progress). */
+  onStep?: (filtersInBatch: number, stepsPerFilter: number) => void;
+}
+
+/** Consecutive chunks of at most `size`. */
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch size: expected a positive integer, received ${size}`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Every filter's visualisation, in the order of options.filters. Aborting stops between steps. */
+export async function sweepFilters(engine: Engine, options: SweepOptions): Promise<FilterVisualization[]> {
+  const { signal, onResult, onStep } = options;
+  signal?.throwIfAborted();
+  const batches = chunk(options.filters, options.batchSize);
+  // One controller for the sweep: the caller's abort or any batch's failure stops the other batches.
+  const controller = new AbortController();
+  const forward = (): void => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', forward, { once: true });
+  const queue = new PQueue({ concurrency: options.concurrency ?? 1 });
+  try {
+    const results = await Promise.all(
+      batches.map((filters) =>
+        queue.add(async () => {
+            controller.signal.throwIfAborted();
+            const batch = await visualizeBatch(engine, {
+              ...options,
+              filters,
+              signal: controller.signal,
+              onStep: onStep && ((_done, total) => onStep(filters.length, total)),
+            });
+            for (const result of batch) await onResult?.(result);
+            return batch;
+        }),
+      ),
+    );
+    return results.flat();
+  } catch (error) {
+    controller.abort(error);
+    queue.clear();
+    await queue.onIdle();
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', forward);
+  }
+}
+
+/** Upper bound: beyond this a bigger batch gains nothing on CPU and delays the first results. */
+export const MAX_BATCH_SIZE = 32;
+
+/**
+ * Nodes the layer depends on (itself included): only their activations are computed and kept
+ * for the backward pass.
+ */
+function ancestors(model: CnnModel, layer: string): string[] {
+  const byName = new Map(model.graph.nodes.map((n) => [n.name, n]));
+  const seen = new Set<string>();
+  const stack = [findNode(model.graph, layer).name];
+  while (stack.length > 0) {
+    const name = stack.pop()!;
+    const node = byName.get(name);
+    if (!node || seen.has(name)) continue;
+    seen.add(name);
+    stack.push(...node.inputs);
+  }
+  return [...seen];
+}
+
+/** Estimated bytes one image needs at the final size: activations kept for backward + their gradients + optimiser state. */
+export function bytesPerImage(model: CnnModel, layer: string, params: MethodParams): number {
+  const size = finalSize(params);
+  const shapes = inferShapes(model.graph, [size, size]);
+  let elements = 0;
+  for (const name of ancestors(model, layer)) {
+    const shape = shapes.get(name)!;
+    elements += shape.channels * shape.height * shape.width;
+  }
+  // float32 forward activation + its gradient + pooling indices / temporaries: ~3 buffers of 4 bytes.
+  const engine = 12 * elements;
+  // x, Adam m and v, RGB images, gradients and their conversions: ~8 float32 copies of the image.
+  const optimiser = 8 * 4 * 3 * size * size;
+  return engine + optimiser;
+}
+
+/** A batch size whose estimated memory at the final (largest) scale fits the budget; at least 1. */
+export function chooseBatchSize(model: CnnModel, layer: string, params: MethodParams, memoryBudgetMiB: number): number {
+  const fits = Math.floor((memoryBudgetMiB * 1024 * 1024) / bytesPerImage(model, layer, params));
+  return Math.max(1, Math.min(MAX_BATCH_SIZE, fits));
+}

@@ -1,0 +1,71 @@
+/**
+ * The `visualize` command end to end on the real darknet-tiny (through loadModel -> ensureAsset,
+ * FILTER_ATLAS_MIRROR) with a tiny schedule, and its flag validation.
+ */
+import { Command } from 'commander';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { defineVisualizeCommand, methodFromFlags, parseCount, safeName } from '../../pipeline/cli/commands/visualize.js';
+
+async function run(args: string[]): Promise<string> {
+  const program = new Command('filter-atlas').exitOverride();
+  defineVisualizeCommand(program);
+  let out = '';
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await program.parseAsync(['node', 'filter-atlas', 'visualize', ...args]);
+  } finally {
+    stdout.mockRestore();
+    stderr.mockRestore();
+  }
+  return out;
+}
+
+describe('visualize flags', () => {
+  it('override the method parameters and report errors against the flag', async () => {
+    const params = await methodFromFlags({ scales: '3', steps: '5', size: '32', lr: '0.05', blur: '0', noise: '100,200', space: 'model', clip: false });
+    expect(params).toMatchObject({ scales: 3, stepsPerScale: 5, startSize: 32, learningRate: 0.05, blurSize: 0, space: 'model', clipBetweenScales: false });
+    expect(params.noise).toEqual([100 / 255, 200 / 255]);
+    await expect(methodFromFlags({ scales: '0' })).rejects.toThrow('--scales: expected an integer from 1 to 30, received "0"');
+    await expect(methodFromFlags({ blur: '4' })).rejects.toThrow('--blur: expected 0 (no blur) or an odd integer up to 31, received "4"');
+    await expect(methodFromFlags({ lr: 'fast' })).rejects.toThrow('--lr: expected a number, received "fast"');
+    await expect(methodFromFlags({ noise: '180,150' })).rejects.toThrow('--noise: expected two grey levels "low,high" from 0 to 255 with low <= high');
+    expect(() => parseCount('--seed', '-3')).toThrow('--seed: expected an integer >= 0, received "-3"');
+    expect(() => parseCount('--batch', '0', 1)).toThrow('--batch: expected an integer >= 1, received "0"');
+    expect(safeName('resnet/layer1.0/conv 2')).toBe('resnet_layer1.0_conv_2');
+  });
+});
+
+describe('filter-atlas visualize on darknet-tiny', () => {
+  let out: string;
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'fa-visualize-'));
+  });
+  afterAll(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('writes one PNG per filter and one JSON line per filter', async () => {
+    const stdout = await run(['darknet-tiny', '--layer', 'leaky_re_lu_3', '--filters', '0,5', '--scales', '2', '--steps', '3', '--size', '32', '--out', out, '--json']);
+    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.map((l) => l.filter)).toEqual([0, 5]);
+    for (const line of lines) {
+      expect(Object.keys(line)).toEqual(['model', 'layer', 'filter', 'activation', 'seconds', 'image', 'engine', 'status']);
+      expect(line).toMatchObject({ model: 'darknet-tiny', layer: 'leaky_re_lu_3', engine: 'ort' });
+      expect(line.image).toBe(join(out, `darknet-tiny-leaky_re_lu_3-${line.filter}.png`));
+      const meta = await sharp(line.image).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(['png', 38, 38]); // 32 -> int(32 * 1.2)
+    }
+    expect((await readdir(out)).sort()).toEqual(['darknet-tiny-leaky_re_lu_3-0.png', 'darknet-tiny-leaky_re_lu_3-5.png']);
+  });
+
+  it("names the layer's channel count when a filter is out of range", async () => {
+    await expect(run(['darknet-tiny', '--layer', 'leaky_re_lu_3', '--filters', '3,16', '--out', out])).rejects.toThrow(
+      'expected filter indices from 0 to 15 (the layer has 16 channels), received 16',
+    );
+  });
+});

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { defaultMethodParams, describeMethod, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/visualize/params.js';
+import { createRandom, deriveSeed } from '../../pipeline/util/random.js';
+import { noiseImage } from '../../pipeline/visualize/parameterization.js';
+
+describe('method parameters', () => {
+  it('default to the article', () => {
+    expect(defaultMethodParams).toEqual({
+      startSize: 56,
+      scales: 12,
+      upscale: 1.2,
+      stepsPerScale: 20,
+      learningRate: 0.1,
+      weightDecay: 1e-6,
+      blurSize: 5,
+      noise: [150 / 255, 180 / 255],
+      space: 'imagenet',
+      clipBetweenScales: true,
+    });
+  });
+
+  it('give the article sizes per scale (int(size * 1.2))', () => {
+    expect(scaleSizes(defaultMethodParams)).toEqual([56, 67, 80, 96, 115, 138, 165, 198, 237, 284, 340, 408]);
+    expect(finalSize({ startSize: 56, scales: 3, upscale: 1.2 })).toBe(80);
+    expect(scaleSizes({ startSize: 100, scales: 2, upscale: 1 })).toEqual([100, 100]);
+  });
+
+  it('reject an even blur, reversed noise and unknown fields', () => {
+    expect(methodParamsSchema.safeParse({ blurSize: 4 }).success).toBe(false);
+    expect(methodParamsSchema.safeParse({ blurSize: 0 }).success).toBe(true);
+    expect(methodParamsSchema.safeParse({ noise: [0.7, 0.6] }).success).toBe(false);
+    expect(methodParamsSchema.safeParse({ learningrate: 0.1 }).success).toBe(false);
+  });
+
+  it('describe the method in one sentence naming its numbers', () => {
+    const text = describeMethod(defaultMethodParams);
+    expect(text).toBe(
+      'Maximises the mean activation of one filter: starting from 56x56 uniform noise in [150, 180]/255, ' +
+        '12 scales of 20 Adam steps (lr 0.1, weight decay 0.000001) on ImageNet-normalised pixels, ' +
+        'the image upscaled x1.2 (bicubic), box-blurred 5x5, clipped to [0, 1] between scales; output 408x408 px.',
+    );
+    const article = describeMethod(methodParamsSchema.parse({ space: 'model', blurSize: 0, clipBetweenScales: false, scales: 1 }));
+    expect(article).toContain("1 scale of 20 Adam steps");
+    expect(article).toContain("on the model's own input");
+    expect(article).not.toContain('blurred');
+  });
+});
+
+describe('seeded random numbers', () => {
+  it('repeat for a seed and differ between seeds', () => {
+    const a = createRandom(42);
+    const b = createRandom(42);
+    const c = createRandom(43);
+    const seqA = Array.from({ length: 5 }, () => a.uint32());
+    expect(Array.from({ length: 5 }, () => b.uint32())).toEqual(seqA);
+    expect(Array.from({ length: 5 }, () => c.uint32())).not.toEqual(seqA);
+  });
+
+  it('are uniform in [0, 1)', () => {
+    const random = createRandom(7);
+    const values = Array.from({ length: 20000 }, () => random.next());
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...values)).toBeLessThan(1);
+    const mean = values.reduce((s, v) => s + v, 0) / values.length;
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.01); // std of the mean is 0.002
+    const buckets = new Array(10).fill(0);
+    for (const v of values) buckets[Math.floor(v * 10)]++;
+    for (const count of buckets) expect(Math.abs(count - 2000)).toBeLessThan(200);
+  });
+
+  it('derive seeds that depend on every part and their order, including high bits', () => {
+    expect(deriveSeed(1, 2)).toBe(deriveSeed(1, 2));
+    expect(deriveSeed(1, 2)).not.toBe(deriveSeed(2, 1));
+    expect(deriveSeed(0, 5)).not.toBe(deriveSeed(0, 6));
+    expect(deriveSeed(2 ** 40, 0)).not.toBe(deriveSeed(0, 0));
+    expect(() => deriveSeed(-1)).toThrow(/non-negative/);
+  });
+
+  it('give each filter its own start noise in the article range', () => {
+    const a = noiseImage(0, 3, 8, [150 / 255, 180 / 255]);
+    const b = noiseImage(0, 4, 8, [150 / 255, 180 / 255]);
+    expect(a).toEqual(noiseImage(0, 3, 8, [150 / 255, 180 / 255]));
+    expect(a).not.toEqual(b);
+    const bytes = new Set(Array.from(a, (v) => Math.round(v * 255)));
+    for (const v of a) expect(Number.isInteger(Math.round(v * 255 * 1e4) / 1e4)).toBe(true); // whole bytes
+    expect(Math.min(...bytes)).toBeGreaterThanOrEqual(150);
+    expect(Math.max(...bytes)).toBeLessThanOrEqual(179);
+    expect(bytes.size).toBeGreaterThan(20);
+  });
+});

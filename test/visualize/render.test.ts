@@ -1,0 +1,95 @@
+import { Writable } from 'node:stream';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { encodePng, encodeWebpThumbnail, toInterleavedBytes } from '../../pipeline/render/images.js';
+import { createProgress, formatDuration } from '../../pipeline/util/progress.js';
+
+function gradientImage(height: number, width: number) {
+  const data = new Float32Array(3 * height * width);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      data[y * width + x] = x / (width - 1);
+      data[height * width + y * width + x] = y / (height - 1);
+      data[2 * height * width + y * width + x] = ((x + y) % 7) / 6;
+    }
+  return { data, height, width };
+}
+
+describe('image encoding', () => {
+  it('writes lossless RGB PNGs that decode to the rounded, clipped pixels', async () => {
+    const image = gradientImage(9, 13);
+    image.data[0] = -0.2; // clipped to 0
+    image.data[1] = 1.7; // clipped to 255
+    image.data[2] = Number.NaN; // never garbage: 0
+    const png = await encodePng(image);
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([13, 9, 3]);
+    expect(data.equals(toInterleavedBytes(image))).toBe(true);
+    expect([data[0], data[3], data[6]]).toEqual([0, 255, 0]);
+    expect(data[3 * 12]).toBe(255); // red = x / 12 at x = 12
+    const metadata = await sharp(png).metadata();
+    expect(metadata.exif).toBeUndefined();
+    expect(metadata.icc).toBeUndefined();
+  });
+
+  it('gives identical bytes for identical pixels (PNG and WebP)', async () => {
+    const image = gradientImage(40, 30);
+    expect((await encodePng(image)).equals(await encodePng(gradientImage(40, 30)))).toBe(true);
+    expect((await encodeWebpThumbnail(image, 16)).equals(await encodeWebpThumbnail(gradientImage(40, 30), 16))).toBe(true);
+  });
+
+  it('makes WebP thumbnails whose longer side is the size, never enlarged', async () => {
+    const thumb = await sharp(await encodeWebpThumbnail(gradientImage(40, 30), 16)).metadata();
+    expect([thumb.format, thumb.width, thumb.height]).toEqual(['webp', 12, 16]);
+    const small = await sharp(await encodeWebpThumbnail(gradientImage(8, 8), 64)).metadata();
+    expect([small.width, small.height]).toEqual([8, 8]);
+  });
+});
+
+class Capture extends Writable {
+  text = '';
+  constructor(readonly isTTY: boolean) {
+    super();
+  }
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+describe('progress', () => {
+  it('prints plain lines at most every interval when stderr is not a terminal', () => {
+    const stream = new Capture(false);
+    let clock = 0;
+    const progress = createProgress('visualize', 10, { stream, intervalMs: 5000, now: () => clock });
+    clock = 1000;
+    progress.tick(); // too soon: no line
+    clock = 6000;
+    progress.tick(2); // 3 done in 6 s
+    progress.log('filter 4 is dead');
+    clock = 20_000;
+    progress.tick(7);
+    progress.stop();
+    progress.stop();
+    expect(stream.text).toBe(
+      'visualize: 3/10 (30%), 2.0s each, ETA 14s\n' +
+        'visualize: filter 4 is dead\n' +
+        'visualize: 10/10 (100%), 2.0s each\n' +
+        'visualize: 10/10 done in 20s\n',
+    );
+  });
+
+  it('draws a bar with done/total on a terminal', () => {
+    const stream = new Capture(true);
+    const progress = createProgress('scan', 4, { stream });
+    progress.tick(4);
+    progress.log('hello');
+    progress.stop();
+    expect(stream.text).toContain('4/4');
+    expect(stream.text).toContain('hello');
+  });
+
+  it('formats durations', () => {
+    expect([formatDuration(5.4), formatDuration(125), formatDuration(7322), formatDuration(Number.NaN)]).toEqual(['5s', '2m05s', '2h02m', '?']);
+  });
+});
