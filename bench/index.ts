@@ -1,0 +1,98 @@
+/**
+ * `npm run bench [-- --json] [-- --engines ort,tfjs,pytorch]`: seconds per step (forward +
+ * input gradient, median after warm-up) for VGG16-BN (generated weights) to layer 42 at 112 and
+ * 224 px, batch 1 and 8, and darknet-tiny to conv2d_16 at 224 px, on each engine, with the
+ * PyTorch reference of the same configuration measured in the same run (DESIGN.md section 8:
+ * ratios, never absolute times from another run). Rows of one configuration run back to back
+ * so that load from other processes hits them alike. Then the visualisation rows (seconds per
+ * filter of the whole method, bench/visualize.ts).
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import type { EngineName } from '../pipeline/engine/engine.js';
+import { exitWithError } from '../pipeline/cli/exit.js';
+import { EnginePool, engineCase } from './engines.js';
+import { darknetTiny, generatedVgg16Bn } from './models.js';
+import { findPytorch, pytorchVggCase } from './pytorch.js';
+import { runBench, type BenchCase, type BenchRow } from './runner.js';
+import { formatTable } from './table.js';
+import { runVisualizeBench } from './visualize.js';
+
+const ENGINES = ['pytorch', 'ort', 'tfjs'] as const;
+type BenchEngine = (typeof ENGINES)[number];
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The tfjs wasm backend cannot run VGG16-BN 224 px x 8 (and would need minutes). */
+const wasmHeapSkip = (device: string): string | undefined =>
+  device.includes('wasm')
+    ? 'skipped on tfjs wasm: a 224 px x 8 VGG16-BN step exceeds the 4 GiB wasm heap (it crashes, DESIGN.md section 3) and would take ~25 s'
+    : undefined;
+
+async function buildCases(engines: Set<BenchEngine>, pool: EnginePool, log: (line: string) => void): Promise<BenchCase[]> {
+  const cases: BenchCase[] = [];
+  const referenceFolder = resolve(repoRoot, '../shared/reference');
+  const pytorch = engines.has('pytorch') ? await findPytorch(referenceFolder) : undefined;
+  if (pytorch && 'missing' in pytorch) log(`bench: no PyTorch reference rows: ${pytorch.missing}`);
+  const ours = ENGINES.filter((e): e is EngineName => e !== 'pytorch' && engines.has(e));
+  for (const [size, batch] of [[112, 1], [112, 8], [224, 1], [224, 8]] as const) {
+    if (pytorch && !('missing' in pytorch)) cases.push(pytorchVggCase(pytorch, size, batch));
+    for (const engine of ours) {
+      cases.push(engineCase(pool, { engine, modelName: 'vgg16_bn', layer: '42', size, batch, skipOn: size === 224 && batch === 8 && engine === 'tfjs' ? wasmHeapSkip : undefined }));
+    }
+  }
+  // No PyTorch step script for darknet-tiny: these rows have no ratio.
+  for (const batch of [1, 8]) {
+    for (const engine of ours) cases.push(engineCase(pool, { engine, modelName: 'darknet-tiny', layer: 'conv2d_16', size: 224, batch }));
+  }
+  return cases;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('bench')
+    .description('Seconds per optimisation step (forward + input gradient) per engine, against PyTorch in the same run.')
+    .option('--json', 'one JSON object per row on stdout')
+    .addOption(new Option('--engines <list>', 'comma-separated engines to run').default(ENGINES.join(',')))
+    .option('--no-visualize', 'skip the visualisation rows (bench/visualize.ts)')
+    .parse(argv);
+  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean }>();
+  const requested = options.engines.split(',').map((e) => e.trim());
+  const unknown = requested.filter((e) => !(ENGINES as readonly string[]).includes(e));
+  if (unknown.length) {
+    const { userError } = await import('../pipeline/errors.js');
+    throw userError({ where: '--engines', expected: `a comma-separated subset of ${ENGINES.join(', ')}`, received: JSON.stringify(unknown.join(',')) });
+  }
+  const json = options.json === true;
+  const log = (line: string) => process.stderr.write(line + '\n');
+  const started = Date.now();
+  const pool = new EnginePool({ vgg16_bn: generatedVgg16Bn, 'darknet-tiny': darknetTiny });
+  let rows: BenchRow[];
+  try {
+    const cases = await buildCases(new Set(requested as BenchEngine[]), pool, log);
+    log(`bench: ${cases.length} cases; 2 shared cores make timings noisy, so compare the ratios of one run`);
+    rows = await runBench(cases, {
+      onRow: (row) => {
+        if (json) console.log(JSON.stringify(row));
+        else log(`bench: ${row.engine} ${row.model} ${row.layer} ${row.size}x${row.batch}: ${row.seconds_per_step.toFixed(3)} s/step`);
+      },
+      onSkip: (c, reason) => log(`bench: ${c.engine} ${c.model} ${c.layer} ${c.size}x${c.batch}: ${reason}`),
+    });
+  } finally {
+    await pool.dispose();
+  }
+  if (!json) console.log(formatTable(rows, 'seconds_per_step'));
+  if (options.visualize) {
+    // The whole method per filter (bench/visualize.ts): one filter at a time vs batched, vs PyTorch.
+    const visualizeRows = await runVisualizeBench({ json, log });
+    if (json) for (const row of visualizeRows) console.log(JSON.stringify(row));
+    else if (visualizeRows.length) console.log('\n' + formatTable(visualizeRows, 'seconds_per_filter'));
+  }
+  log(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+try {
+  await main(process.argv);
+} catch (error) {
+  exitWithError(error);
+}
