@@ -4,42 +4,26 @@
  * search by a label, a probe page. Every page: all images load, no console errors, a screenshot
  * in test-artifacts/site/. What to visit is read from atlas.json, not hard-coded.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { atlasSchema, type Atlas, type AtlasFilter, type AtlasLayer } from '../../pipeline/atlas/schema.js';
 import { prepareSiteAtlas } from './fixture.js';
+import { ARTIFACTS, buildSite, checkPage as check, openBrowser, referencedAndCopied, type Browser } from './harness.js';
 import { serveStatic, type StaticSite } from './serve.js';
 
-const REPO = resolve(import.meta.dirname, '../..');
-const ARTIFACTS = join(REPO, 'test-artifacts/site');
 const BASE = '/atlas-test/';
-const CHROMIUM = '/usr/bin/chromium';
 
 let tmp: string;
 let dist: string;
 let distParent: string;
 let atlas: Atlas;
 let site: StaticSite;
-let context: BrowserContext;
-let page: Page;
+let browser: Browser;
+let page: Browser['page'];
 /** Console errors, page errors and failed requests of the current page. */
-const problems: string[] = [];
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
-
-/** The environment without what vitest injects (NODE_ENV=test, BASE_URL, MODE...): the build must see a user's shell. */
-function buildEnv(): NodeJS.ProcessEnv {
-  const injected = new Set(['NODE_ENV', 'BASE_URL', 'MODE', 'DEV', 'PROD', 'SSR', 'TEST']);
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !injected.has(k) && !k.startsWith('VITEST')));
-}
+let problems: string[];
 
 /** Bytes a browser fetches for a built page: the HTML plus every same-site stylesheet, script and image it references. */
 async function pageBytes(urlPath: string): Promise<{ html: number; assets: number; images: number; count: number }> {
@@ -58,21 +42,7 @@ async function pageBytes(urlPath: string): Promise<{ html: number; assets: numbe
 
 const human = (label: string) => label.replace(/_/g, ' ');
 
-/** Loads every image now (thumbnails are lazy), then checks each decoded, screenshots the page and reports problems. */
-async function checkPage(name: string): Promise<void> {
-  await page.waitForLoadState('load');
-  // Browser-side code as strings: the project's tsconfig has no DOM types.
-  await page.evaluate(`document.querySelectorAll('img').forEach((img) => { img.loading = 'eager'; })`);
-  await page.waitForFunction(`Array.from(document.images).every((img) => img.complete)`, undefined, { timeout: 30_000 });
-  const broken = await page.evaluate<string[]>(
-    `Array.from(document.images).filter((img) => img.naturalWidth === 0).map((img) => img.getAttribute('src'))`,
-  );
-  expect(broken, `images that did not load on ${name}`).toEqual([]);
-  const missingAlt = await page.evaluate<number>(`Array.from(document.images).filter((img) => !img.hasAttribute('alt')).length`);
-  expect(missingAlt, `images without alt on ${name}`).toBe(0);
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-  expect(problems, `console errors / failed requests on ${name}`).toEqual([]);
-}
+const checkPage = (name: string) => check(browser, name);
 
 /** The layer to walk through (a dotted name when there is one: it must survive URLs) and a labelled live filter of it. */
 function pickTarget(): { layer: AtlasLayer; filter: AtlasFilter; label: string } {
@@ -96,36 +66,16 @@ beforeAll(async () => {
   const [folder] = (await readdir(output)).filter((n) => n !== 'diffs');
   atlas = atlasSchema.parse(JSON.parse(await readFile(join(output, folder, 'atlas.json'), 'utf8')));
 
-  const started = performance.now();
-  await promisify(execFile)(process.execPath, [join(REPO, 'node_modules/astro/astro.js'), 'build', '--root', 'site', '--outDir', dist], {
-    cwd: REPO,
-    env: { ...buildEnv(), FILTER_ATLAS_OUTPUT: output, SITE_BASE: BASE, ASTRO_TELEMETRY_DISABLED: '1' },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  const files = await filesUnder(dist);
-  let bytes = 0;
-  for (const f of files) bytes += (await stat(f)).size;
-  console.log(`site build: ${((performance.now() - started) / 1000).toFixed(1)} s, ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB`);
+  const built = await buildSite(output, dist, BASE);
+  console.log(`site build: ${built.seconds.toFixed(1)} s, ${built.files} files, ${(built.bytes / 1e6).toFixed(2)} MB`);
 
   site = await serveStatic(dist, BASE);
-  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1200, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`); });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => {
-    // Leaving a page cancels its pending lazy images (ERR_ABORTED); images of the checked page are verified by naturalWidth.
-    if (request.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`failed: ${request.url()} ${request.failure()?.errorText}`);
-  });
-  page.on('response', (response) => { if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`); });
+  browser = await openBrowser(join(tmp, 'profile'));
+  ({ page, problems } = browser);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.context.close();
   await site?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
   if (distParent) await rm(distParent, { recursive: true, force: true });
@@ -133,16 +83,9 @@ afterAll(async () => {
 
 describe('atlas site', () => {
   it('copies exactly the atlas files the pages reference', async () => {
-    const html = (await filesUnder(dist)).filter((f) => f.endsWith('.html'));
-    const referenced = new Set<string>();
-    for (const file of html) {
-      for (const match of (await readFile(file, 'utf8')).matchAll(/(?:src="|image:)([^"]+)"/g)) {
-        if (match[1].startsWith(`${BASE}files/`)) referenced.add(decodeURIComponent(match[1].slice(BASE.length)));
-      }
-    }
-    const copied = (await filesUnder(join(dist, 'files'))).map((f) => relative(dist, f).split('\\').join('/'));
+    const { referenced, copied } = await referencedAndCopied(dist, BASE);
     expect(copied.length).toBeGreaterThan(0);
-    expect(copied.sort()).toEqual([...referenced].sort());
+    expect(copied).toEqual(referenced);
   });
 
   it('walks home -> atlas -> layer -> filter by clicks', async () => {
@@ -207,6 +150,15 @@ describe('atlas site', () => {
     await page.waitForURL(/\/\d+\/$/);
     expect(await page.locator('main').textContent()).toContain(label);
     await checkPage('search-result');
+  });
+
+  it('has a diffs page that says there are none yet', async () => {
+    problems.length = 0;
+    await page.goto(`${site.origin}${BASE}`);
+    await page.getByRole('navigation', { name: 'Site' }).getByRole('link', { name: 'Diffs' }).click();
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Diffs');
+    expect(await page.locator('main .notice').textContent()).toContain('No diffs yet');
+    await checkPage('diffs-empty');
   });
 
   it('shows every probe with its chart and links to its top filters', async () => {

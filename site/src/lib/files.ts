@@ -1,14 +1,15 @@
 /**
- * The atlas files the pages show, and copying exactly those into dist/ (plain copies: a
- * published site must not depend on symlinks into the output folder). Pages and the copy use
- * the same list, so dist/ holds no file a page does not reference.
+ * The atlas files the pages show (atlas pages and diff pages), and copying exactly those into
+ * dist/ (plain copies: a published site must not depend on symlinks into the output folder).
+ * Pages and the copy use the same lists, so dist/ holds no file a page does not reference.
  */
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { userError } from '../../../pipeline/errors.js';
 import type { Atlas } from '../../../pipeline/atlas/schema.js';
+import { diffPageFiles } from './diff-view.js';
 import type { SiteAtlas, SiteData } from './load.js';
-import { FILES_SEGMENT } from './urls.js';
+import { diffFilesSegments, FILES_SEGMENT } from './urls.js';
 
 /** Every atlas-relative file a page references: visualisations, thumbnails, crops, probe photos and charts. */
 export function referencedFiles(atlas: Atlas): string[] {
@@ -56,22 +57,79 @@ export function missingFileError(site: SiteAtlas, file: string): Error {
   });
 }
 
-/** Destination of an atlas file in dist/ (mirrors urls.file without the URL encoding). */
-export function distFilePath(distDir: string, site: SiteAtlas, file: string): string {
-  const inside = relative(resolve(site.dir), atlasFilePath(site, file));
-  return join(distDir, FILES_SEGMENT, site.slug, ...inside.split(sep));
+/**
+ * A folder whose referenced files are copied to dist/files/<segments>/: an atlas folder (its own
+ * files plus the ones diffs show of it), or the atlas folder of a diff side the site lacks.
+ */
+export interface FileRoot {
+  dir: string;
+  segments: string[];
+  /** Path relative to `dir` -> the atlas.json or diff.json that names it (for errors). */
+  files: Map<string, string>;
 }
 
-/** Copies every referenced file of every atlas; a missing file names the atlas and the path. */
+/** Every copied file of the site, by folder; pages, the copy and `astro dev` use this one list. */
+export function fileRoots(data: SiteData): FileRoot[] {
+  const byAtlas = new Map<SiteAtlas, FileRoot>();
+  const roots: FileRoot[] = [];
+  for (const site of data.atlases) {
+    const source = join(site.dir, 'atlas.json');
+    const root: FileRoot = { dir: site.dir, segments: [site.slug], files: new Map(referencedFiles(site.atlas).map((f) => [f, source])) };
+    byAtlas.set(site, root);
+    roots.push(root);
+  }
+  for (const diff of data.diffs) {
+    for (const side of [diff.a, diff.b]) {
+      let root = side.site && byAtlas.get(side.site);
+      if (!root) {
+        root = { dir: side.dir, segments: diffFilesSegments(diff, side), files: new Map() };
+        roots.push(root);
+      }
+      for (const file of diffPageFiles(diff, side)) if (!root.files.has(file)) root.files.set(file, diff.file);
+    }
+  }
+  return roots;
+}
+
+/** Absolute path of a root's file (paths were checked to stay inside when atlas.json / diff.json were read). */
+function rootFilePath(root: FileRoot, file: string): string {
+  const path = resolve(root.dir, file);
+  const inside = relative(resolve(root.dir), path);
+  if (isAbsolute(file) || inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw userError({ where: root.files.get(file) ?? root.dir, expected: `file paths inside ${root.dir}`, received: JSON.stringify(file) });
+  }
+  return path;
+}
+
+/** The file a `files/...` URL path (decoded segments after `files/`) names, if the site serves it. */
+export function servedFile(roots: readonly FileRoot[], segments: readonly string[]): string | undefined {
+  for (const root of roots) {
+    if (segments.length <= root.segments.length || !root.segments.every((s, i) => segments[i] === s)) continue;
+    const file = segments.slice(root.segments.length).join('/');
+    if (root.files.has(file)) return rootFilePath(root, file);
+  }
+  return undefined;
+}
+
+/** Copies every referenced file; a missing file names the atlas.json or diff.json that references it. */
 export async function copyReferencedFiles(data: SiteData, distDir: string): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
-  for (const site of data.atlases) {
-    for (const file of referencedFiles(site.atlas)) {
-      const from = atlasFilePath(site, file);
-      const to = distFilePath(distDir, site, file);
+  for (const root of fileRoots(data)) {
+    for (const [file, source] of root.files) {
+      const from = rootFilePath(root, file);
+      const to = join(distDir, FILES_SEGMENT, ...root.segments, ...relative(resolve(root.dir), from).split(sep));
       const info = await stat(from).catch(() => undefined);
-      if (!info?.isFile()) throw missingFileError(site, file);
+      if (!info?.isFile()) {
+        throw userError({
+          where: source,
+          expected: `the file it references, ${JSON.stringify(file)} (in ${root.dir})`,
+          received: 'no such file',
+          fix: source.endsWith('diff.json')
+            ? 'The atlas folder moved or is incomplete: keep diffs/ and the atlases side by side in one output folder, or rerun `filter-atlas diff`.'
+            : 'The atlas folder is incomplete: rerun `filter-atlas build` for this atlas (it resumes and rewrites missing files).',
+        });
+      }
       await mkdir(dirname(to), { recursive: true });
       await copyFile(from, to);
       files += 1;

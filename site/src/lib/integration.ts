@@ -1,7 +1,7 @@
 /**
- * Build integration: after Astro wrote the pages, copy the atlas files they reference into
- * dist/files/ and index the filter pages with Pagefind. In `astro dev` the same files are
- * served straight from the output folder, so nothing is copied while developing.
+ * Build integration: after Astro wrote the pages, copy the atlas files the atlas and diff pages
+ * reference into dist/files/ and index the filter pages with Pagefind. In `astro dev` the same
+ * files are served straight from the output folder, so nothing is copied while developing.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import type { AstroIntegration } from 'astro';
 // the time astro:build:done runs, so a lazy import() there fails.
 import * as pagefind from 'pagefind';
 import { userError } from '../../../pipeline/errors.js';
-import { atlasFilePath, copyReferencedFiles, referencedFiles } from './files.js';
+import { copyReferencedFiles, fileRoots, servedFile } from './files.js';
 import { loadSite } from './load.js';
 import { FILES_SEGMENT, normaliseBase } from './urls.js';
 
@@ -61,13 +61,11 @@ export function atlasSite(options: { outputDir: string }): AstroIntegration {
         server.middlewares.use((request, response, next) => {
           const url = request.url?.split('?')[0] ?? '';
           if (!url.startsWith(prefix)) return next();
-          const [slug, ...rest] = url.slice(prefix.length).split('/').map(decodeURIComponent);
+          const segments = url.slice(prefix.length).split('/').map(decodeURIComponent);
           loadSite(options.outputDir)
             .then(async (data) => {
-              const site = data.atlases.find((a) => a.slug === slug);
-              const file = rest.join('/');
-              if (!site || !referencedFiles(site.atlas).includes(file)) return next();
-              const path = atlasFilePath(site, file);
+              const path = servedFile(fileRoots(data), segments);
+              if (!path) return next();
               await stat(path);
               response.setHeader('Content-Type', CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream');
               createReadStream(path).pipe(response);
@@ -79,7 +77,7 @@ export function atlasSite(options: { outputDir: string }): AstroIntegration {
         const distDir = fileURLToPath(dir);
         const data = await loadSite(options.outputDir);
         const copied = await copyReferencedFiles(data, distDir);
-        logger.info(`copied ${copied.files} atlas files (${(copied.bytes / 1e6).toFixed(1)} MB) from ${options.outputDir}`);
+        logger.info(`copied ${copied.files} files that atlas and diff pages show (${(copied.bytes / 1e6).toFixed(1)} MB) from ${options.outputDir}`);
         const pages = await indexWithPagefind(distDir);
         logger.info(`Pagefind index written to ${distDir}/pagefind (${pages} pages read; filter pages are the ones indexed)`);
       },

@@ -1,16 +1,18 @@
 /**
  * Reads every atlas under the output folder (`<output>/<atlas-id>/atlas.json`), validates it with
- * the pipeline's schema and gives each atlas, layer and probe its URL segment. This is the only
- * place the site touches atlas.json; pages and the build integration both start here.
+ * the pipeline's schema and gives each atlas, layer and probe its URL segment; the diffs of
+ * `<output>/diffs/` are loaded by diffs.ts against those atlases. This is the only place the site
+ * touches atlas.json; pages and the build integration both start here.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { atlasSchema, ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/atlas/schema.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
+import { DIFFS_FOLDER, loadDiffs, type SiteDiff } from './diffs.js';
 import { assignSlugs, RESERVED_IN_ATLAS, RESERVED_ROOT, slugify } from './slug.js';
 
 /** Folders of the output directory that are not atlases. */
-const NOT_ATLASES = new Set(['diffs']);
+const NOT_ATLASES = new Set([DIFFS_FOLDER]);
 
 export interface SiteLayer {
   layer: AtlasLayer;
@@ -34,6 +36,8 @@ export interface SiteAtlas {
 export interface SiteData {
   outputDir: string;
   atlases: SiteAtlas[];
+  /** Diffs of `<output>/diffs/`, newest first (see diffs.ts). */
+  diffs: SiteDiff[];
 }
 
 /** `FILTER_ATLAS_OUTPUT` or `<repo>/output`. */
@@ -163,7 +167,7 @@ export async function loadSiteData(outputDir: string): Promise<SiteData> {
     };
   });
   site.sort((a, b) => b.atlas.createdAt.localeCompare(a.atlas.createdAt) || a.slug.localeCompare(b.slug));
-  return { outputDir, atlases: site };
+  return { outputDir, atlases: site, diffs: await loadDiffs(outputDir, site) };
 }
 
 /**

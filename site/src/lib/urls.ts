@@ -2,10 +2,19 @@
  * Every URL the site emits, built from the deploy base (`SITE_BASE`). Pages
  * never concatenate paths themselves, so a base like `/atlas/` or an odd layer name works everywhere.
  */
+import type { DiffAtlasSide, SiteDiff } from './diffs.js';
 import type { SiteAtlas, SiteLayer, SiteProbe } from './load.js';
 
 /** Where atlas files (visualisations, crops, charts) are copied inside dist/. */
 export const FILES_SEGMENT = 'files';
+
+/**
+ * Where the files of a diff side whose atlas the site does not have are copied, under files/
+ * (`diffs` is a reserved atlas slug, so this never meets an atlas's files).
+ */
+export function diffFilesSegments(diff: Pick<SiteDiff, 'slug'>, side: Pick<DiffAtlasSide, 'which'>): string[] {
+  return ['diffs', diff.slug, side.which];
+}
 
 /** Splits an atlas-relative path into URL-encoded segments (the file name may hold spaces, `#`, `?`). */
 export function encodePath(relative: string): string {
@@ -22,6 +31,13 @@ export interface Urls {
   probe(atlas: SiteAtlas, probe: SiteProbe): string;
   /** URL of a file of the atlas folder, as copied into dist/ by the build integration. */
   file(atlas: SiteAtlas, relative: string): string;
+  diffs(): string;
+  diff(diff: SiteDiff): string;
+  /**
+   * URL of a file one side of a diff shows (`relative` to the side's atlas folder): the site
+   * atlas's copy when the site has that atlas folder, else the diff's own copy.
+   */
+  diffFile(diff: SiteDiff, side: DiffAtlasSide, relative: string): string;
   /** Any path under the base (pagefind bundle, icon). */
   asset(path: string): string;
 }
@@ -44,6 +60,10 @@ export function makeUrls(baseInput: string | undefined): Urls {
     filter: (a, l, f) => `${urls.layer(a, l)}${f}/`,
     probe: (a, p) => `${urls.atlas(a)}probes/${seg(p.slug)}/`,
     file: (a, relative) => `${base}${FILES_SEGMENT}/${seg(a.slug)}/${encodePath(relative)}`,
+    diffs: () => `${base}diffs/`,
+    diff: (d) => `${urls.diffs()}${seg(d.slug)}/`,
+    diffFile: (d, side, relative) =>
+      side.site ? urls.file(side.site, relative) : `${base}${FILES_SEGMENT}/${diffFilesSegments(d, side).map(seg).join('/')}/${encodePath(relative)}`,
     asset: (path) => `${base}${path.replace(/^\/+/, '')}`,
   };
   return urls;
