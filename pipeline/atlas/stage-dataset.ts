@@ -3,6 +3,7 @@
  * write each selected filter's top images. The scan and each filter's examples are keyed records,
  * so reruns reuse them; a scan interrupted midway starts over (it takes a minute or two).
  */
+import PQueue from 'p-queue';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
 import type { FilterStats, TopImage } from '../atlas/schema.js';
@@ -63,6 +64,9 @@ export interface DatasetStageOutput {
   examples: Map<string, Map<number, FilterExamplesRecord>>;
   scanned: boolean;
 }
+
+/** Filters whose examples are written at once. */
+const EXAMPLES_CONCURRENCY = 4;
 
 function safe(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -151,30 +155,42 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
   const examples = new Map<string, Map<number, FilterExamplesRecord>>();
   const total = [...input.layers.values()].reduce((sum, filters) => sum + filters.length, 0);
   const progress = input.progress?.('dataset examples', total);
+  // Crops are decode + crop + encode in libvips: a few filters at once keep both cores busy.
+  const queue = new PQueue({ concurrency: EXAMPLES_CONCURRENCY });
+  const tasks: Promise<void>[] = [];
   for (const layerRecord of scan.layers) {
     const perFilter = new Map<number, FilterExamplesRecord>();
     examples.set(layerRecord.layer, perFilter);
-    let layerScan: LayerScan | undefined;
+    const layerScan = layerScanFromRecord(layerRecord, images.length);
     for (const filter of input.layers.get(layerRecord.layer) ?? []) {
-      input.signal?.throwIfAborted();
-      const key = contentKey('examples', { scan: scanKey, layer: layerRecord.layer, filter });
-      let record = await store.readRecord<FilterExamplesRecord>(key);
-      if (!record) {
-        layerScan ??= layerScanFromRecord(layerRecord, images.length);
-        record = await writeFilterExamples({
-          atlasDir: store.dir,
-          subdir: `files/${scanKey}/${safe(layerRecord.layer)}`,
-          model,
-          images,
-          layer: layerScan,
-          filter,
-          thumbnails,
-        });
-        await store.writeRecord(key, record);
-      }
-      perFilter.set(filter, record);
-      progress?.tick();
+      tasks.push(queue.add(async () => {
+        input.signal?.throwIfAborted();
+        const key = contentKey('examples', { scan: scanKey, layer: layerRecord.layer, filter });
+        let record = await store.readRecord<FilterExamplesRecord>(key);
+        if (!record) {
+          record = await writeFilterExamples({
+            atlasDir: store.dir,
+            subdir: `files/${scanKey}/${safe(layerRecord.layer)}`,
+            model,
+            images,
+            layer: layerScan,
+            filter,
+            thumbnails,
+          });
+          await store.writeRecord(key, record);
+        }
+        perFilter.set(filter, record);
+        progress?.tick();
+      }));
     }
+  }
+  try {
+    await Promise.all(tasks);
+  } catch (error) {
+    // Stop what has not started; let what runs finish its atomic writes.
+    queue.clear();
+    await queue.onIdle();
+    throw error;
   }
   progress?.stop();
   return { scan, examples, scanned };

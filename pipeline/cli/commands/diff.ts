@@ -22,7 +22,7 @@ export const defineDiffCommand: DefineCommand = (program) => {
     )
     .argument('<atlasA>', 'the earlier atlas: its folder (output/<atlas>) or an atlas .json file')
     .argument('<atlasB>', 'the later atlas: folder or .json file')
-    .option('--out <dir>', 'folder for diff.json (default: output/diffs/<A>__<B>)')
+    .option('--out <dir>', 'folder for diff.json (default: diffs/<A>__<B> in the output folder that holds atlas B, e.g. output/diffs/<A>__<B>)')
     .option('--json', 'print the diff as JSON (with a top-level summary) instead of the table')
     .option('--engine <engine>', 'engine that runs the cross-activations: ort or tfjs', 'ort')
     .option('--threads <n>', 'engine threads (default: every core)')
@@ -30,7 +30,7 @@ export const defineDiffCommand: DefineCommand = (program) => {
     .option('--model-b <spec>', 'model of atlas B, likewise')
     .option('--top <n>', 'changed units listed in the summary', '10')
     .action(async (pathA: string, pathB: string, flags: DiffFlags) => {
-      const [{ join, resolve }, { runDiff, defaultDiffDir }, { readAtlasForDiff }, { formatDiffSummary }, { loadModel }, { createEngine }, { writeFileAtomic }, { userError }] = await Promise.all([
+      const [{ dirname, join, resolve }, { runDiff, defaultDiffDir }, { readAtlasForDiff }, { formatDiffSummary }, { loadModel }, { createEngine }, { writeFileAtomic }, { userError }] = await Promise.all([
         import('node:path'),
         import('../../diff/run.js'),
         import('../../diff/read.js'),
@@ -48,7 +48,8 @@ export const defineDiffCommand: DefineCommand = (program) => {
       let out = flags.out ? resolve(flags.out) : undefined;
       if (!out) {
         const [a, b] = [await readAtlasForDiff(pathA, 'A'), await readAtlasForDiff(pathB, 'B')];
-        out = resolve(defaultDiffDir('output', a.atlas.id, b.atlas.id));
+        // Beside the atlases, so the site (which reads <output>/diffs/) finds it and relative paths hold.
+        out = resolve(defaultDiffDir(dirname(b.dir), a.atlas.id, b.atlas.id));
       }
       const controller = new AbortController();
       const interrupt = () => controller.abort(Object.assign(new Error('interrupted'), { name: 'AbortError' }));
