@@ -1,12 +1,14 @@
 /**
  * `npm run check:classes -- output/<atlas>`: DESIGN.md section 7's class check. For an atlas whose
  * layer has one filter per class (darknet-tiny conv2d_16), the visualisation of class c, classified
- * by the same model (as `filter-atlas classify` does), should come out as c. Prints top-1 / top-5.
+ * by the same model (as `filter-atlas classify` does), should come out as c. And the probe check:
+ * a dataset photo of class c should spike at filter c; the dataset scan's per-image channel means
+ * (the probe's numbers, at the model's input size) give that for every scanned photo at once.
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { atlasSchema } from '../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas, type AtlasLayer } from '../pipeline/atlas/schema.js';
 import { classifyImages } from '../pipeline/classify/classify.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
 import { createEngine } from '../pipeline/engine/create.js';
@@ -40,9 +42,35 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     await engine.dispose();
   }
-  const summary = { atlas: atlas.id, layer: layer.name, classes: filters.length, top1: top1 / filters.length, top5: top5 / filters.length };
-  if (program.opts<{ json?: boolean }>().json) console.log(JSON.stringify(summary));
-  else console.log(`${atlas.id} ${layer.name}: visualisation of class c classified as c for ${top1}/${filters.length} classes (top-1 ${(100 * summary.top1).toFixed(1)} %), top-5 ${(100 * summary.top5).toFixed(1)} %`);
+  const probe = await probeCheck(dir, atlas, layer, model.labelWnids);
+  const summary = { atlas: atlas.id, layer: layer.name, classes: filters.length, top1: top1 / filters.length, top5: top5 / filters.length, probe };
+  if (program.opts<{ json?: boolean }>().json) {
+    console.log(JSON.stringify(summary));
+    return;
+  }
+  console.log(`${atlas.id} ${layer.name}: visualisation of class c classified as c for ${top1}/${filters.length} classes (top-1 ${(100 * summary.top1).toFixed(1)} %), top-5 ${(100 * summary.top5).toFixed(1)} %`);
+  if (probe) console.log(`${atlas.id} ${layer.name}: probing a dataset photo of class c spikes at filter c for ${probe.top1Count}/${probe.photos} photos (top-1 ${(100 * probe.top1).toFixed(1)} %), top-5 ${(100 * probe.top5).toFixed(1)} %`);
+}
+
+/** Top-1 / top-5 of the class filters' mean activations over the scanned photos whose file names carry a wnid. */
+async function probeCheck(dir: string, atlas: Atlas, layer: AtlasLayer, wnids: string[] | undefined) {
+  if (!atlas.dataset || !layer.datasetMeans || !wnids) return undefined;
+  const bytes = await readFile(join(dir, layer.datasetMeans));
+  const means = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const classOf = new Map(wnids.map((wnid, index) => [wnid, index]));
+  let photos = 0;
+  let top1Count = 0;
+  let top5Count = 0;
+  atlas.dataset.images.forEach((file, image) => {
+    const wanted = classOf.get(file.split('_')[0]);
+    if (wanted === undefined) return;
+    const row = means.subarray(image * layer.channels, (image + 1) * layer.channels);
+    const above = row.reduce((count, value) => count + (value > row[wanted] ? 1 : 0), 0);
+    photos++;
+    if (above === 0) top1Count++;
+    if (above < 5) top5Count++;
+  });
+  return { photos, top1Count, top1: top1Count / photos, top5: top5Count / photos };
 }
 
 main(process.argv).catch(exitWithError);

@@ -141,6 +141,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       const scanLayer = dataset?.stage.scan.layers.find((l) => l.layer === plan.name);
       return {
         name: plan.name,
+        method: methodSummary(plan.method),
         index: plan.index,
         kind: plan.kind,
         channels: plan.channels,

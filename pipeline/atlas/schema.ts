@@ -65,8 +65,12 @@ export const filterSchema = z.object({
   labels: z.array(z.object({ label: z.string(), count: z.number().int() })).optional(),
 });
 
+const methodSchema = z.object({ description: z.string(), params: z.record(z.string(), z.unknown()) });
+
 export const layerSchema = z.object({
   name: z.string(),
+  /** The method this layer's filters were visualised with (the atlas method plus the layer's overrides). */
+  method: methodSchema.optional(),
   /** Position in the model graph (torchvision: the features index). */
   index: z.number().int(),
   kind: z.string(),
@@ -111,7 +115,7 @@ export const atlasSchema = z.object({
   }),
   engine: z.object({ name: z.string(), device: z.string() }),
   /** The method's parameters and a sentence describing the objective. */
-  method: z.object({ description: z.string(), params: z.record(z.string(), z.unknown()) }),
+  method: methodSchema,
   dataset: z
     .object({
       name: z.string(),
