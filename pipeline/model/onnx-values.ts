@@ -6,6 +6,7 @@ import { endianness } from 'node:os';
 import pkg from 'onnx-proto';
 import type Long from 'long';
 import { userError } from '../errors.js';
+import { halfToFloat } from './half.js';
 
 const { onnx } = pkg;
 type TensorProto = pkg.onnx.ITensorProto;
@@ -24,14 +25,6 @@ export const toNumber = (value: number | Long | null | undefined): number => (va
 
 const { DataType } = onnx.TensorProto;
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
 
 /** Decodes a TensorProto (FLOAT, DOUBLE, FLOAT16, INT32, INT64, INT8/UINT8) into numbers. */
 export function decodeTensor(tensor: TensorProto, where: string): OnnxConstant {

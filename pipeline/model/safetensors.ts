@@ -8,6 +8,7 @@ import { endianness } from 'node:os';
 import { describeValue, userError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Tensor } from './graph.js';
+import { halfToFloat } from './half.js';
 
 export interface SafetensorsEntry {
   dtype: string;
@@ -28,14 +29,6 @@ export interface SafetensorsFile {
 const FLOAT_WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 const ANY_WIDTH: Record<string, number> = { ...FLOAT_WIDTH, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
 
 function invalid(path: string, received: string): Error {
   return userError({

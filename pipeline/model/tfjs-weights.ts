@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeValue, userError } from '../errors.js';
 import type { Tensor } from './graph.js';
+import { halfToFloat } from './half.js';
 
 /** One entry of a TensorFlow.js weightsManifest group. */
 interface WeightSpec {
@@ -44,15 +45,6 @@ function parseGroups(manifest: unknown, modelJson: string): WeightGroup[] {
   });
 }
 
-/** IEEE half -> float. */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
 
 /** Decodes one weight starting at byteOffset; returns the tensor and the bytes it used. */
 function decode(spec: WeightSpec, buffer: Buffer, byteOffset: number, where: string): { tensor: Tensor; bytes: number } {
