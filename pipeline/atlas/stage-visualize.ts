@@ -47,6 +47,8 @@ export interface VisualizeLayerOutput {
  */
 function filterKey(input: VisualizeLayerInput, filter: number, batch: readonly number[]): string {
   return contentKey('viz', {
+    // Bumped when the visualisation code changes its output (2: low-contrast flag per colour plane).
+    code: 2,
     weights: input.model.weightsDigest,
     preprocessing: input.model.preprocessing,
     layer: input.layer,
