@@ -8,7 +8,7 @@
 import type { Engine, ImageBatch } from '../../../pipeline/engine/engine.js';
 import type { CnnModel, Pair } from '../../../pipeline/model/graph.js';
 import { inferShapes, findNode } from '../../../pipeline/model/layers.js';
-import { seededRandom, uniform } from './graphs.js';
+import { randomImages, seededRandom, uniform } from './graphs.js';
 import { referenceDirectional, referenceObjective } from './reference.js';
 
 export interface GradientCheck {
@@ -94,4 +94,28 @@ export async function selfConsistency(engine: Engine, batch: ImageBatch, layer: 
   const up = (await engine.objectiveGradient(shifted(1), layer, weights)).objective;
   const down = (await engine.objectiveGradient(shifted(-1), layer, weights)).objective;
   return Math.max(...norms.map((norm, b) => Math.abs((up[b] - down[b]) / (2 * h) - norm) / norm));
+}
+
+/**
+ * The Engine contract every engine must keep: each image of a batch gets exactly the objective and
+ * gradient it gets alone (no cross-talk between images, whatever the batch size).
+ */
+export async function batchIndependence(engine: Engine, model: CnnModel, layer: string, size: Pair): Promise<{ objective: number; gradient: number }> {
+  const batch = randomImages(3, size, 21);
+  const channels = channelsOf(model, layer, size);
+  const weights = randomWeights(3, channels);
+  const together = await engine.objectiveGradient(batch, layer, weights);
+  const perImage = 3 * size[0] * size[1];
+  let objective = 0;
+  let gradient = 0;
+  for (let b = 0; b < 3; b++) {
+    const alone = await engine.objectiveGradient(
+      { data: batch.data.slice(b * perImage, (b + 1) * perImage), n: 1, height: size[0], width: size[1] },
+      layer,
+      weights.slice(b * channels, (b + 1) * channels),
+    );
+    objective = Math.max(objective, Math.abs(alone.objective[0] - together.objective[b]));
+    for (let i = 0; i < perImage; i++) gradient = Math.max(gradient, Math.abs(alone.gradient[i] - together.gradient[b * perImage + i]));
+  }
+  return { objective, gradient };
 }
