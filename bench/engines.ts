@@ -6,7 +6,7 @@
 import { createEngine } from '../pipeline/engine/create.js';
 import type { Engine, EngineName } from '../pipeline/engine/engine.js';
 import type { CnnModel } from '../pipeline/model/graph.js';
-import { findNode, inferShapes } from '../pipeline/model/layers.js';
+import { findLayer } from '../pipeline/model/layers.js';
 import { createRandom } from '../pipeline/util/random.js';
 import type { BenchCase, TimingOptions } from './runner.js';
 import { timeSteps } from './runner.js';
@@ -68,7 +68,7 @@ export function engineCase(pool: EnginePool, options: EngineCaseOptions): BenchC
       const skip = options.skipOn?.(engine.info.device);
       if (skip) return { skip };
       const model = await pool.model(modelName);
-      const channels = inferShapes(model.graph, [size, size]).get(findNode(model.graph, layer).name)!.channels;
+      const { channels } = findLayer(model, layer, [size, size]);
       const random = createRandom(size * 1000 + batch);
       const data = new Float32Array(batch * 3 * size * size);
       for (let i = 0; i < data.length; i++) data[i] = random.next();

@@ -80,7 +80,7 @@ export async function runVisualizeBench(options: VisualizeBenchOptions): Promise
   const steps = options.steps ?? 5;
   const count = options.filters ?? 8;
   const filters = Array.from({ length: count }, (_, i) => i);
-  const [{ loadModel }, { createEngine }, { inferShapes, findNode }, { sweepFilters }, { methodParamsSchema, finalSize }, { ensureAsset }] =
+  const [{ loadModel }, { createEngine }, { findLayer }, { sweepFilters }, { methodParamsSchema, finalSize }, { ensureAsset }] =
     await Promise.all([
       import('../pipeline/model/load.js'),
       import('../pipeline/engine/create.js'),
@@ -93,7 +93,7 @@ export async function runVisualizeBench(options: VisualizeBenchOptions): Promise
   const params = methodParamsSchema.parse({ scales, stepsPerScale: steps, space: 'model', clipBetweenScales: false });
   const size = finalSize(params);
   const model = await loadModel('darknet-tiny');
-  const channels = inferShapes(model.graph, model.preprocessing.inputSize).get(findNode(model.graph, layer).name)!.channels;
+  const { channels } = findLayer(model, layer);
   const common = { model: 'darknet-tiny' as const, layer, size, scales, steps, filters: count };
   const rows: VisualizeBenchRow[] = [];
 

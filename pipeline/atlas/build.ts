@@ -9,7 +9,7 @@ import { resolveFilters } from '../config/filters.js';
 import type { Engine, EngineOptions } from '../engine/engine.js';
 import { userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
-import { findNode, inferShapes, receptiveField } from '../model/layers.js';
+import { findLayer, receptiveField } from '../model/layers.js';
 import type { Dataset } from '../dataset/list.js';
 import { superstimulusRatio } from '../dataset/quality.js';
 import type { Progress } from '../util/progress.js';
@@ -53,15 +53,13 @@ interface LayerPlan {
 }
 
 function planLayers(config: Config, model: CnnModel): LayerPlan[] {
-  const shapes = inferShapes(model.graph, model.preprocessing.inputSize);
   const seen = new Set<string>();
   return config.layers.map((entry, i) => {
-    const node = findNode(model.graph, entry.layer);
+    const { node, channels } = findLayer(model, entry.layer);
     if (seen.has(node.name)) {
       throw userError({ where: `${config.file}: layers[${i}]`, expected: 'each layer once', received: `${entry.layer} again`, fix: 'Merge the two entries.' });
     }
     seen.add(node.name);
-    const channels = shapes.get(node.name)!.channels;
     const batchSize = config.batch.size === 'auto' ? chooseBatchSize(model, node.name, entry.method, config.batch.memoryMiB) : config.batch.size;
     return {
       name: node.name,
@@ -145,7 +143,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         index: plan.index,
         kind: plan.kind,
         channels: plan.channels,
-        receptiveField: receptiveField(model.graph, plan.name).size,
+        // A unit that sees the whole image (class logits after global pooling) has no field to show.
+        ...(receptiveField(model.graph, plan.name).global ? {} : { receptiveField: receptiveField(model.graph, plan.name).size }),
         filters: [...records.get(plan.name)!.values()].sort((a, b) => a.filter - b.filter).map((r) => assembleFilter(r, plan.name, dataset?.stage)),
         ...(scanLayer ? { datasetMeans: scanLayer.means } : {}),
       };

@@ -8,7 +8,7 @@ import { basename, extname } from 'node:path';
 import sharp from 'sharp';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { findNode } from '../model/layers.js';
+import { findLayer } from '../model/layers.js';
 import { probeImage } from '../probe/probe.js';
 import { renderProbeChart } from '../render/chart.js';
 import { contentKey } from './keys.js';
@@ -29,7 +29,7 @@ export function probeId(plan: ProbePlan, layerName: string): string {
 }
 
 export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStore, plan: ProbePlan): Promise<{ probe: AtlasProbe; computed: boolean }> {
-  const layer = findNode(model.graph, plan.layer).name;
+  const layer = findLayer(model, plan.layer).node.name;
   const photo = await readFile(plan.path);
   const key = contentKey('probe', {
     weights: model.weightsDigest,

@@ -95,7 +95,9 @@ export async function writeFilterExamples(options: FilterExamplesOptions): Promi
   if (!Number.isInteger(filter) || filter < 0 || filter >= layer.channels) {
     throw new RangeError(`filter ${filter} is outside layer ${layer.layer} (0..${layer.channels - 1})`);
   }
-  const field = receptiveField(model.graph, layer.layer).size;
+  // A unit after global pooling (class logits) sees the whole input: its crop is the whole model input.
+  const rf = receptiveField(model.graph, layer.layer);
+  const field = rf.global ? Math.max(...model.preprocessing.inputSize) : rf.size;
   const top: TopImage[] = [];
   // One image at a time: an 8000 px photo decodes to ~200 MB, so no fan-out here (callers may run filters in parallel).
   for (const [rank, index] of Array.from(layer.top[filter]).entries()) {

@@ -8,7 +8,7 @@
 import { userError } from '../errors.js';
 import type { Engine, FeatureMaps, ImageBatch } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { findNode } from '../model/layers.js';
+import { findLayer } from '../model/layers.js';
 import { loadImageForModel, type RgbImage } from '../image/load.js';
 import type { FilterStats } from '../atlas/schema.js';
 import type { DatasetImage } from './list.js';
@@ -100,7 +100,7 @@ export async function scanDataset(engine: Engine, model: CnnModel, options: Scan
     throw userError({ where: 'scan top-k', expected: 'a positive integer', received: String(topK) });
   }
   if (layers.length === 0) throw userError({ where: 'scan layers', expected: 'at least one layer', received: 'none' });
-  for (const layer of layers) findNode(model.graph, layer);
+  for (const layer of layers) findLayer(model, layer);
 
   const started = performance.now();
   let forwardMs = 0;

@@ -1,5 +1,7 @@
 import type { CnnModel, OpKind } from './graph.js';
-import { inferShapes, receptiveField } from './layers.js';
+import { receptiveField } from './layers.js';
+import { graphAtSize } from './sized.js';
+import { isFeatureMap } from './shapes.js';
 
 /** One row of `filter-atlas layers`: what a user needs to pick a layer. */
 export interface LayerRow {
@@ -8,35 +10,39 @@ export interface LayerRow {
   aliases: string[];
   type: OpKind;
   channels: number;
-  /** Output size at the model's input size. */
+  /** Output size at the model's input size (feature maps; 1x1 for vectors). */
   height: number;
   width: number;
+  /** The output's dimensions after the batch, at the model's input size. */
+  shape: number[];
+  /** Whether its filters can be visualised and probed: an NCHW map or an (N, C) vector. */
+  layer: boolean;
   /** Input pixels one unit sees (size) and the stride between units (jump); conv and pooling layers before any global pooling only. */
   receptiveField?: { size: number; jump: number };
 }
 
 const SPATIAL: ReadonlySet<OpKind> = new Set(['conv', 'maxPool', 'avgPool']);
 
-/** Kinds after which a unit sees the whole image: no receptive field to report. */
-const GLOBAL: ReadonlySet<OpKind> = new Set(['globalAvgPool', 'flatten', 'dense']);
-
 export function describeLayers(model: CnnModel): LayerRow[] {
-  const shapes = inferShapes(model.graph, model.preprocessing.inputSize);
-  const global = new Set<string>();
-  for (const node of model.graph.nodes) {
-    if (GLOBAL.has(node.op.kind) || node.inputs.some((input) => global.has(input))) global.add(node.name);
-  }
-  return model.graph.nodes.map((node, index) => {
-    const shape = shapes.get(node.name)!;
-    return {
-      index,
-      name: node.name,
-      aliases: node.aliases ?? [],
-      type: node.op.kind,
-      channels: shape.channels,
-      height: shape.height,
-      width: shape.width,
-      ...(SPATIAL.has(node.op.kind) && !global.has(node.name) ? { receptiveField: receptiveField(model.graph, node.name) } : {}),
-    };
-  });
+  const { graph, shapes } = graphAtSize(model, model.preprocessing.inputSize);
+  return graph.nodes
+    .map((node, index) => ({ node, index }))
+    .filter(({ node }) => node.op.kind !== 'constant')
+    .map(({ node, index }) => {
+      const shape = shapes.get(node.name)!;
+      const field = SPATIAL.has(node.op.kind) ? receptiveField(graph, node.name) : undefined;
+      const layer = isFeatureMap(shape);
+      return {
+        index,
+        name: node.name,
+        aliases: node.aliases ?? [],
+        type: node.op.kind,
+        channels: shape.channels,
+        height: layer ? shape.height : 0,
+        width: layer ? shape.width : 0,
+        shape: shape.dims,
+        layer,
+        ...(field && !field.global ? { receptiveField: { size: field.size, jump: field.jump } } : {}),
+      };
+    });
 }

@@ -55,7 +55,7 @@ export async function modelFromGraph(
   source: CnnModel['source'],
   inputSize: Pair | undefined,
   overrides: ModelOverrides,
-  defaults: { name: string; labels?: string[]; labelWnids?: string[] },
+  defaults: { name: string; labels?: string[]; labelWnids?: string[]; graphFor?: CnnModel['graphFor'] },
 ): Promise<CnnModel> {
   const weightsDigest = await digestFiles(files, overrides.signal);
   const labels = overrides.labels ?? defaults.labels;
@@ -65,6 +65,7 @@ export async function modelFromGraph(
     version: overrides.version ?? `sha256:${weightsDigest.slice(0, 12)}`,
     source,
     graph,
+    ...(defaults.graphFor ? { graphFor: defaults.graphFor } : {}),
     preprocessing: preprocessingFor(inputSize, overrides),
     ...(labels ? { labels } : {}),
     ...(labelWnids ? { labelWnids } : {}),

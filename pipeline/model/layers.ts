@@ -1,11 +1,14 @@
+/**
+ * Addressing layers (names, aliases, the `#` index of `filter-atlas layers`) and what a layer is
+ * for the pipeline: a feature map to visualise and probe, with its receptive field.
+ */
 import { userError } from '../errors.js';
-import { INPUT, type Graph, type GraphNode, type Op, type Pair } from './graph.js';
+import type { CnnModel, Graph, GraphNode, Op, Pair } from './graph.js';
+import { modulePaths } from './onnx-scopes.js';
+import { graphAtSize, type SizedGraph } from './sized.js';
+import { describeShape, inferShapes, isFeatureMap } from './shapes.js';
 
-export interface Shape {
-  channels: number;
-  height: number;
-  width: number;
-}
+export { inferShapes, type Shape } from './shapes.js';
 
 export interface LayerInfo {
   index: number;
@@ -15,83 +18,72 @@ export interface LayerInfo {
   channels: number;
 }
 
-/** Finds a node by name or alias; the error lists what exists. */
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** The few names closest to `wanted` (case-insensitive edit distance; a shared prefix counts). */
+export function closestNames(wanted: string, names: readonly string[], count = 5): string[] {
+  const w = wanted.toLowerCase();
+  const score = (name: string) => {
+    const n = name.toLowerCase();
+    return n.startsWith(w) || w.startsWith(n) ? Math.abs(n.length - w.length) / 100 : distance(w, n);
+  };
+  return [...new Set(names)]
+    .map((name) => ({ name, score: score(name) }))
+    .sort((a, b) => a.score - b.score || a.name.length - b.name.length)
+    .slice(0, count)
+    .map((x) => x.name);
+}
+
+/**
+ * Finds a node by name or alias, or by its `#` index in `filter-atlas layers` (a plain integer that
+ * is not itself a name or alias). The error suggests the closest names.
+ */
 export function findNode(graph: Graph, layer: string): GraphNode {
   const node = graph.nodes.find((n) => n.name === layer || n.aliases?.includes(layer));
   if (node) return node;
-  const names = graph.nodes.map((n) => (n.aliases?.length ? `${n.name} (${n.aliases.join(', ')})` : n.name));
+  // A node this size's graph left out: its reason, not "no such layer".
+  for (const [name, error] of graph.invalid ?? []) if (name === layer || modulePaths(name).includes(layer)) throw error;
+  if (/^\d+$/.test(layer) && Number(layer) < graph.nodes.length) return graph.nodes[Number(layer)];
+  const names = graph.nodes.flatMap((n) => [n.name, ...(n.aliases ?? [])]);
   throw userError({
     where: `layer ${JSON.stringify(layer)}`,
-    expected: 'a layer name or index of the model',
+    expected: `a layer name, alias or # index (0-${graph.nodes.length - 1}) of the model`,
     received: 'no such layer',
-    fix: `Layers: ${names.join(', ')}. Run \`filter-atlas layers <model>\` for details.`,
+    fix: `Did you mean ${closestNames(layer, names).map((n) => JSON.stringify(n)).join(', ')}? \`filter-atlas layers <model>\` lists all ${graph.nodes.length}.`,
   });
 }
 
-function poolOutput(size: number, kernel: number, stride: number, padBefore: number, padAfter: number, ceil: boolean): number {
-  const span = size + padBefore + padAfter - kernel;
-  let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
-  // torch rule: the last window must start inside the image or the left padding.
-  if (ceil && (out - 1) * stride >= size + padBefore) out -= 1;
-  return out;
-}
-
-function spatial(size: Pair, kernel: Pair, strides: Pair, pads: [number, number, number, number], ceil: boolean, dilations: Pair = [1, 1]): Pair {
-  const effective: Pair = [(kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1];
-  return [
-    poolOutput(size[0], effective[0], strides[0], pads[0], pads[2], ceil),
-    poolOutput(size[1], effective[1], strides[1], pads[1], pads[3], ceil),
-  ];
-}
-
-/** Output shape of every node for one input size. */
-export function inferShapes(graph: Graph, inputSize: Pair): Map<string, Shape> {
-  const shapes = new Map<string, Shape>([[INPUT, { channels: graph.inputChannels, height: inputSize[0], width: inputSize[1] }]]);
-  for (const node of graph.nodes) {
-    const inputs = node.inputs.map((name) => {
-      const shape = shapes.get(name);
-      if (!shape) throw new Error(`graph node ${node.name}: input ${name} is not defined before it`);
-      return shape;
+/** Channels of a layer at this size; a tensor that is not a feature map (a channels-last or rank-5 intermediate) is refused by name. */
+export function layerChannels(sized: SizedGraph, node: string, asked: string): number {
+  const shape = sized.shapes.get(node)!;
+  if (!isFeatureMap(shape)) {
+    throw userError({
+      where: `layer ${JSON.stringify(asked)} (${node})`,
+      expected: 'a layer whose output is a feature map (N, C, H, W) or a vector per image (N, C)',
+      received: `an output ${describeShape(shape)}${shape.channelAxis ? ` with channels on axis ${shape.channelAxis + 1}` : ''}`,
+      fix: 'Pick the block that contains it (its module path, e.g. features.3), or a later layer back in NCHW.',
     });
-    const first = inputs[0];
-    const op = node.op;
-    let shape: Shape;
-    switch (op.kind) {
-      case 'conv': {
-        const [h, w] = spatial([first.height, first.width], [op.weight.shape[2], op.weight.shape[3]], op.strides, op.pads, false, op.dilations);
-        shape = { channels: op.weight.shape[0], height: h, width: w };
-        break;
-      }
-      case 'maxPool':
-      case 'avgPool': {
-        const [h, w] = spatial([first.height, first.width], op.kernel, op.strides, op.pads, op.ceil);
-        shape = { channels: first.channels, height: h, width: w };
-        break;
-      }
-      case 'pad':
-        shape = { channels: first.channels, height: first.height + op.pads[0] + op.pads[2], width: first.width + op.pads[1] + op.pads[3] };
-        break;
-      case 'globalAvgPool':
-        shape = { channels: first.channels, height: 1, width: 1 };
-        break;
-      case 'flatten':
-        shape = { channels: first.channels * first.height * first.width, height: 1, width: 1 };
-        break;
-      case 'dense':
-        shape = { channels: op.weight.shape[0], height: 1, width: 1 };
-        break;
-      case 'concat':
-        shape = { ...first, channels: inputs.reduce((sum, s) => sum + s.channels, 0) };
-        break;
-      default:
-        shape = { ...first };
-    }
-    shapes.set(node.name, shape);
   }
-  return shapes;
+  return shape.dims[0];
 }
 
-/** Every addressable layer with its channel count, in graph order. */
+/** A layer to visualise or probe: its node and channel count at the model's input size. */
+export function findLayer(model: CnnModel, layer: string, size: Pair = model.preprocessing.inputSize): { node: GraphNode; channels: number } {
+  const sized = graphAtSize(model, size);
+  const node = findNode(sized.graph, layer);
+  return { node, channels: layerChannels(sized, node.name, layer) };
+}
+
+/** Every node with its channel count, in graph order. */
 export function listLayers(graph: Graph, inputSize: Pair): LayerInfo[] {
   const shapes = inferShapes(graph, inputSize);
   return graph.nodes.map((node, index) => ({
@@ -103,15 +95,27 @@ export function listLayers(graph: Graph, inputSize: Pair): LayerInfo[] {
   }));
 }
 
-/** Receptive field (in input pixels) and jump (stride product) of one unit of a layer, along the first input path. */
-export function receptiveField(graph: Graph, layer: string): { size: number; jump: number } {
+/** Ops after which one unit sees the whole image: global pooling, a flatten, a mean or sum over H and W. */
+function isGlobal(op: Op): boolean {
+  if (op.kind === 'globalAvgPool' || op.kind === 'flatten') return true;
+  return (op.kind === 'reduceMean' || op.kind === 'reduceSum') && op.axes.includes(2) && op.axes.includes(3);
+}
+
+/**
+ * Receptive field (in input pixels) and jump (stride product) of one unit of a layer, along the
+ * first input path; `global` when a unit sees the whole image (after global pooling, a flatten or a
+ * spatial mean), so its dataset crops are whole images.
+ */
+export function receptiveField(graph: Graph, layer: string): { size: number; jump: number; global: boolean } {
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const chain: GraphNode[] = [];
   for (let node: GraphNode | undefined = findNode(graph, layer); node; node = byName.get(node.inputs[0])) chain.unshift(node);
   let size = 1;
   let jump = 1;
+  let global = false;
   for (const node of chain) {
     const op = node.op;
+    if (isGlobal(op)) global = true;
     if (op.kind === 'conv') {
       const kernel = (op.weight.shape[2] - 1) * op.dilations[0] + 1;
       size += (kernel - 1) * jump;
@@ -121,5 +125,5 @@ export function receptiveField(graph: Graph, layer: string): { size: number; jum
       jump *= op.strides[0];
     }
   }
-  return { size, jump };
+  return { size, jump, global };
 }

@@ -16,6 +16,8 @@ type NodeProto = pkg.onnx.INodeProto;
 export interface OnnxConstant {
   dims: number[];
   values: Float32Array | Float64Array;
+  /** An integer or boolean tensor: arithmetic on it rounds like ONNX's (Div truncates). */
+  integer?: boolean;
 }
 
 /** The values as float32, without a copy when they already are. */
@@ -41,10 +43,11 @@ export function decodeTensor(tensor: TensorProto, where: string): OnnxConstant {
     new Uint8Array(values.buffer).set(raw);
     return { dims, values };
   }
+  const integer = ![DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16].includes(type);
   const values = type === DataType.FLOAT ? new Float32Array(count) : new Float64Array(count);
   if (raw && raw.length > 0) {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const width = { [DataType.FLOAT]: 4, [DataType.DOUBLE]: 8, [DataType.FLOAT16]: 2, [DataType.INT32]: 4, [DataType.INT64]: 8, [DataType.INT8]: 1, [DataType.UINT8]: 1 }[type];
+    const width = { [DataType.FLOAT]: 4, [DataType.DOUBLE]: 8, [DataType.FLOAT16]: 2, [DataType.INT32]: 4, [DataType.INT64]: 8, [DataType.INT8]: 1, [DataType.UINT8]: 1, [DataType.BOOL]: 1 }[type];
     if (width === undefined) throw userError({ where, expected: 'a float or integer tensor', received: `data type ${type}` });
     if (raw.byteLength !== count * width) throw userError({ where, expected: `${count * width} bytes for dims [${dims}]`, received: `${raw.byteLength} bytes` });
     for (let i = 0; i < count; i++) {
@@ -56,7 +59,7 @@ export function decodeTensor(tensor: TensorProto, where: string): OnnxConstant {
       else if (type === DataType.INT8) values[i] = view.getInt8(i);
       else values[i] = view.getUint8(i);
     }
-    return { dims, values };
+    return { dims, values, ...(integer ? { integer } : {}) };
   }
   const typed =
     type === DataType.FLOAT ? tensor.floatData
@@ -67,7 +70,7 @@ export function decodeTensor(tensor: TensorProto, where: string): OnnxConstant {
   const list = typed ?? [];
   if (list.length !== count) throw userError({ where, expected: `${count} values for dims [${dims}]`, received: `${list.length}` });
   values.set(list);
-  return { dims, values };
+  return { dims, values, ...(integer ? { integer } : {}) };
 }
 
 export interface Attributes {

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { describeValue, userError } from '../errors.js';
-import { INPUT, type Graph, type GraphNode, type Op, type Pads, type Pair, type Tensor } from './graph.js';
+import { INPUT, type AutoPad, type Graph, type GraphNode, type Op, type Pads, type Pair, type Tensor } from './graph.js';
 import { inferShapes, type Shape } from './layers.js';
 import { samePads } from './padding.js';
 import { parseTopology, type KerasLayer } from './tfjs-topology.js';
@@ -110,13 +110,13 @@ class Converter {
     return this.push(layer.name, activation, [linear]);
   }
 
-  private padsFor(layer: KerasLayer, input: string, kernel: Pair, strides: Pair, dilations: Pair): Pads {
+  /** 'same' is TensorFlow's SAME_UPPER: recorded as such, so the pads are recomputed at every image size. */
+  private padsFor(layer: KerasLayer, input: string, kernel: Pair, strides: Pair, dilations: Pair): { pads: Pads; autoPad?: AutoPad } {
     const padding = layer.config.padding ?? 'valid';
-    if (padding === 'valid') return [0, 0, 0, 0];
+    if (padding === 'valid') return { pads: [0, 0, 0, 0] };
     if (padding !== 'same') throw this.error(layer, "padding 'same' or 'valid'", describeValue(padding));
-    // Exact at every size for stride 1; for stride > 1, exact at the model's input size (TF pads depend on it).
     const { height, width } = this.shape(input);
-    return samePads([height, width], kernel, strides, dilations);
+    return { pads: samePads([height, width], kernel, strides, dilations), autoPad: 'same-upper' };
   }
 
   private checkChannelsLast(layer: KerasLayer): void {
@@ -161,8 +161,8 @@ class Converter {
       weight = { shape: [filters, perGroup, kh, kw], data };
     }
     const bias = useBias ? this.take(layer, 'bias', [weight.shape[0]]) : undefined;
-    const pads = this.padsFor(layer, input, [kh, kw], strides, dilations);
-    return this.pushWithActivation(layer, { kind: 'conv', weight, bias, strides, pads, dilations, group }, [input]);
+    const { pads, autoPad } = this.padsFor(layer, input, [kh, kw], strides, dilations);
+    return this.pushWithActivation(layer, { kind: 'conv', weight, bias, strides, pads, dilations, group, ...(autoPad ? { autoPad } : {}) }, [input]);
   }
 
   private batchNorm(layer: KerasLayer): string {
@@ -194,14 +194,15 @@ class Converter {
     const input = this.inputOf(layer);
     const kernel = pair(layer.config.pool_size, [2, 2]);
     const strides = pair(layer.config.strides ?? kernel);
-    let pads: Pads = [0, 0, 0, 0];
+    let padding: { pads: Pads; autoPad?: AutoPad } = { pads: [0, 0, 0, 0] };
     let ceil = false;
     if (layer.config.padding === 'same' && kernel[0] === 2 && kernel[1] === 2 && strides[0] === 2 && strides[1] === 2) {
       ceil = true; // TF pads 2x2/2 only after, with -inf / excluded: exactly ceil mode at every size.
     } else {
-      pads = this.padsFor(layer, input, kernel, strides, [1, 1]);
+      padding = this.padsFor(layer, input, kernel, strides, [1, 1]);
     }
-    const op: Op = kind === 'maxPool' ? { kind, kernel, strides, pads, ceil } : { kind, kernel, strides, pads, ceil, countIncludePad: false };
+    const common = { kernel, strides, ...padding, ceil };
+    const op: Op = kind === 'maxPool' ? { kind, ...common } : { kind, ...common, countIncludePad: false };
     return this.push(layer.name, op, [input]);
   }
 
@@ -256,7 +257,9 @@ class Converter {
       }
     }
     const bias = layer.config.use_bias !== false ? this.take(layer, 'bias', [units]) : undefined;
-    return this.pushWithActivation(layer, { kind: 'dense', weight: { shape: [units, shape.channels], data }, bias }, [input]);
+    // The graph's dense acts on the last axis: a (N, C, 1, 1) map from global pooling is flattened first.
+    const vector = shape.dims.length === 1 ? input : this.push(`${layer.name}/flatten`, { kind: 'flatten' }, [input]);
+    return this.pushWithActivation(layer, { kind: 'dense', weight: { shape: [units, shape.channels], data }, bias }, [vector]);
   }
 
   private identity(layer: KerasLayer): string {

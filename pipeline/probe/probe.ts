@@ -5,7 +5,7 @@
 import { userError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { findNode } from '../model/layers.js';
+import { findLayer } from '../model/layers.js';
 import { loadImageForModel } from '../image/load.js';
 
 export interface ProbeTop {
@@ -22,10 +22,10 @@ export interface ProbeResult {
 
 export async function probeImage(engine: Engine, model: CnnModel, imagePath: string, layer: string, topK: number): Promise<ProbeResult> {
   if (!Number.isInteger(topK) || topK < 1) throw userError({ where: '--top', expected: 'a positive integer', received: String(topK) });
-  findNode(model.graph, layer);
+  const { node } = findLayer(model, layer);
   const image = await loadImageForModel(imagePath, model.preprocessing);
-  const outputs = await engine.forward({ data: image.data, n: 1, height: image.height, width: image.width }, [layer]);
-  const maps = outputs.get(layer);
+  const outputs = await engine.forward({ data: image.data, n: 1, height: image.height, width: image.width }, [node.name]);
+  const maps = outputs.get(node.name);
   if (!maps) throw new Error(`engine.forward returned no output for layer ${layer}`);
   const means = channelMeans(maps.data, maps.channels, maps.height * maps.width);
   // Channels are the classes when their count matches the labels (darknet conv2d_16, a logits layer).

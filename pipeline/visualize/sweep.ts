@@ -5,7 +5,9 @@
 import PQueue from 'p-queue';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { findNode, inferShapes } from '../model/layers.js';
+import { findNode } from '../model/layers.js';
+import { graphAtSize } from '../model/sized.js';
+import type { Graph } from '../model/graph.js';
 import { visualizeBatch, type FilterVisualization, type VisualizeBatchOptions } from './batch.js';
 import { finalSize, type MethodParams } from './params.js';
 
@@ -72,10 +74,10 @@ export const MAX_BATCH_SIZE = 32;
  * Nodes the layer depends on (itself included): only their activations are computed and kept
  * for the backward pass.
  */
-function ancestors(model: CnnModel, layer: string): string[] {
-  const byName = new Map(model.graph.nodes.map((n) => [n.name, n]));
+function ancestors(graph: Graph, layer: string): string[] {
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const seen = new Set<string>();
-  const stack = [findNode(model.graph, layer).name];
+  const stack = [findNode(graph, layer).name];
   while (stack.length > 0) {
     const name = stack.pop()!;
     const node = byName.get(name);
@@ -89,11 +91,11 @@ function ancestors(model: CnnModel, layer: string): string[] {
 /** Estimated bytes one image needs at the final size: activations kept for backward + their gradients + optimiser state. */
 export function bytesPerImage(model: CnnModel, layer: string, params: MethodParams): number {
   const size = finalSize(params);
-  const shapes = inferShapes(model.graph, [size, size]);
+  const { graph, shapes } = graphAtSize(model, [size, size]);
   let elements = 0;
-  for (const name of ancestors(model, layer)) {
+  for (const name of ancestors(graph, layer)) {
     const shape = shapes.get(name)!;
-    elements += shape.channels * shape.height * shape.width;
+    if (shape.batched) elements += shape.channels * shape.height * shape.width;
   }
   // float32 forward activation + its gradient + pooling indices / temporaries: ~3 buffers of 4 bytes.
   const engine = 12 * elements;

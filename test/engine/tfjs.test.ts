@@ -190,7 +190,7 @@ describe('tfjs engine behaviour', () => {
   });
 
   it('refuses an image too small for the layer', async () => {
-    await expect(engine.forward(randomImages(1, [3, 3]), ['head_concat'])).rejects.toThrow(/tfjs engine, image size 3x3: expected an image large enough for layer "\w+" .*received a 0x\d+ output there/);
+    await expect(engine.forward(randomImages(1, [3, 3]), ['head_concat'])).rejects.toThrow(/model node "\w+" \((maxPool|avgPool|conv)\) at image size 3x3: expected an input large enough for a \dx\d window, received \dx\d/);
   });
 
   it('refuses a batch whose data does not match its shape', async () => {
@@ -200,7 +200,7 @@ describe('tfjs engine behaviour', () => {
   });
 
   it('names an unknown layer and lists the real ones', async () => {
-    await expect(engine.forward(randomImages(1, size), ['nope'])).rejects.toThrow(/layer "nope": .*Layers: stem, /);
+    await expect(engine.forward(randomImages(1, size), ['nope'])).rejects.toThrow(/layer "nope": expected a layer name, alias or # index \(0-\d+\) of the model, received no such layer. Did you mean "\w+"/);
   });
 
   it('names the op and node it does not support', async () => {
@@ -210,7 +210,7 @@ describe('tfjs engine behaviour', () => {
     const other = await createTfjsEngine(broken, { engine: 'tfjs' }, { backend: 'wasm' });
     try {
       await expect(other.forward(randomImages(1, size), ['stem_relu'])).rejects.toThrow(FilterAtlasError);
-      await expect(other.forward(randomImages(1, size), ['stem_relu'])).rejects.toThrow(/graph node "stem_relu": expected an op the tfjs engine supports .*received op "lrn"/);
+      await expect(other.forward(randomImages(1, size), ['stem_relu'])).rejects.toThrow(/model node "stem_relu" \(lrn\) at image size 17x13: expected an op of the model graph .*received op "lrn"/);
     } finally {
       await other.dispose();
     }

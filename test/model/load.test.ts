@@ -76,6 +76,6 @@ describe('commands', () => {
     expect(table).toMatch(/\n49\s+conv2d_16\s+conv\s+1000\s+14x14\s+\d+ px \(stride 16\)\n/);
     const json = JSON.parse(await run(defineLayersCommand, ['layers', 'darknet-tiny', '--json']));
     expect(json).toMatchObject({ model: 'darknet-tiny', inputSize: [224, 224], parameters: 1_046_488 });
-    expect(json.layers[3]).toEqual({ index: 3, name: 'max_pooling2d_1', aliases: [], type: 'maxPool', channels: 16, height: 112, width: 112, receptiveField: { size: 4, jump: 2 } });
+    expect(json.layers[3]).toEqual({ index: 3, name: 'max_pooling2d_1', aliases: [], type: 'maxPool', channels: 16, height: 112, width: 112, shape: [16, 112, 112], layer: true, receptiveField: { size: 4, jump: 2 } });
   });
 });

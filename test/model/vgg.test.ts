@@ -70,7 +70,7 @@ describe('vgg16_bn from safetensors', () => {
 
   it('has the output shape 512 x 7 x 7 at 224 and floor-mode pooling', () => {
     expect(model.graph.output).toBe('features.43');
-    expect(inferShapes(model.graph, [224, 224]).get(model.graph.output)).toEqual({ channels: 512, height: 7, width: 7 });
+    expect(inferShapes(model.graph, [224, 224]).get(model.graph.output)).toMatchObject({ channels: 512, height: 7, width: 7 });
     // torch MaxPool2d(2, 2) rounds down: 67 -> 33 (Keras 'same' would give 34).
     expect(inferShapes(model.graph, [67, 67]).get('features.6')).toMatchObject({ height: 33, width: 33 });
   });
@@ -131,7 +131,7 @@ describe('vgg16_bn from safetensors', () => {
     expect(graph.nodes.slice(44).map((n) => `${n.name}:${n.op.kind}`)).toEqual([
       'pre_logits.fc1:conv', 'pre_logits.act1:relu', 'pre_logits.fc2:conv', 'pre_logits.act2:relu', 'head.global_pool:globalAvgPool', 'head.flatten:flatten', 'head.fc:dense',
     ]);
-    expect(inferShapes(graph, [224, 224]).get('pre_logits.fc1')).toEqual({ channels: 4096, height: 1, width: 1 });
+    expect(inferShapes(graph, [224, 224]).get('pre_logits.fc1')).toMatchObject({ channels: 4096, height: 1, width: 1 });
     expect(countParameters(graph)).toBe(138_365_992 + 2 * 4_224); // torchvision's vgg16_bn + BN running stats
   });
 });

@@ -25,8 +25,8 @@ export const defineLayersCommand: DefineCommand = (program) => {
         String(l.index),
         l.aliases.length ? `${l.name} (${l.aliases.join(', ')})` : l.name,
         l.type,
-        String(l.channels),
-        `${l.height}x${l.width}`,
+        l.layer ? String(l.channels) : '',
+        l.layer ? `${l.height}x${l.width}` : `(${l.shape.join(', ')})`,
         l.receptiveField ? `${l.receptiveField.size} px (stride ${l.receptiveField.jump})` : '',
       ]);
       process.stdout.write(`${model.name} (${model.source.format}, ${countParameters(model.graph).toLocaleString('en-US')} parameters), input ${height}x${width}, output ${model.graph.output}\n\n`);

@@ -119,7 +119,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
       const seed = parseCount('--seed', flags.seed);
       const batchFlag = flags.batch === undefined ? undefined : parseCount('--batch', flags.batch, 1);
       const params = await methodFromFlags(flags);
-      const [{ loadModel }, { createEngine }, { findNode, inferShapes }, { resolveFilters }, { sweepFilters, chooseBatchSize }, { describeMethod }] =
+      const [{ loadModel }, { createEngine }, { findLayer }, { resolveFilters }, { sweepFilters, chooseBatchSize }, { describeMethod }] =
         await Promise.all([
           import('../../model/load.js'),
           import('../../engine/create.js'),
@@ -138,19 +138,18 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
       process.once('SIGINT', interrupt);
       try {
         const model = await loadModel(modelSpec, { ...(flags.arch ? { arch: flags.arch } : {}), signal: controller.signal });
-        const node = findNode(model.graph, flags.layer);
-        const channels = inferShapes(model.graph, model.preprocessing.inputSize).get(node.name)!.channels;
+        const { node, channels } = findLayer(model, flags.layer);
         const filters = resolveFilters(flags.filters, channels, `--filters for layer ${JSON.stringify(flags.layer)}`);
         // A quarter of the machine's memory, at most 4 GiB: onnxruntime's arena and sharp need room too.
         const budgetMiB = Math.min(4096, totalmem() / 4 / 2 ** 20);
-        const batchSize = Math.min(batchFlag ?? chooseBatchSize(model, flags.layer, params, budgetMiB), filters.length);
+        const batchSize = Math.min(batchFlag ?? chooseBatchSize(model, node.name, params, budgetMiB), filters.length);
         const engine = await createEngine(model, { engine: flags.engine });
         const progress = createProgress(`visualize ${model.name} ${flags.layer}`, filters.length);
         progress.log(`${filters.length} filter(s), batches of ${batchSize}, ${engine.info.device}. ${describeMethod(params)}`);
         const written: Array<{ filter: number; status: string; activation: number; start: number; seconds: number; image: string | null }> = [];
         try {
           await sweepFilters(engine, {
-            layer: flags.layer,
+            layer: node.name,
             channels,
             filters,
             params,

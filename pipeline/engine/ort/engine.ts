@@ -1,11 +1,14 @@
 /**
  * The ONNX Runtime engine: forward activations and objective gradients for any CnnModel,
- * through ONNX programs built from the model graph (programs.ts) and cached sessions.
+ * through ONNX programs built from the model graph at each image size (programs.ts) and
+ * cached sessions.
  */
 import { userError } from '../../errors.js';
-import type { CnnModel, GraphNode, Pair } from '../../model/graph.js';
-import { inferShapes } from '../../model/layers.js';
+import type { CnnModel, Pair } from '../../model/graph.js';
+import { SizedGraphs, type SizedGraph } from '../../model/sized.js';
 import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient } from '../engine.js';
+import { featureMapsOf } from '../layer-output.js';
+import { layerChannels } from '../../model/layers.js';
 import { buildForwardProgram, buildGradientProgram, type Program } from './programs.js';
 import { planFor, resolveLayers } from './plan.js';
 import { loadRuntime, type Runtime } from './runtime.js';
@@ -34,14 +37,10 @@ function checkBatch(batch: ImageBatch): void {
   }
 }
 
-function toFeatureMaps(tensor: Tensor): FeatureMaps {
-  const [n, channels, height, width] = tensor.dims;
-  return { data: tensor.data as Float32Array, n, channels, height, width };
-}
-
 class OrtEngine implements Engine {
   readonly info: EngineInfo;
   private readonly sessions: SessionCache<{ program: Omit<Program, 'bytes'> }>;
+  private readonly sized: SizedGraphs;
 
   constructor(
     private readonly model: CnnModel,
@@ -50,25 +49,25 @@ class OrtEngine implements Engine {
   ) {
     this.info = { name: 'ort', device: runtime.device };
     this.sessions = new SessionCache(maxSessions);
+    this.sized = new SizedGraphs(model);
   }
 
   async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
     checkBatch(batch);
-    const nodes = resolveLayers(this.model.graph, layers);
-    const size: Pair = [batch.height, batch.width];
-    this.checkSize(size, nodes);
-    const key = `forward|${nodes.map((n) => n.name).join('\u0000')}|${size.join('x')}`;
-    const results = await this.run(key, () => buildForwardProgram(this.model, layers, size), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }));
-    const byNode = new Map(nodes.map((node, i) => [node.name, toFeatureMaps(results[i])]));
+    const sized = this.at([batch.height, batch.width], layers);
+    const nodes = resolveLayers(sized.graph, layers);
+    const key = `forward|${nodes.map((n) => n.name).join('\u0000')}|${sized.size.join('x')}`;
+    const results = await this.run(key, () => buildForwardProgram(this.model, sized, layers), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }));
+    const byNode = new Map(nodes.map((node, i) => [node.name, featureMapsOf(results[i].data as Float32Array, results[i].dims as number[])]));
     // Answer under the names the caller used (a name and its alias may both be asked for).
-    return new Map(layers.map((layer) => [layer, byNode.get(resolveLayers(this.model.graph, [layer])[0].name)!]));
+    return new Map(layers.map((layer) => [layer, byNode.get(resolveLayers(sized.graph, [layer])[0].name)!]));
   }
 
   async objectiveGradient(batch: ImageBatch, layer: string, channelWeights: Float32Array): Promise<ObjectiveGradient> {
     checkBatch(batch);
-    const [node] = resolveLayers(this.model.graph, [layer]);
-    const size: Pair = [batch.height, batch.width];
-    const channels = this.checkSize(size, [node]).get(node.name)!.channels;
+    const sized = this.at([batch.height, batch.width], [layer]);
+    const [node] = resolveLayers(sized.graph, [layer]);
+    const channels = layerChannels(sized, node.name, layer);
     if (channelWeights.length !== batch.n * channels) {
       throw userError({
         where: `channel weights for layer ${JSON.stringify(layer)}`,
@@ -76,11 +75,11 @@ class OrtEngine implements Engine {
         received: `${channelWeights.length} values`,
       });
     }
-    const key = `gradient|${node.name}|${size.join('x')}`;
+    const key = `gradient|${node.name}|${sized.size.join('x')}`;
     const { ort } = this.runtime;
     const [objective, gradient] = await this.run(
       key,
-      () => buildGradientProgram(this.model, node.name, size),
+      () => buildGradientProgram(this.model, sized, node.name),
       (inputs) => ({
         [inputs.image]: this.imageTensor(batch),
         [inputs.weights!]: new ort.Tensor('float32', channelWeights, [batch.n, channels]),
@@ -98,22 +97,13 @@ class OrtEngine implements Engine {
   }
 
   /**
-   * Shapes of every node at this size. An image too small for the layers asked for (or
-   * the layers they depend on) is a user error here, not a native one from onnxruntime.
+   * The graph at this size, checked for the layers asked for: one that cannot run there (an image
+   * too small for its windows, a head sized for another input) is a user error naming the node.
    */
-  private checkSize(size: Pair, targets: GraphNode[]): ReturnType<typeof inferShapes> {
-    const shapes = inferShapes(this.model.graph, size);
-    const needed = planFor(this.model.graph, targets).nodes;
-    const empty = needed.map((n) => [n.name, shapes.get(n.name)!] as const).find(([, s]) => !(s.height >= 1 && s.width >= 1));
-    if (empty) {
-      throw userError({
-        where: `image size ${size[0]}x${size[1]} for model ${this.model.name}`,
-        expected: 'an image large enough for every layer to keep at least 1x1 pixels',
-        received: `layer ${empty[0]} would be ${empty[1].height}x${empty[1].width}`,
-        fix: 'Use a larger image size',
-      });
-    }
-    return shapes;
+  private at(size: Pair, layers: readonly string[]): SizedGraph {
+    const sized = this.sized.at(size);
+    planFor(sized.graph, resolveLayers(sized.graph, layers));
+    return sized;
   }
 
   /**

@@ -1,12 +1,13 @@
 /**
- * The two ONNX programs the engine runs, built from the model graph for one image size
+ * The two ONNX programs the engine runs, built from the model graph at one image size
  * (height and width fixed, batch dynamic):
  *  - forward: image -> the requested layers' outputs;
  *  - gradient: (image, channel weights) -> objective and d objective / d image, where
- *    objective[n] = sum_c weights[n, c] * mean over space of layer[n, c].
+ *    objective[n] = sum_c weights[n, c] * mean over space of layer[n, c] (the value itself for
+ *    (N, C) layers such as class logits).
  */
-import type { CnnModel, Pair } from '../../model/graph.js';
-import { inferShapes } from '../../model/layers.js';
+import type { CnnModel } from '../../model/graph.js';
+import type { SizedGraph } from '../../model/sized.js';
 import { emitBackward } from './emit-backward.js';
 import { dimsOf, emitForward } from './emit-forward.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
@@ -27,13 +28,13 @@ export interface ForwardProgram extends Program {
   nodes: string[];
 }
 
-export function buildForwardProgram(model: CnnModel, layers: readonly string[], size: Pair, batch: number | string = BATCH_DIM): ForwardProgram {
-  const targets = resolveLayers(model.graph, layers);
-  const plan = planFor(model.graph, targets);
-  const shapes = inferShapes(model.graph, size);
+export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: readonly string[], batch: number | string = BATCH_DIM): ForwardProgram {
+  const { graph, shapes, size } = sized;
+  const targets = resolveLayers(graph, layers);
+  const plan = planFor(graph, targets);
   const builder = new OnnxGraphBuilder();
   const image = builder.input('image', [batch, 3, size[0], size[1]]);
-  const lowered = emitForward(builder, model, plan, image, false);
+  const lowered = emitForward(builder, model, sized, plan, image, false);
   const outputs = targets.map((node) => {
     // A graph output must be a distinct tensor; Identity also keeps each output's own name.
     const output = builder.op('Identity', [lowered.tensors.get(node.name)!], `output:${node.name}`);
@@ -43,29 +44,33 @@ export function buildForwardProgram(model: CnnModel, layers: readonly string[], 
   return { bytes: builder.encode(`${model.name} forward`), inputs: { image }, outputs, nodes: targets.map((n) => n.name) };
 }
 
-export function buildGradientProgram(model: CnnModel, layer: string, size: Pair, batch: number | string = BATCH_DIM): Program {
-  const [target] = resolveLayers(model.graph, [layer]);
-  const plan = planFor(model.graph, [target]);
-  const shapes = inferShapes(model.graph, size);
+export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM): Program {
+  const { graph, shapes, size } = sized;
+  const [target] = resolveLayers(graph, [layer]);
+  const plan = planFor(graph, [target]);
   const layerShape = shapes.get(target.name)!;
+  const [channels, ...spatial] = layerShape.dims;
   const builder = new OnnxGraphBuilder();
   const image = builder.input('image', [batch, 3, size[0], size[1]]);
-  const weights = builder.input('channel_weights', [batch, layerShape.channels]);
-  const lowered = emitForward(builder, model, plan, image, true);
+  const weights = builder.input('channel_weights', [batch, channels]);
+  const lowered = emitForward(builder, model, sized, plan, image, true);
   const activation = lowered.tensors.get(target.name)!;
 
-  const means = builder.op('ReduceMean', [activation], 'objective/channel_means', { axes: [2, 3], keepdims: 0 });
+  const spatialAxes = spatial.map((_, i) => i + 2);
+  const means = spatialAxes.length ? builder.op('ReduceMean', [activation], 'objective/channel_means', { axes: spatialAxes, keepdims: 0 }) : activation;
   const weighted = builder.op('Mul', [means, weights], 'objective/weighted');
   const objective = builder.op('ReduceSum', [weighted, builder.int64Tensor('objective.axes', [1])], 'objective', { keepdims: 0 });
 
   // d objective / d layer[n, c, h, w] = weights[n, c] / (H * W), broadcast over space.
-  const area = layerShape.height * layerShape.width;
-  const perPixel = builder.op('Mul', [weights, builder.scalar('objective.inv_area', 1 / area)], 'objective/grad_per_pixel');
-  const perChannel = builder.op('Unsqueeze', [perPixel, builder.int64Tensor('objective.spatial_axes', [2, 3])], 'objective/grad_nc11');
-  const layerDims = builder.int64Tensor('objective.layer_dims', [1, layerShape.channels, layerShape.height, layerShape.width]);
-  const dLayer = builder.op('Expand', [perChannel, layerDims], 'objective/grad_layer');
+  let dLayer = weights;
+  if (spatialAxes.length) {
+    const area = spatial.reduce((a, b) => a * b, 1);
+    const perPixel = builder.op('Mul', [weights, builder.scalar('objective.inv_area', 1 / area)], 'objective/grad_per_pixel');
+    const perChannel = builder.op('Unsqueeze', [perPixel, builder.int64Tensor('objective.spatial_axes', spatialAxes)], 'objective/grad_nc11');
+    dLayer = builder.op('Expand', [perChannel, builder.int64Tensor('objective.layer_dims', [1, ...layerShape.dims])], 'objective/grad_layer');
+  }
 
-  const gradient = emitBackward(builder, plan, lowered, shapes, target, dLayer, model.preprocessing.std.map((s) => 1 / s));
+  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, model.preprocessing.std.map((s) => 1 / s));
   builder.output(objective, [batch]);
   builder.output(gradient, [batch, 3, size[0], size[1]]);
   return { bytes: builder.encode(`${model.name} gradient of ${target.name}`), inputs: { image, weights }, outputs: [objective, gradient] };

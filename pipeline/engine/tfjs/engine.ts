@@ -6,10 +6,12 @@
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs';
 import { describeValue, userError } from '../../errors.js';
 import type { CnnModel } from '../../model/graph.js';
-import { findNode, inferShapes, type Shape } from '../../model/layers.js';
+import { findNode, layerChannels } from '../../model/layers.js';
+import { SizedGraphs } from '../../model/sized.js';
+import { featureMapsOf } from '../layer-output.js';
+import { logical } from './ops.js';
 import type { Engine, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient } from '../engine.js';
 import { createGraphRunner } from './execute.js';
-import type { Plan } from './plan.js';
 import { loadTfRuntime, type TfjsBackendChoice } from './runtime.js';
 
 export interface TfjsEngineOptions {
@@ -35,28 +37,6 @@ function checkBatch(batch: ImageBatch): void {
   }
 }
 
-/** Layer output shape as FeatureMaps dims: NHWC rank 4, or [N, features] as features x 1 x 1. */
-function dims(t: Tensor): { n: number; channels: number; height: number; width: number } {
-  const [n, a, b, c] = t.shape as number[];
-  if (t.rank === 4) return { n, height: a, width: b, channels: c };
-  return { n, channels: t.size / n, height: 1, width: 1 };
-}
-
-/** Refuses an image too small for the layers (a pool or conv would produce an empty map). */
-function checkSizes(model: CnnModel, batch: ImageBatch, plan: Plan, shapes: Map<string, Shape>): void {
-  for (const step of plan.steps) {
-    const shape = shapes.get(step.output)!;
-    if (shape.height < 1 || shape.width < 1) {
-      throw userError({
-        where: `tfjs engine, image size ${batch.height}x${batch.width}`,
-        expected: `an image large enough for layer ${JSON.stringify(step.output)} of ${model.name}`,
-        received: `a ${shape.height}x${shape.width} output there`,
-        fix: `Use images of at least the model's input size (${model.preprocessing.inputSize.join('x')})`,
-      });
-    }
-  }
-}
-
 /**
  * A tfjs Engine for the model. EngineOptions.threads has no effect: tfjs wasm in Node runs on
  * one thread, and tfjs-node reads its thread counts from TensorFlow's own environment variables.
@@ -71,30 +51,32 @@ export async function createTfjsEngine(model: CnnModel, _options: EngineOptions,
   };
   const input = (batch: ImageBatch) => tf.tensor4d(batch.data, [batch.n, 3, batch.height, batch.width]);
 
+  const sizedGraphs = new SizedGraphs(model);
+  /** The graph at the batch's size and the plan for these layers (a layer that cannot run there is refused by name). */
+  const prepare = (batch: ImageBatch, layers: readonly string[]) => {
+    const sized = sizedGraphs.at([batch.height, batch.width]);
+    const names = layers.map((layer) => findNode(sized.graph, layer).name);
+    return { sized, names, plan: runner.plan(sized, [...new Set(names)]) };
+  };
+
   return {
     info: { name: 'tfjs', device: runtime.device },
 
     async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
       alive();
       checkBatch(batch);
-      const names = layers.map((layer) => findNode(model.graph, layer).name);
-      const plan = runner.plan([...new Set(names)]);
-      checkSizes(model, batch, plan, inferShapes(model.graph, [batch.height, batch.width]));
-      const shapes: Array<ReturnType<typeof dims>> = [];
+      const { sized, names, plan } = prepare(batch, layers);
+      // NCHW (or N x C) for the interface.
       const outputs = tf.tidy(() => {
-        const values = runner.run(input(batch), plan, true);
-        // NCHW for the interface; rank-2 outputs are already [N, features].
+        const values = runner.run(input(batch), sized, plan, true);
         return names.map((name) => {
-          const t = values.get(name)!;
-          shapes.push(dims(t));
-          return t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t.clone();
+          const value = values.get(name)!;
+          return value.nhwc ? logical(tf, value) : value.t.clone();
         });
       });
       try {
         const result = new Map<string, FeatureMaps>();
-        for (let i = 0; i < layers.length; i++) {
-          result.set(layers[i], { data: (await outputs[i].data()) as Float32Array, ...shapes[i] });
-        }
+        for (let i = 0; i < layers.length; i++) result.set(layers[i], featureMapsOf((await outputs[i].data()) as Float32Array, outputs[i].shape));
         return result;
       } finally {
         tf.dispose(outputs);
@@ -104,11 +86,9 @@ export async function createTfjsEngine(model: CnnModel, _options: EngineOptions,
     async objectiveGradient(batch: ImageBatch, layer: string, channelWeights: Float32Array): Promise<ObjectiveGradient> {
       alive();
       checkBatch(batch);
-      const name = findNode(model.graph, layer).name;
-      const plan = runner.plan([name]);
-      const layerShapes = inferShapes(model.graph, [batch.height, batch.width]);
-      checkSizes(model, batch, plan, layerShapes);
-      const { channels } = layerShapes.get(name)!;
+      const { sized, names, plan } = prepare(batch, [layer]);
+      const [name] = names;
+      const channels = layerChannels(sized, name, layer);
       if (channelWeights.length !== batch.n * channels) {
         throw userError({
           where: `tfjs engine, channel weights for layer ${JSON.stringify(layer)}`,
@@ -118,9 +98,10 @@ export async function createTfjsEngine(model: CnnModel, _options: EngineOptions,
       }
       const [objective, gradient] = tf.tidy(() => {
         const f = (x: Tensor) => {
-          const out = runner.run(x as Tensor4D, plan, false).get(name)!;
+          const out = logical(tf, runner.run(x as Tensor4D, sized, plan, false).get(name)!);
           const weights = tf.tensor2d(channelWeights, [batch.n, channels]);
-          const perChannel = out.rank === 4 ? tf.mean(out, [1, 2]) : out.reshape([batch.n, channels]);
+          const spatialAxes = Array.from({ length: out.rank - 2 }, (_, i) => i + 2);
+          const perChannel = spatialAxes.length ? tf.mean(out, spatialAxes) : out;
           return tf.sum(tf.mul(perChannel, weights), 1);
         };
         // objective[n] depends only on image n (eval mode), so one backward pass with dy = 1

@@ -1,43 +1,44 @@
 /**
- * Runs a model graph with tfjs ops, NHWC inside (tfjs's native layout), from RGB [0, 1] NCHW
- * input through the model's preprocessing to the requested layers. Weight tensors are made
- * once per (node, fusion) on first use and kept until dispose(); plans are cached per layer set.
+ * Runs a model graph (at one image size) with tfjs ops, from RGB [0, 1] NCHW input through the
+ * model's preprocessing to the requested layers. Convolutions run as fused steps (conv.ts), every
+ * other op by its rule (ops.ts). Weight tensors are made once per (node, fusion) on first use and
+ * kept until dispose(); plans are cached per size and layer set.
  */
-import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
+import type { Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 import { userError } from '../../errors.js';
-import { INPUT, type CnnModel, type GraphNode, type Op } from '../../model/graph.js';
+import { INPUT, type CnnModel, type Op } from '../../model/graph.js';
+import type { SizedGraph } from '../../model/sized.js';
 import { applyConv, disposeConvUnit, makeConvUnit, type ConvUnit } from './conv.js';
+import { TFJS_RULES, type TfValue } from './ops.js';
 import { makePlan, type Plan, type Step } from './plan.js';
-import { avgPool, maxPool } from './pool.js';
 import type { TfModule } from './runtime.js';
-import { batchNormAffine, foldConv } from './weights.js';
+import { foldConv } from './weights.js';
+
+type TfjsRule = (op: Op, inputs: TfValue[], ctx: Parameters<(typeof TFJS_RULES)['relu']>[2]) => TfValue;
 
 export interface GraphRunner {
-  /** Plan for these node names (resolved, not aliases); cached. */
-  plan(targets: readonly string[]): Plan;
+  /** Plan for these node names (resolved, not aliases) at this size; cached. */
+  plan(sized: SizedGraph, targets: readonly string[]): Plan;
   /**
-   * Outputs of the plan's targets for an NCHW RGB batch: NHWC rank 4, or [N, features] after
-   * flatten/dense. free: dispose intermediates after their last reader (not while recording
-   * gradients, whose tape still needs them). Call inside tf.tidy.
+   * Outputs of the plan's targets for an NCHW RGB batch, each with its layout. free: dispose
+   * intermediates after their last reader (not while recording gradients, whose tape still needs
+   * them). Call inside tf.tidy.
    */
-  run(rgbNchw: Tensor4D, plan: Plan, free: boolean): Map<string, Tensor>;
+  run(rgbNchw: Tensor4D, sized: SizedGraph, plan: Plan, free: boolean): Map<string, TfValue>;
   dispose(): void;
 }
 
 export function createGraphRunner(tf: TfModule, model: CnnModel): GraphRunner {
   const convs = new Map<string, ConvUnit>();
-  const affines = new Map<string, { a: Tensor1D; b: Tensor1D }>();
-  const denses = new Map<string, { weight: Tensor2D; bias?: Tensor1D }>();
+  const kept = new Map<string, Tensor>();
   const plans = new Map<string, Plan>();
   const { mean, std } = model.preprocessing;
   const identityPreprocessing = mean.every((m) => m === 0) && std.every((s) => s === 1);
   // Created outside any tidy scope, so they live until dispose().
-  const preprocess = identityPreprocessing
-    ? undefined
-    : { a: tf.tensor1d(std.map((s) => 1 / s)), b: tf.tensor1d(mean.map((m, i) => -m / std[i])) };
+  const preprocess = identityPreprocessing ? undefined : { a: tf.tensor1d(std.map((s) => 1 / s)), b: tf.tensor1d(mean.map((m, i) => -m / std[i])) as Tensor1D };
 
   function convUnit(step: Extract<Step, { kind: 'conv' }>): ConvUnit {
-    const key = `${step.conv.name}|${step.batchNorm?.node.name ?? ''}`;
+    const key = `${step.conv.name}|${step.batchNorm?.node.name ?? ''}|${step.conv.op.kind === 'conv' ? step.conv.op.pads.join(',') : ''}`;
     let unit = convs.get(key);
     if (!unit) {
       const op = step.conv.op as Extract<Op, { kind: 'conv' }>;
@@ -58,100 +59,48 @@ export function createGraphRunner(tf: TfModule, model: CnnModel): GraphRunner {
     return unit;
   }
 
-  function affine(node: GraphNode, op: Extract<Op, { kind: 'batchNorm' }>) {
-    let t = affines.get(node.name);
+  function keep(key: string, make: () => Tensor): Tensor {
+    let t = kept.get(key);
     if (!t) {
-      const { a, b } = batchNormAffine(op);
-      t = { a: tf.keep(tf.tensor1d(a)), b: tf.keep(tf.tensor1d(b)) };
-      affines.set(node.name, t);
+      t = tf.keep(make());
+      kept.set(key, t);
     }
     return t;
-  }
-
-  function dense(node: GraphNode, op: Extract<Op, { kind: 'dense' }>) {
-    let t = denses.get(node.name);
-    if (!t) {
-      const [out, inp] = op.weight.shape;
-      t = { weight: tf.keep(tf.tensor2d(op.weight.data, [out, inp])), bias: op.bias ? tf.keep(tf.tensor1d(op.bias)) : undefined };
-      denses.set(node.name, t);
-    }
-    return t;
-  }
-
-  /** Rank 4 NHWC -> [N, C*H*W] in NCHW order, as the graph (torch/ONNX) flattens. */
-  function flatten(x: Tensor): Tensor2D {
-    if (x.rank === 2) return x.clone() as Tensor2D;
-    const [n, h, w, c] = x.shape;
-    if (h === 1 && w === 1) return x.reshape([n, c]);
-    return tf.transpose(x, [0, 3, 1, 2]).reshape([n, c * h * w]);
-  }
-
-  function runNode(node: GraphNode, inputs: Tensor[]): Tensor {
-    const op = node.op;
-    const x = inputs[0];
-    switch (op.kind) {
-      case 'batchNorm': {
-        const { a, b } = affine(node, op);
-        return tf.add(tf.mul(x, a), b);
-      }
-      case 'relu':
-        return tf.relu(x);
-      case 'leakyRelu':
-        return tf.leakyRelu(x, op.alpha);
-      case 'clip':
-        return tf.clipByValue(x, op.min, op.max);
-      case 'maxPool':
-        return maxPool(tf, x as Tensor4D, op);
-      case 'avgPool':
-        return avgPool(tf, x as Tensor4D, op);
-      case 'globalAvgPool':
-        return tf.mean(x, [1, 2], true);
-      case 'pad':
-        return tf.pad(x, [[0, 0], [op.pads[0], op.pads[2]], [op.pads[1], op.pads[3]], [0, 0]]);
-      case 'add':
-        return inputs.length === 1 ? x.clone() : tf.addN(inputs);
-      case 'concat':
-        return tf.concat(inputs, x.rank - 1);
-      case 'dense': {
-        const { weight, bias } = dense(node, op);
-        const y = tf.matMul(flatten(x), weight, false, true);
-        return bias ? tf.add(y, bias) : y;
-      }
-      case 'flatten':
-        return flatten(x);
-      case 'softmax':
-        return tf.softmax(x);
-      case 'identity':
-        // A new tensor object (same data), so freeing the input cannot free this output.
-        return x.clone();
-      case 'conv':
-        throw new Error('conv nodes run as conv steps');
-    }
   }
 
   return {
-    plan(targets) {
-      const key = [...targets].sort().join('\u0000');
+    plan(sized, targets) {
+      const key = `${sized.size.join('x')}|${[...targets].sort().join('\u0000')}`;
       let plan = plans.get(key);
       if (!plan) {
-        plan = makePlan(model.graph, targets);
+        plan = makePlan(sized.graph, targets);
         plans.set(key, plan);
       }
       return plan;
     },
 
-    run(rgbNchw, plan, free) {
+    run(rgbNchw, sized, plan, free) {
       const nhwc = tf.transpose(rgbNchw, [0, 2, 3, 1]);
-      const values = new Map<string, Tensor>([[INPUT, preprocess ? tf.add(tf.mul(nhwc, preprocess.a), preprocess.b) : nhwc]]);
+      const values = new Map<string, TfValue>([[INPUT, { t: preprocess ? tf.add(tf.mul(nhwc, preprocess.a), preprocess.b) : nhwc, nhwc: true }]]);
       plan.steps.forEach((step, i) => {
         const inputNames = step.kind === 'conv' ? [step.input] : step.node.inputs;
         const inputs = inputNames.map((name) => values.get(name)!);
-        const out = step.kind === 'conv' ? applyConv(tf, inputs[0] as Tensor4D, convUnit(step), step.activation) : runNode(step.node, inputs);
+        let out: TfValue;
+        if (step.kind === 'conv') {
+          const x = inputs[0].nhwc ? (inputs[0].t as Tensor4D) : (tf.transpose(inputs[0].t, [0, 2, 3, 1]) as Tensor4D);
+          out = { t: applyConv(tf, x, convUnit(step), step.activation), nhwc: true };
+        } else {
+          const rule = TFJS_RULES[step.node.op.kind as Exclude<Op['kind'], 'conv'>] as unknown as TfjsRule;
+          const context = { tf, node: step.node, inShapes: inputNames.map((n) => sized.shapes.get(n)!), outShape: sized.shapes.get(step.node.name)!, kept: keep };
+          out = rule(step.node.op, inputs, context);
+        }
         values.set(step.output, out);
         if (!free) return;
         for (const name of inputNames) {
           if (plan.lastUse.get(name) === i && !plan.targets.has(name)) {
-            values.get(name)!.dispose();
+            const value = values.get(name)!;
+            // Constants and other kept tensors outlive the call.
+            if (![...kept.values()].includes(value.t)) value.t.dispose();
             values.delete(name);
           }
         }
@@ -161,12 +110,10 @@ export function createGraphRunner(tf: TfModule, model: CnnModel): GraphRunner {
 
     dispose() {
       for (const unit of convs.values()) disposeConvUnit(unit);
-      for (const t of affines.values()) tf.dispose([t.a, t.b]);
-      for (const t of denses.values()) tf.dispose(t.bias ? [t.weight, t.bias] : [t.weight]);
+      for (const t of kept.values()) t.dispose();
       if (preprocess) tf.dispose([preprocess.a, preprocess.b]);
       convs.clear();
-      affines.clear();
-      denses.clear();
+      kept.clear();
       plans.clear();
     },
   };

@@ -3,7 +3,6 @@
  * on, in graph order, with each conv fused with the BatchNorm and activation that follow it
  * when nothing else reads the intermediate results. Pure graph logic, no tensors.
  */
-import { userError } from '../../errors.js';
 import { INPUT, type Graph, type GraphNode, type Op } from '../../model/graph.js';
 import type { FusedActivation } from './conv.js';
 
@@ -28,11 +27,6 @@ export interface Plan {
   targets: Set<string>;
 }
 
-const SUPPORTED = new Set<string>([
-  'conv', 'batchNorm', 'relu', 'leakyRelu', 'clip', 'maxPool', 'avgPool', 'globalAvgPool',
-  'pad', 'add', 'concat', 'dense', 'flatten', 'softmax', 'identity',
-]);
-
 function fusable(op: Op): FusedActivation | undefined {
   if (op.kind === 'relu') return { kind: 'relu' };
   if (op.kind === 'leakyRelu') return { kind: 'leakyrelu', alpha: op.alpha };
@@ -55,16 +49,6 @@ export function makePlan(graph: Graph, targets: readonly string[]): Plan {
     stack.push(...node.inputs);
   }
   const nodes = graph.nodes.filter((n) => needed.has(n.name));
-  for (const node of nodes) {
-    if (!SUPPORTED.has(node.op.kind)) {
-      throw userError({
-        where: `tfjs engine, graph node ${JSON.stringify(node.name)}`,
-        expected: `an op the tfjs engine supports (${[...SUPPORTED].join(', ')})`,
-        received: `op ${JSON.stringify(node.op.kind)}`,
-        fix: 'Use --engine ort, or export the model with supported ops',
-      });
-    }
-  }
   // Readers of each tensor among the needed nodes; a requested tensor counts as read too.
   const readers = new Map<string, number>();
   for (const node of nodes) for (const input of node.inputs) readers.set(input, (readers.get(input) ?? 0) + 1);

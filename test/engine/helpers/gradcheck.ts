@@ -7,7 +7,7 @@
  */
 import type { Engine, ImageBatch } from '../../../pipeline/engine/engine.js';
 import type { CnnModel, Pair } from '../../../pipeline/model/graph.js';
-import { inferShapes, findNode } from '../../../pipeline/model/layers.js';
+import { findLayer, findNode } from '../../../pipeline/model/layers.js';
 import { randomImages, seededRandom, uniform } from './graphs.js';
 import { referenceDirectional, referenceObjective } from './reference.js';
 
@@ -20,7 +20,7 @@ export interface GradientCheck {
 }
 
 export function channelsOf(model: CnnModel, layer: string, size: Pair): number {
-  return inferShapes(model.graph, size).get(findNode(model.graph, layer).name)!.channels;
+  return findLayer(model, layer, size).channels;
 }
 
 /** Seeded per-image channel weights: a mix of signs, so several channels matter at once. */

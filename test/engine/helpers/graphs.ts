@@ -180,7 +180,7 @@ export function branchy(): TestModel {
   };
 }
 
-/** A softmax inside the feature path: the ORT engine must refuse its gradient by name. */
+/** A softmax over channels inside the feature path (its gradient goes through it). */
 export function softmaxInPath(): TestModel {
   const g = new GraphMaker(seededRandom(4));
   const x = g.simple('channel_softmax', { kind: 'softmax' }, g.conv('conv1', INPUT, 4, 3));

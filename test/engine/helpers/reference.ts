@@ -5,7 +5,7 @@
  * differences in float64, is the oracle for engine gradients.
  */
 import { INPUT, type CnnModel, type Op, type Pair } from '../../../pipeline/model/graph.js';
-import { inferShapes } from '../../../pipeline/model/layers.js';
+import { graphAtSize } from '../../../pipeline/model/sized.js';
 
 export interface RefTensor {
   data: Float64Array;
@@ -171,18 +171,21 @@ function evaluate(x: RefTensor[], op: Op, out: Pair): RefTensor {
     }
     case 'identity':
       return first;
+    default:
+      // The general tensor ops are checked against PyTorch autograd (test/model/torchvision.test.ts).
+      throw new Error(`reference interpreter: op ${op.kind} is not implemented`);
   }
 }
 
 /** Outputs of the named nodes (node names, not aliases) for a batch of RGB [0, 1] images (NCHW). */
 export function referenceForward(model: CnnModel, images: ArrayLike<number>, n: number, size: Pair, layers: readonly string[]): Map<string, RefTensor> {
-  const shapes = inferShapes(model.graph, size);
+  const { graph, shapes } = graphAtSize(model, size);
   const { mean, std } = model.preprocessing;
   const input = map({ data: Float64Array.from(images), n, c: 3, h: size[0], w: size[1] }, (v, c) => (v - mean[c]) / std[c]);
   const values = new Map<string, RefTensor>([[INPUT, input]]);
   const wanted = new Set(layers);
   const result = new Map<string, RefTensor>();
-  for (const node of model.graph.nodes) {
+  for (const node of graph.nodes) {
     const shape = shapes.get(node.name)!;
     values.set(node.name, evaluate(node.inputs.map((i) => values.get(i)!), node.op, [shape.height, shape.width]));
     if (wanted.has(node.name)) result.set(node.name, values.get(node.name)!);

@@ -1,0 +1,97 @@
+/**
+ * Today's CNNs against PyTorch autograd: every torchvision classifier of the operator issue
+ * (2015-era and modern: squeeze-excitation, hard-swish, LayerNorm + GELU, channel shuffle) and an
+ * operator zoo, exported by torch.onnx.export at opset 13 and 17, loaded without simplification.
+ * For a middle layer at the export size and a late layer (and the class logits) at an odd size, the
+ * objective and its input gradient match PyTorch's within 1e-4 of the largest gradient value, on
+ * the ONNX Runtime engine and (opset 17, odd size) on the tfjs engine.
+ */
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../pipeline/engine/engine.js';
+import { createOrtEngine } from '../../pipeline/engine/ort/engine.js';
+import { createTfjsEngine } from '../../pipeline/engine/tfjs/engine.js';
+import type { CnnModel } from '../../pipeline/model/graph.js';
+import { findLayer } from '../../pipeline/model/layers.js';
+import { loadModel } from '../../pipeline/model/load.js';
+import { readFloats, torchFixtures, type TorchCase } from '../torch/fixtures.js';
+
+const fixtures = await torchFixtures();
+
+interface Comparison {
+  objective: number;
+  gradient: number;
+}
+
+/** Objective (relative) and gradient (max abs difference / max |PyTorch gradient|) errors of one layer. */
+async function compare(engine: Engine, model: CnnModel, c: TorchCase, layerIndex: number): Promise<Comparison> {
+  const reference = c.layers[layerIndex];
+  const images = await readFloats(join(fixtures!.dir, c.images));
+  const { channels } = findLayer(model, reference.layer, c.size);
+  expect(channels).toBe(reference.shape[1]);
+  const weights = new Float32Array(c.n * channels);
+  reference.filters.forEach((f, n) => (weights[n * channels + f] = 1));
+  const { objective, gradient } = await engine.objectiveGradient({ data: images, n: c.n, height: c.size[0], width: c.size[1] }, reference.layer, weights);
+  const expected = await readFloats(join(fixtures!.dir, reference.gradient));
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(gradient[i] - expected[i]));
+  const objectiveError = Math.max(...reference.objective.map((o, n) => Math.abs(objective[n] - o) / Math.max(Math.abs(o), 1e-3)));
+  return { objective: objectiveError, gradient: worst / reference.maxGradient };
+}
+
+describe.skipIf(!fixtures)('torchvision classifiers and operators against PyTorch autograd', () => {
+  const cases = fixtures?.cases ?? [];
+  const models = new Map<string, Promise<CnnModel>>();
+  const engines = new Map<string, Promise<Engine>>();
+  const modelOf = (c: TorchCase) => {
+    if (!models.has(c.onnx)) models.set(c.onnx, loadModel(join(fixtures!.dir, c.onnx)));
+    return models.get(c.onnx)!;
+  };
+  /** One engine per ONNX file and kind, released when the next file starts (VGG/AlexNet hold ~1 GB). */
+  const engineOf = async (c: TorchCase, kind: 'ort' | 'tfjs') => {
+    const key = `${kind}|${c.onnx}`;
+    if (!engines.has(key)) {
+      for (const [other, engine] of engines) {
+        await (await engine).dispose();
+        engines.delete(other);
+      }
+      for (const other of models.keys()) if (other !== c.onnx) models.delete(other);
+      const model = await modelOf(c);
+      engines.set(key, kind === 'ort' ? createOrtEngine(model, { engine: 'ort' }) : createTfjsEngine(model, { engine: 'tfjs' }, { backend: 'wasm' }));
+    }
+    return engines.get(key)!;
+  };
+  afterAll(async () => {
+    for (const engine of engines.values()) await (await engine).dispose();
+  });
+
+  const results: string[] = [];
+  afterAll(() => console.log(`PyTorch ${fixtures?.torch}: worst error per case (objective, gradient / max |gradient|)\n${results.join('\n')}`));
+
+  for (const c of cases) {
+    it(`${c.id}: ${c.layers.map((l) => l.layer).join(', ')} at ${c.size.join('x')} on onnxruntime`, async () => {
+      const engine = await engineOf(c, 'ort');
+      const model = await modelOf(c);
+      for (let i = 0; i < c.layers.length; i++) {
+        const error = await compare(engine, model, c, i);
+        results.push(`${c.id} ${c.layers[i].layer} ort: ${error.objective.toExponential(1)}, ${error.gradient.toExponential(1)}`);
+        expect(error.objective, `${c.layers[i].layer} objective`).toBeLessThan(1e-4);
+        expect(error.gradient, `${c.layers[i].layer} gradient`).toBeLessThan(1e-4);
+      }
+    });
+  }
+
+  // The oracle engine on the same references: opset 17 at the odd size (late layers, logits).
+  for (const c of cases.filter((x) => x.opset === 17 && (x.arch.startsWith('zoo-') || x.size[0] === 161))) {
+    it(`${c.id}: ${c.layers.map((l) => l.layer).join(', ')} at ${c.size.join('x')} on tfjs`, async () => {
+      const engine = await engineOf(c, 'tfjs');
+      const model = await modelOf(c);
+      for (let i = 0; i < c.layers.length; i++) {
+        const error = await compare(engine, model, c, i);
+        results.push(`${c.id} ${c.layers[i].layer} tfjs: ${error.objective.toExponential(1)}, ${error.gradient.toExponential(1)}`);
+        expect(error.objective, `${c.layers[i].layer} objective`).toBeLessThan(1e-4);
+        expect(error.gradient, `${c.layers[i].layer} gradient`).toBeLessThan(1e-4);
+      }
+    });
+  }
+});

@@ -1,0 +1,305 @@
+"""PyTorch autograd references for filter-atlas's operator coverage (issue: today's CNNs).
+
+For every case it exports an ONNX model with torch.onnx.export (seeded random weights, eval mode)
+and writes, from PyTorch autograd (float32, as PyTorch users run it), the objective and its input
+gradient:
+
+    objective[n] = mean over space of layer[n, filters[n]]   (the value itself for (N, C) layers)
+    gradient[n]  = d objective[n] / d image[n]               (image: RGB in [0, 1], NCHW)
+
+The model input is the ImageNet-normalised image, as filter-atlas's default preprocessing for ONNX
+files, so gradients are taken through the normalisation too. Two kinds of cases:
+  - torchvision classifiers exported at opset 13 and 17 at their own size (224 px; 299 for
+    inception_v3): a middle module (a module path) at that size, and a late module and the class
+    logits ("head") of global-pool models at an odd size, 161 px, where the export's baked-in
+    shapes must be re-derived; both exports are checked against the same references;
+  - an operator zoo: small modules that each exercise a few operators (broadcasting arithmetic,
+    activations, reductions, layout ops, LayerNorm, shape subgraphs of a dynamic-size export).
+
+    /usr/bin/python3 test/torch/fixtures.py OUT_DIR [--only NAME,NAME]
+
+OUT_DIR/manifest.json lists the cases; OUT_DIR/<case>/ holds model.onnx, images.f32 and per
+layer gradient-<i>.f32 (float32 little-endian, NCHW). Deterministic: same script, same files.
+"""
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+# Module paths as torch names them (named_modules); the ONNX export keeps them in node scopes.
+ARCHITECTURES = {
+    "alexnet": {"layers": ["features.4", "features.11"]},
+    "vgg11_bn": {"layers": ["features.10", "features.27"]},
+    "resnet18": {"layers": ["layer2", "layer4"], "head": "fc"},
+    "resnet50": {"layers": ["layer2", "layer4"], "head": "fc"},
+    "squeezenet1_1": {"layers": ["features.5", "features.12"]},
+    "densenet121": {"layers": ["features.denseblock2", "features.denseblock4"]},
+    "googlenet": {"layers": ["inception3b", "inception5b"], "kwargs": {"aux_logits": False, "init_weights": True}},
+    "inception_v3": {"layers": ["Mixed_5d", "Mixed_7c"], "size": 299, "kwargs": {"aux_logits": False, "init_weights": True}},
+    "mobilenet_v2": {"layers": ["features.7", "features.18"]},
+    "efficientnet_b0": {"layers": ["features.4", "features.8"], "head": "classifier.1"},
+    "regnet_y_400mf": {"layers": ["trunk_output.block2", "trunk_output.block4"]},
+    "mobilenet_v3_small": {"layers": ["features.6", "features.12"], "head": "classifier.3"},
+    "mnasnet0_5": {"layers": ["layers.9", "layers.16"]},
+    "convnext_tiny": {"layers": ["features.3", "features.7"], "head": "classifier.2"},
+    "shufflenet_v2_x0_5": {"layers": ["stage2", "conv5"]},
+}
+# A second size: odd, so ceil/floor rounding and size-dependent shapes (channel-shuffle reshapes
+# baked into the export at 224 px) are exercised away from the export size; class logits after
+# global pooling hold at any size.
+ODD_SIZE = 161
+
+
+def randomize(model, seed):
+    """Seeded, non-trivial parameters: BN statistics and affine, LayerNorm affine, ConvNeXt layer scale."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.weight.copy_(torch.empty(n).uniform_(0.5, 1.5, generator=g))
+                m.bias.copy_(torch.empty(n).uniform_(-0.2, 0.2, generator=g))
+                m.running_mean.copy_(torch.empty(n).normal_(0.0, 0.1, generator=g))
+                m.running_var.copy_(torch.empty(n).uniform_(0.5, 2.0, generator=g))
+            elif isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.empty(m.weight.shape).uniform_(0.5, 1.5, generator=g))
+                m.bias.copy_(torch.empty(m.bias.shape).uniform_(-0.2, 0.2, generator=g))
+            elif isinstance(m, (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU)):
+                m.inplace = False  # a hooked output must not be overwritten by a later in-place op
+            if hasattr(m, "layer_scale") and isinstance(m.layer_scale, nn.Parameter):
+                # ConvNeXt initialises it to 1e-6: blocks would hardly contribute to the gradient.
+                m.layer_scale.copy_(torch.empty(m.layer_scale.shape).uniform_(0.2, 1.0, generator=g))
+    return model.eval()
+
+
+def images(n, size, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size[0], size[1], generator=g)
+
+
+def write_f32(path, tensor):
+    tensor.detach().to(torch.float32).contiguous().numpy().astype("<f4").tofile(path)
+
+
+def reference(model, modules, x):
+    """Objective and input gradient for each module's output, from one forward pass. The filter of
+    image n is the channel with the largest mean on it (a live channel: the gradient is not zero)."""
+    captured = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, k=k: captured.__setitem__(k, out)) for k, m in enumerate(modules)]
+    image = x.clone().requires_grad_(True)
+    try:
+        model((image - MEAN) / STD)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    results = []
+    for k in range(len(modules)):
+        y = captured[k]
+        means = y.mean(dim=tuple(range(2, y.dim()))) if y.dim() > 2 else y
+        filters = [int(means[n].argmax()) for n in range(x.shape[0])]
+        objective = torch.stack([means[n, f] for n, f in enumerate(filters)])
+        (gradient,) = torch.autograd.grad(objective.sum(), image, retain_graph=k < len(modules) - 1)
+        results.append((filters, objective.detach(), gradient, list(y.shape)))
+    return results
+
+
+def export(model, path, size, opset, dynamic=False):
+    dummy = torch.rand(1, 3, size[0], size[1])
+    kwargs = {"input_names": ["input"], "output_names": ["output"]}
+    if dynamic:
+        kwargs["dynamic_axes"] = {"input": {0: "batch", 2: "height", 3: "width"}}
+    torch.onnx.export(model, dummy, path, opset_version=opset, **kwargs)
+
+
+def write_references(out_dir, ref_id, model, size, layers, seed):
+    """layers: [(name for filter-atlas, module)] -> {images, layers} of the manifest, files in OUT_DIR/ref_id."""
+    folder = os.path.join(out_dir, ref_id)
+    os.makedirs(folder, exist_ok=True)
+    x = images(2, size, seed)
+    write_f32(os.path.join(folder, "images.f32"), x)
+    entries = []
+    for i, ((name, _), (filters, objective, gradient, shape)) in enumerate(zip(layers, reference(model, [m for _, m in layers], x))):
+        write_f32(os.path.join(folder, f"gradient-{i}.f32"), gradient)
+        entries.append({
+            "layer": name,
+            "shape": shape,
+            "filters": filters,
+            "objective": objective.tolist(),
+            "gradient": f"{ref_id}/gradient-{i}.f32",
+            "maxGradient": float(gradient.abs().max()),
+        })
+    return {"size": list(size), "n": x.shape[0], "images": f"{ref_id}/images.f32", "layers": entries}
+
+
+def torchvision_cases(out_dir, only):
+    cases = []
+    for seed, (arch, spec) in enumerate(ARCHITECTURES.items()):
+        if only and arch not in only:
+            continue
+        started = time.time()
+        side = spec.get("size", 224)
+        torch.manual_seed(seed)
+        model = randomize(getattr(torchvision.models, arch)(weights=None, **spec.get("kwargs", {})), seed)
+        modules = dict(model.named_modules())
+        mid, late = spec["layers"]
+        at_export = write_references(out_dir, f"{arch}-{side}", model, (side, side), [(mid, modules[mid])], 100 + seed)
+        odd_layers = [(late, modules[late])] + ([(spec["head"], modules[spec["head"]])] if "head" in spec else [])
+        at_odd = write_references(out_dir, f"{arch}-{ODD_SIZE}", model, (ODD_SIZE, ODD_SIZE), odd_layers, 200 + seed)
+        for opset in (13, 17):
+            onnx = f"{arch}-opset{opset}.onnx"
+            export(model, os.path.join(out_dir, onnx), (side, side), opset)
+            for refs in (at_export, at_odd):
+                cases.append({"id": f"{arch}-opset{opset}-{refs['size'][0]}", "arch": arch, "onnx": onnx, "opset": opset, **refs})
+        print(f"{arch}: {time.time() - started:.1f} s", file=sys.stderr, flush=True)
+    return cases
+
+
+# ------------------------------------------------------------------------------ operator zoo
+class Zoo(nn.Module):
+    """Base: a conv stem so the ops act on learned features, then `body`; output NCHW or (N, C)."""
+
+    def __init__(self, channels=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, padding=1)
+
+
+class Broadcasting(Zoo):
+    """Add/Sub/Mul/Div with NumPy broadcasting between computed tensors and with constants."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.register_buffer("scale", torch.linspace(0.5, 1.5, 8).view(8, 1, 1))
+        self.register_buffer("row", torch.linspace(-0.3, 0.3, 7).view(1, 1, 7))
+
+    def forward(self, x):
+        x = self.stem(x)
+        pooled = self.gate(F.adaptive_avg_pool2d(x, 1))  # (N, 8, 1, 1)
+        y = x * pooled + x  # Mul and Add of (N,8,H,W) with (N,8,1,1)
+        y = (y - pooled) / (pooled * pooled + 1.0)  # Sub, Div by a broadcast computed tensor
+        y = y * self.scale - 0.25  # constants (8,1,1) and a scalar
+        h = y[:, :, :, :7] + self.row  # (1,1,7) constant along the width
+        return torch.cat([h, y[:, :, :, 7:]], dim=3) / 2.0
+
+
+class Activations(Zoo):
+    def forward(self, x):
+        x = self.stem(x)
+        a, b, c, d, e, f, g, h = torch.chunk(x, 8, dim=1)
+        parts = [torch.sigmoid(a), torch.tanh(b), F.hardsigmoid(c), F.hardswish(d), F.gelu(e), F.gelu(f, approximate="tanh"), F.softplus(g), F.silu(h)]
+        return torch.cat(parts, dim=1)
+
+
+class PowersAndRoots(Zoo):
+    def forward(self, x):
+        x = self.stem(x)
+        a, b, c, d = torch.chunk(x, 4, dim=1)
+        return torch.cat([a.pow(3), torch.sqrt(b * b + 1.0), torch.reciprocal(c * c + 1.0), -d, d.pow(2.0) * 0.5], dim=1)
+
+
+class Reductions(Zoo):
+    def forward(self, x):
+        x = self.stem(x)
+        spatial = x.mean(dim=(2, 3), keepdim=True)  # ReduceMean keepdims
+        rows = x.sum(dim=3, keepdim=True) / x.shape[3]  # ReduceSum over one axis
+        channels = x.mean(dim=1, keepdim=True)  # over channels
+        y = x - spatial + rows * channels
+        flat = y.mean(dim=(2, 3))  # without keepdims: (N, C)
+        return flat * y.sum(dim=(2, 3)) / (y.shape[2] * y.shape[3])
+
+
+class Layout(Zoo):
+    """Transpose, Reshape (channel shuffle), Flatten, Squeeze/Unsqueeze, Split/Slice, Concat on other axes."""
+
+    def forward(self, x):
+        x = self.stem(x)
+        n, c, h, w = x.shape
+        shuffled = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        nhwc = shuffled.permute(0, 2, 3, 1)  # (N, H, W, C)
+        top, bottom = nhwc[:, : h // 2], nhwc[:, h // 2 :]  # Slice on axis 1 (H)
+        joined = torch.cat([bottom, top], dim=1).permute(0, 3, 1, 2)  # Concat on H, back to NCHW
+        left, right = torch.split(joined, [3, w - 3], dim=3)  # Split on W
+        y = torch.cat([right, left * 2.0], dim=3)
+        z = y.unsqueeze(2).squeeze(2)  # Unsqueeze/Squeeze round trip
+        flat = torch.flatten(z, 2)  # (N, C, H*W)
+        return flat.view(n, c, h, w)
+
+
+class LayerNorms(Zoo):
+    """LayerNorm over the last axis of an NHWC tensor (ConvNeXt) and over (C, H, W); Linear on the last axis."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.ln_last = nn.LayerNorm(8, eps=1e-6)
+        self.linear = nn.Linear(8, 12)
+        self.ln_all = nn.LayerNorm([12, size, size])
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.ln_last(x.permute(0, 2, 3, 1))
+        y = self.linear(F.gelu(y)).permute(0, 3, 1, 2)
+        return self.ln_all(y)
+
+
+class DynamicShuffle(Zoo):
+    """A channel shuffle whose shape comes from x.shape in the graph (dynamic-size export)."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Conv2d(8, 6, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        n, c, h, w = x.shape
+        y = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, -1, h, w)
+        return self.head(y.reshape(n, c, -1).reshape(n, c, h, w))
+
+
+def zoo_cases(out_dir, only):
+    size = (11, 11)
+    specs = [
+        ("broadcasting", lambda: Broadcasting(), False),
+        ("activations", lambda: Activations(), False),
+        ("powers", lambda: PowersAndRoots(), False),
+        ("reductions", lambda: Reductions(), False),
+        ("layout", lambda: Layout(), False),
+        ("layernorm", lambda: LayerNorms(size[0]), False),
+        ("dynamic-shuffle", lambda: DynamicShuffle(), True),
+    ]
+    cases = []
+    for seed, (name, make, dynamic) in enumerate(specs):
+        if only and f"zoo-{name}" not in only:
+            continue
+        torch.manual_seed(1000 + seed)
+        model = randomize(make(), 1000 + seed)
+        # A dynamic-size export is also checked at another size, where its shape arithmetic gives other values.
+        refs = [write_references(out_dir, f"zoo-{name}-{s[0]}x{s[1]}", model, s, [("output", model)], 400 + seed) for s in ([size, (13, 9)] if dynamic else [size])]
+        for opset in (13, 17):
+            onnx = f"zoo-{name}-opset{opset}.onnx"
+            export(model, os.path.join(out_dir, onnx), size, opset, dynamic)
+            for r in refs:
+                cases.append({"id": f"zoo-{name}-opset{opset}-{r['size'][0]}x{r['size'][1]}", "arch": f"zoo-{name}", "onnx": onnx, "opset": opset, **r})
+    return cases
+
+
+def main():
+    torch.set_num_threads(2)
+    out_dir = sys.argv[1]
+    only = set(sys.argv[sys.argv.index("--only") + 1].split(",")) if "--only" in sys.argv else None
+    os.makedirs(out_dir, exist_ok=True)
+    cases = zoo_cases(out_dir, only) + torchvision_cases(out_dir, only)
+    manifest = {"torch": torch.__version__, "torchvision": torchvision.__version__, "mean": MEAN.flatten().tolist(), "std": STD.flatten().tolist(), "cases": cases}
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

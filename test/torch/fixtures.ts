@@ -1,0 +1,80 @@
+/**
+ * The PyTorch references of test/torch/fixtures.py, generated once per version of the script into
+ * the asset cache (torch-fixtures/<script sha>) and reused. Debian's python3-torch must be there;
+ * outside CI a machine without it skips the tests that need them (CI installs it, so there they run).
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { resolveCacheDir } from '../../pipeline/assets/cache.js';
+
+const run = promisify(execFile);
+export const PYTHON = process.env.FILTER_ATLAS_PYTHON ?? '/usr/bin/python3';
+const SCRIPT = resolve(import.meta.dirname, 'fixtures.py');
+
+export interface ReferenceLayer {
+  layer: string;
+  /** PyTorch's output shape, batch first. */
+  shape: number[];
+  filters: number[];
+  objective: number[];
+  gradient: string;
+  maxGradient: number;
+}
+
+export interface TorchCase {
+  id: string;
+  arch: string;
+  onnx: string;
+  opset: number;
+  size: [number, number];
+  n: number;
+  images: string;
+  layers: ReferenceLayer[];
+}
+
+export interface TorchFixtures {
+  dir: string;
+  torch: string;
+  cases: TorchCase[];
+}
+
+async function torchAvailable(): Promise<boolean> {
+  try {
+    await run(PYTHON, ['-c', 'import torch, torchvision']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The fixtures, generating them if needed; undefined (with the reason logged) when torch is missing outside CI. */
+export async function torchFixtures(): Promise<TorchFixtures | undefined> {
+  const script = await readFile(SCRIPT);
+  const dir = join(resolveCacheDir(), 'torch-fixtures', createHash('sha256').update(script).digest('hex').slice(0, 16));
+  const manifest = join(dir, 'manifest.json');
+  if (!(await stat(manifest).catch(() => undefined))) {
+    if (!(await torchAvailable())) {
+      const reason = `${PYTHON} cannot import torch and torchvision (apt-get install python3-torch python3-torchvision)`;
+      if (process.env.CI) throw new Error(`PyTorch references: ${reason}`);
+      console.warn(`skipping the PyTorch comparisons: ${reason}`);
+      return undefined;
+    }
+    const started = performance.now();
+    const partial = `${dir}.partial-${process.pid}`;
+    await rm(partial, { recursive: true, force: true });
+    await run(PYTHON, [SCRIPT, partial], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+    await rm(dir, { recursive: true, force: true });
+    await rename(partial, dir);
+    console.log(`PyTorch references generated in ${((performance.now() - started) / 1000).toFixed(0)} s: ${dir}`);
+  }
+  const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { torch: string; cases: TorchCase[] };
+  return { dir, torch: parsed.torch, cases: parsed.cases };
+}
+
+export async function readFloats(path: string): Promise<Float32Array> {
+  const bytes = await readFile(path);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
