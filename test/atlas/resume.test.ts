@@ -31,7 +31,8 @@ async function build(config: string, output: string) {
 
 async function vizRecords(dir: string): Promise<string[]> {
   try {
-    return (await readdir(join(dir, 'records'))).filter((name) => name.startsWith('viz-'));
+    // Finished records only: a write in flight is a `<record>.<pid>.<random>.tmp` file.
+    return (await readdir(join(dir, 'records'))).filter((name) => name.startsWith('viz-') && name.endsWith('.json'));
   } catch {
     return [];
   }

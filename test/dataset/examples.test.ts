@@ -19,7 +19,7 @@ function geometry(overrides: Partial<CropGeometry>): CropGeometry {
 
 describe('crop geometry', () => {
   it('uses the receptive field of the fake model layer', () => {
-    expect(receptiveField(fakeModel().graph, 'c2')).toEqual({ size: 8, jump: 2 });
+    expect(receptiveField(fakeModel().graph, 'c2')).toEqual({ size: 8, jump: 2, global: false });
   });
 
   it('maps a grid unit to its receptive field in the original photo (stretch)', () => {
