@@ -6,44 +6,15 @@
 import PQueue from 'p-queue';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import type { FilterStats, TopImage } from '../atlas/schema.js';
 import { scanDataset, type LayerScan } from '../dataset/scan.js';
-import { createThumbnailStore, writeFilterExamples, type LabelCount } from '../dataset/examples.js';
+import { createThumbnailStore, writeFilterExamples } from '../dataset/examples.js';
 import type { Dataset, DatasetImage } from '../dataset/list.js';
 import type { Progress } from '../util/progress.js';
-import { contentKey } from './keys.js';
+import { examplesKey, scanKey as keyOfScan } from './keys.js';
+import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
 import type { AtlasStore } from './store.js';
 
-interface TopEntry {
-  image: number;
-  mean: number;
-  max: number;
-  argmax: number;
-}
-
-interface LayerScanRecord {
-  layer: string;
-  channels: number;
-  height: number;
-  width: number;
-  /** Atlas-relative path of images x channels float32 means. */
-  means: string;
-  stats: FilterStats[];
-  top: TopEntry[][];
-}
-
-export interface ScanRecord {
-  key: string;
-  images: string[];
-  skipped: Array<{ file: string; reason: string }>;
-  seconds: number;
-  layers: LayerScanRecord[];
-}
-
-export interface FilterExamplesRecord {
-  top: TopImage[];
-  labels: LabelCount[];
-}
+export type { ScanRecord, FilterExamplesRecord };
 
 export interface DatasetStageInput {
   model: CnnModel;
@@ -137,19 +108,21 @@ function layerScanFromRecord(record: LayerScanRecord, imageCount: number): Layer
 
 export async function runDatasetStage(input: DatasetStageInput): Promise<DatasetStageOutput> {
   const { model, store, dataset } = input;
-  const scanKey = contentKey('scan', {
+  const scanKey = keyOfScan({
     weights: model.weightsDigest,
     preprocessing: model.preprocessing,
     dataset: dataset.digest,
-    layers: [...input.layers.keys()].sort(),
+    layers: [...input.layers.keys()],
     topK: input.topK,
-    engine: input.engine.info.name,
+    engine: input.engine.info,
   });
-  let scan = await store.readRecord<ScanRecord>(scanKey);
+  const byFile = new Map<string, DatasetImage>(dataset.images.map((image) => [image.file, image]));
+  let scan = await store.readComplete(scanKey, scanRecordSchema, scanFiles);
+  // A record that names images this listing lacks cannot be joined with it: scan again.
+  if (scan && (scan.key !== scanKey || scan.images.some((file) => !byFile.has(file)))) scan = undefined;
   const scanned = !scan;
   scan ??= await runScan(input, scanKey);
 
-  const byFile = new Map<string, DatasetImage>(dataset.images.map((image) => [image.file, image]));
   const images = scan.images.map((file) => byFile.get(file)!);
   const thumbnails = createThumbnailStore(store.dir, `files/${scanKey}/thumbs`);
   const examples = new Map<string, Map<number, FilterExamplesRecord>>();
@@ -165,8 +138,8 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     for (const filter of input.layers.get(layerRecord.layer) ?? []) {
       tasks.push(queue.add(async () => {
         input.signal?.throwIfAborted();
-        const key = contentKey('examples', { scan: scanKey, layer: layerRecord.layer, filter });
-        let record = await store.readRecord<FilterExamplesRecord>(key);
+        const key = examplesKey({ scan: scanKey, layer: layerRecord.layer, filter });
+        let record = await store.readComplete(key, examplesRecordSchema, examplesFiles);
         if (!record) {
           record = await writeFilterExamples({
             atlasDir: store.dir,
