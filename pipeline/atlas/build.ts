@@ -86,7 +86,7 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
 function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined): AtlasFilter {
   const { startActivation: _start, ...filter } = record;
   const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
-  const stats = scanLayer?.stats[record.filter];
+  const stats = scanLayer?.stats[record.filter] ?? undefined;
   const examples = dataset?.examples.get(layer)?.get(record.filter);
   const entry: AtlasFilter = { ...filter };
   if (stats) {
@@ -221,9 +221,13 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     let probesComputed = 0;
     for (const entry of config.probes) {
       const plan: ProbePlan = { ...entry, path: await deps.resolveSource(entry.image, signal), source: entry.image };
-      const { probe, computed } = await runProbe(model, engine, store, plan);
-      probes.push(probe);
-      if (computed) {
+      const outcome = await runProbe(model, engine, store, plan);
+      if ('skipped' in outcome) {
+        deps.log(`probe ${entry.image} at ${entry.layer}: skipped, ${outcome.skipped}`);
+        continue;
+      }
+      probes.push(outcome.probe);
+      if (outcome.computed) {
         probesComputed++;
         changed = true;
       }

@@ -21,7 +21,8 @@ const layerScanRecordSchema = z.object({
   width: z.number().int().positive(),
   /** Atlas-relative path of images x channels float32 means. */
   means: z.string().min(1),
-  stats: z.array(filterStatsSchema),
+  /** Per filter; null for a channel whose activations were not finite (it then has no top images either). */
+  stats: z.array(filterStatsSchema.nullable()),
   top: z.array(z.array(topEntrySchema)),
 });
 export type LayerScanRecord = z.infer<typeof layerScanRecordSchema>;

@@ -62,19 +62,23 @@ async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecor
   const records: LayerScanRecord[] = [];
   for (const layer of result.layers) {
     const means = await input.store.writeFile(`files/${key}/${safe(layer.layer)}.means.f32`, new Uint8Array(layer.means.buffer, layer.means.byteOffset, layer.means.byteLength));
+    const top = layer.top.map((indices, filter) =>
+      Array.from(indices, (image) => {
+        const cell = image * layer.channels + filter;
+        return { image, mean: layer.means[cell], max: layer.max[cell], argmax: layer.argmax[cell] };
+      }),
+    );
+    // A channel with NaN or infinite activations (NaN weights, an overflow) has no statistics and no
+    // top images to show: recorded as such (null, []), so the rest of the layer and the build go on.
+    const finite = layer.stats.map((stats, filter) => Object.values(stats).every(Number.isFinite) && top[filter].every((t) => Number.isFinite(t.mean) && Number.isFinite(t.max)));
     records.push({
       layer: layer.layer,
       channels: layer.channels,
       height: layer.height,
       width: layer.width,
       means,
-      stats: layer.stats,
-      top: layer.top.map((indices, filter) =>
-        Array.from(indices, (image) => {
-          const cell = image * layer.channels + filter;
-          return { image, mean: layer.means[cell], max: layer.max[cell], argmax: layer.argmax[cell] };
-        }),
-      ),
+      stats: layer.stats.map((stats, filter) => (finite[filter] ? stats : null)),
+      top: top.map((entries, filter) => (finite[filter] ? entries : [])),
     });
   }
   const record: ScanRecord = {
@@ -103,7 +107,8 @@ function layerScanFromRecord(record: LayerScanRecord, imageCount: number): Layer
     }
     return Int32Array.from(entries, (entry) => entry.image);
   });
-  return { layer: record.layer, channels: record.channels, height: record.height, width: record.width, means, max, argmax, stats: record.stats, top };
+  const stats = record.stats.map((s) => s ?? { mean: Number.NaN, std: Number.NaN, max: Number.NaN, activeFraction: Number.NaN });
+  return { layer: record.layer, channels: record.channels, height: record.height, width: record.width, means, max, argmax, stats, top };
 }
 
 export async function runDatasetStage(input: DatasetStageInput): Promise<DatasetStageOutput> {

@@ -29,7 +29,10 @@ export function probeId(plan: ProbePlan, layerName: string): string {
   return plan.id ?? `${basename(plan.source, extname(plan.source))}-${layerName}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStore, plan: ProbePlan): Promise<{ probe: AtlasProbe; computed: boolean }> {
+/** A probe's result: the probe, or why there is none (its activations were not finite: NaN weights). */
+export type ProbeOutcome = { probe: AtlasProbe; computed: boolean } | { skipped: string; computed: false };
+
+export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStore, plan: ProbePlan): Promise<ProbeOutcome> {
   const layer = findNode(model.graph, plan.layer).name;
   const photo = await readFile(plan.path);
   const name = basename(plan.source);
@@ -49,6 +52,10 @@ export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStor
   if (existing) return { probe: { ...existing, id, source: plan.source }, computed: false };
 
   const result = await probeImage(engine, model, plan.path, layer, plan.top);
+  const nonFinite = result.means.filter((mean) => !Number.isFinite(mean)).length;
+  if (nonFinite > 0) {
+    return { skipped: `${nonFinite} of the ${result.means.length} channel means of ${layer} are not finite (NaN or infinite weights?)`, computed: false };
+  }
   const image = await store.writeFile(
     `files/${key}/photo.webp`,
     await sharp(photo).rotate().resize(512, 512, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 85 }).toBuffer(),
