@@ -80,12 +80,12 @@ export async function ensureAssetIn(store: AssetStore, name: string, options: En
   const stamp = await readStamp(store.cacheDir, manifest.name);
   const before = JSON.stringify(stamp);
   const missing = await checkCache(dir, manifest, stamp, signal, options.verify ?? false);
-  try {
-    if (missing.length > 0) await fetchMissing(store, manifest, missing, stamp, signal, options.progress ?? true);
-  } finally {
-    // Even after a failure, keep the record of what was verified: a rerun resumes from there.
-    if (JSON.stringify(stamp) !== before) await writeStamp(store.cacheDir, manifest.name, stamp);
-  }
+  let failure: unknown;
+  if (missing.length > 0) await fetchMissing(store, manifest, missing, stamp, signal, options.progress ?? true).catch((error: unknown) => (failure = error));
+  // Even after a failure, keep the record of what was verified: a rerun resumes from there. The
+  // fetch's own error comes first (a full disk fails the stamp too, and the download said so first).
+  if (JSON.stringify(stamp) !== before) await writeStamp(store.cacheDir, manifest.name, stamp).catch((error: unknown) => (failure ??= error));
+  if (failure !== undefined) throw failure;
   return dir;
 }
 
