@@ -109,24 +109,24 @@ describe('read-only output folder', () => {
   });
 
   it('on a real read-only bind mount, where user namespaces allow one', async () => {
+    const mounted = join(work, 'mounted');
+    await mkdir(mounted);
+    const script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"';
     const mountable = (() => {
       try {
-        execFileSync('unshare', ['-rm', 'true'], { stdio: 'ignore' });
+        execFileSync('unshare', ['-rm', 'sh', '-c', script, 'sh', mounted, 'true'], { stdio: 'ignore' });
         return true;
       } catch {
         return false;
       }
     })();
     if (!mountable) {
-      figures.notes.push('real read-only mount skipped: unshare -rm is not permitted here');
-      console.log('skipped: unshare -rm is not permitted on this machine; the injected read-only runs above still ran');
+      figures.notes.push('real read-only mount skipped: this machine does not let unshare -rm bind-mount');
+      console.log('skipped: this machine does not let `unshare -rm` bind-mount read-only; the injected read-only runs above still ran');
       return;
     }
-    const mounted = join(work, 'mounted');
-    await mkdir(mounted);
     await cp(join(work, 'reference'), mounted, { recursive: true });
     const underMount = async (config: string) => {
-      const script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"';
       try {
         const stdout = execFileSync('unshare', ['-rm', 'sh', '-c', script, 'sh', mounted, process.execPath, CLI, 'build', config, '--output', mounted, '--json'], { env: process.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
         return { code: 0, stdout, stderr: '' };
