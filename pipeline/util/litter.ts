@@ -3,6 +3,8 @@
  * `<name>.<pid>.<8 hex>.<tmp|partial>`; one is litter when its process is gone, or, whatever the
  * process id says (it may be reused, or belong to another machine sharing the folder), when it is
  * older than a day. A live process's files are never touched, so two runs can share a folder.
+ * Limit: a process of another PID namespace (another container writing into the same folder) looks
+ * gone from here, so share an output folder between containers only when neither is running.
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
