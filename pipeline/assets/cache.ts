@@ -1,18 +1,19 @@
 /**
  * The asset cache on disk:
  *   <cache>/<asset>/<file>          verified files, exactly the asset's layout
- *   <cache>/.verified/<asset>.json  stamp: size + mtime + sha256 of each verified file
+ *   <cache>/.verified/<asset>.json  stamp: sha256 of each verified file and the stat that identifies it
  *   <cache>/.partial/               downloads in progress (same file system, so rename is atomic)
  * Stamps and temporary files live outside the asset folder so that code listing an asset
  * folder (the dataset scanner) only ever sees asset files.
  */
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import envPaths from 'env-paths';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/fs.js';
+import { removeLitter } from '../util/litter.js';
 import type { AssetFile, AssetManifest } from './manifest.js';
 
 /** FILTER_ATLAS_CACHE, else the platform's user cache folder (e.g. ~/.cache/filter-atlas on Linux). */
@@ -33,9 +34,17 @@ function stampPath(cacheDir: string, asset: string): string {
   return join(cacheDir, '.verified', `${asset}.json`);
 }
 
+/**
+ * What identifies a verified file without hashing it again. Size and mtime alone are not enough: a
+ * flipped byte with its mtime restored (touch -r, a backup tool) keeps both. The inode change time
+ * cannot be set back by any file operation, and the inode number changes when the file is replaced,
+ * so a file whose ctime and inode match the stamp has not been written since it was verified.
+ */
+const stampEntrySchema = z.object({ size: z.number(), mtimeMs: z.number(), ctimeMs: z.number(), ino: z.number(), sha256: z.string() });
+
 const stampSchema = z.object({
-  version: z.literal(1),
-  files: z.record(z.string(), z.object({ size: z.number(), mtimeMs: z.number(), sha256: z.string() })),
+  version: z.literal(2),
+  files: z.record(z.string(), stampEntrySchema),
 });
 export type Stamp = z.infer<typeof stampSchema>;
 export type StampEntry = Stamp['files'][string];
@@ -51,7 +60,7 @@ function parseStamp(text: string): Stamp {
 }
 
 export function emptyStamp(): Stamp {
-  return { version: 1, files: {} };
+  return { version: 2, files: {} };
 }
 
 export async function readStamp(cacheDir: string, asset: string): Promise<Stamp> {
@@ -66,9 +75,23 @@ export async function writeStamp(cacheDir: string, asset: string, stamp: Stamp):
   await writeFileAtomic(stampPath(cacheDir, asset), JSON.stringify(stamp) + '\n');
 }
 
+/** The stat fields a stamp records (see stampEntrySchema). */
+export type FileIdentity = Omit<StampEntry, 'sha256'>;
+
 /** True when the file on disk is the one the stamp recorded as verified for this manifest entry. */
-export function stampMatches(entry: StampEntry | undefined, file: AssetFile, size: number, mtimeMs: number): boolean {
-  return entry !== undefined && entry.sha256 === file.sha256 && entry.size === size && entry.mtimeMs === mtimeMs;
+export function stampMatches(entry: StampEntry | undefined, file: AssetFile, info: FileIdentity): boolean {
+  return (
+    entry !== undefined &&
+    entry.sha256 === file.sha256 &&
+    entry.size === info.size &&
+    entry.mtimeMs === info.mtimeMs &&
+    entry.ctimeMs === info.ctimeMs &&
+    entry.ino === info.ino
+  );
+}
+
+function identity(info: { size: number; mtimeMs: number; ctimeMs: number; ino: number }): FileIdentity {
+  return { size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
 }
 
 /** Synchronous check used by `describeAssets`: every file present and stamped, nothing hashed. */
@@ -82,8 +105,7 @@ export function isCachedSync(cacheDir: string, manifest: AssetManifest): boolean
   const dir = assetDir(cacheDir, manifest.name);
   return manifest.files.every((file) => {
     try {
-      const info = statSync(join(dir, file.path));
-      return stampMatches(stamp.files[file.path], file, info.size, info.mtimeMs);
+      return stampMatches(stamp.files[file.path], file, identity(statSync(join(dir, file.path))));
     } catch {
       return false;
     }
@@ -96,27 +118,21 @@ export async function sha256OfFile(path: string, signal?: AbortSignal): Promise<
   return hash.digest('hex');
 }
 
-/** The stat of a path, or undefined when it does not exist. */
-export async function statOrUndefined(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
+/** The identity of a regular file, or undefined when there is none at the path. */
+export async function statOrUndefined(path: string): Promise<FileIdentity | undefined> {
   try {
     const info = await stat(path);
-    return info.isFile() ? { size: info.size, mtimeMs: info.mtimeMs } : undefined;
+    return info.isFile() ? identity(info) : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Removes temporary downloads older than a day: left by a killed process (a live one renames or removes its own). */
+/**
+ * Removes temporary files of killed processes: downloads in .partial/ and stamps being written in
+ * .verified/ (util/litter.ts: the writer is gone, or the file is a day old). A live process's are kept.
+ */
 export async function removeStalePartials(cacheDir: string, now = Date.now()): Promise<void> {
-  const dir = partialDir(cacheDir);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const info = await statOrUndefined(join(dir, name));
-    if (info && now - info.mtimeMs > 24 * 3600 * 1000) await rm(join(dir, name), { force: true });
-  }
+  await removeLitter(partialDir(cacheDir), now);
+  await removeLitter(join(cacheDir, '.verified'), now);
 }

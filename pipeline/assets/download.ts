@@ -4,7 +4,7 @@
  * is removed, so the cache only ever holds verified files.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -12,6 +12,8 @@ import { pipeline } from 'node:stream/promises';
 import { FilterAtlasError, userError } from '../errors.js';
 import type { AssetFile, AssetManifest } from './manifest.js';
 import { derivation } from './derive.js';
+import { statOrUndefined, type StampEntry } from './cache.js';
+import { fileSystemError } from '../util/fs-errors.js';
 import { openLocation, sourceError, TransientError, type Location } from './sources.js';
 
 export interface FetchFileRequest {
@@ -29,12 +31,8 @@ export interface FetchFileRequest {
   onLength?: (bytes: number) => void;
 }
 
-/** What was written, for the cache stamp. */
-export interface FetchedFile {
-  size: number;
-  mtimeMs: number;
-  sha256: string;
-}
+/** What was written, for the cache stamp (cache.ts: the identity of the file in place, and its hash). */
+export type FetchedFile = StampEntry;
 
 /** Passes bytes through while hashing and counting them. */
 class HashingCounter extends Transform {
@@ -55,7 +53,15 @@ function isAbortError(error: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (error instanceof Error && error.name === 'AbortError');
 }
 
-async function attempt(request: FetchFileRequest, temporary: string, counter: HashingCounter, firstTry: boolean): Promise<FetchedFile> {
+/** Errors of writing the temporary file (disk full, read-only, forbidden) rather than of reading the source. */
+function isLocalWriteError(error: unknown, temporary: string): boolean {
+  const { code, path } = error as NodeJS.ErrnoException;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  return (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') && (path === undefined || path === temporary);
+}
+
+/** Streams the source into `temporary` and checks it; returns its sha256. */
+async function attempt(request: FetchFileRequest, temporary: string, counter: HashingCounter, firstTry: boolean): Promise<string> {
   const { manifest, file, location, signal } = request;
   const asset = manifest.name;
   const opened = await openLocation(asset, file, location, signal);
@@ -69,11 +75,9 @@ async function attempt(request: FetchFileRequest, temporary: string, counter: Ha
   } catch (error) {
     if (isAbortError(error, signal)) throw signal.reason ?? error;
     if (error instanceof FilterAtlasError) throw error;
+    // A local write failure (disk full, read-only, permissions) is not a source problem: say so.
+    if (isLocalWriteError(error, temporary)) throw await fileSystemError(error, temporary);
     const reason = error instanceof Error ? error.message : String(error);
-    // A local write failure (disk full, permissions) is not a source problem: say so.
-    if (error instanceof Error && 'syscall' in error && (error as NodeJS.ErrnoException).path === temporary) {
-      throw userError({ where: `cache file ${temporary}`, expected: 'a writable cache folder', received: reason, fix: 'Free disk space or set FILTER_ATLAS_CACHE to a writable folder.' }, error);
-    }
     const expected = file.bytes !== undefined ? `${file.bytes} bytes` : 'the whole file';
     throw sourceError(asset, file, location, `the transfer broke after ${counter.bytes} bytes of ${expected} (${reason})`, 'The connection dropped; rerun the command to retry.', error, location.kind === 'http');
   }
@@ -91,23 +95,29 @@ async function attempt(request: FetchFileRequest, temporary: string, counter: Ha
       fix: 'The source holds a different file than the pinned one, so nothing was kept. Check the mirror, or report the changed upstream file.',
     });
   }
-  const info = await stat(temporary);
-  return { size: info.size, mtimeMs: info.mtimeMs, sha256 };
+  return sha256;
 }
 
 /** Downloads or copies one file into the cache, verified; one retry on network errors. */
 export async function fetchFile(request: FetchFileRequest): Promise<FetchedFile> {
-  await mkdir(request.tempDir, { recursive: true });
-  await mkdir(dirname(request.destination), { recursive: true });
+  for (const folder of [request.tempDir, dirname(request.destination)]) {
+    await mkdir(folder, { recursive: true }).catch(async (error: unknown) => {
+      throw await fileSystemError(error, folder);
+    });
+  }
   const flatName = `${request.manifest.name}__${request.file.path.replaceAll('/', '__')}`;
   for (let tryNumber = 1; ; tryNumber += 1) {
     const temporary = join(request.tempDir, `${flatName}.${process.pid}.${randomBytes(4).toString('hex')}.partial`);
     const counter = new HashingCounter(request.onBytes);
     try {
-      const fetched = await attempt(request, temporary, counter, tryNumber === 1);
-      await rename(temporary, request.destination);
-      // rename keeps the mtime; the stamp records the file as it now sits in place.
-      return fetched;
+      const sha256 = await attempt(request, temporary, counter, tryNumber === 1);
+      await rename(temporary, request.destination).catch(async (error: unknown) => {
+        throw await fileSystemError(error, request.destination);
+      });
+      // After the rename: it changes the ctime, and the stamp records the file as it now sits in place.
+      const info = await statOrUndefined(request.destination);
+      if (!info) throw new Error(`${request.destination} vanished right after it was renamed into place`);
+      return { ...info, sha256 };
     } catch (error) {
       await rm(temporary, { force: true });
       request.onBytes?.(-counter.bytes);

@@ -1,7 +1,9 @@
 /**
  * Makes one asset present and verified in the cache. Files recorded in the asset's stamp with
- * the same size and mtime are reused without hashing; files present but unstamped are hashed
- * once (a lost stamp costs time, never correctness); the rest are fetched in parallel.
+ * the same identity (size, mtime, ctime, inode: cache.ts) are reused without hashing; files present
+ * but unstamped, or changed since, are hashed (a lost stamp costs time, never correctness); a file
+ * whose hash is wrong is removed and, with the missing ones, fetched in parallel. `verify` hashes
+ * every file whatever the stamp says (`filter-atlas fetch`).
  * Everything here takes its folders and manifests as arguments so tests use temp folders.
  */
 import { rm } from 'node:fs/promises';
@@ -29,6 +31,8 @@ export interface EnsureOptions {
   signal?: AbortSignal;
   /** Show progress on stderr when something must be fetched (default true). */
   progress?: boolean;
+  /** Hash every cached file, even those the stamp vouches for, and fetch again any that differs. */
+  verify?: boolean;
 }
 
 export function manifestOf(store: AssetStore, name: string): AssetManifest {
@@ -40,7 +44,7 @@ export function manifestOf(store: AssetStore, name: string): AssetManifest {
 }
 
 /** Splits the asset's files into already verified ones (stamp updated) and ones to fetch. */
-async function checkCache(dir: string, manifest: AssetManifest, stamp: Stamp, signal: AbortSignal): Promise<AssetFile[]> {
+async function checkCache(dir: string, manifest: AssetManifest, stamp: Stamp, signal: AbortSignal, verify: boolean): Promise<AssetFile[]> {
   const missing: AssetFile[] = [];
   for (const file of manifest.files) {
     signal.throwIfAborted();
@@ -50,11 +54,11 @@ async function checkCache(dir: string, manifest: AssetManifest, stamp: Stamp, si
       missing.push(file);
       continue;
     }
-    if (stampMatches(stamp.files[file.path], file, info.size, info.mtimeMs)) continue;
+    if (!verify && stampMatches(stamp.files[file.path], file, info)) continue;
     const sizeOk = file.bytes === undefined || file.bytes === info.size;
     const sha256 = sizeOk ? await sha256OfFile(path, signal) : undefined;
     if (sha256 === file.sha256) {
-      stamp.files[file.path] = { size: info.size, mtimeMs: info.mtimeMs, sha256 };
+      stamp.files[file.path] = { ...info, sha256 };
     } else {
       // Changed, truncated or from another version: never used, fetched again.
       await rm(path, { force: true });
@@ -71,21 +75,22 @@ export async function ensureAssetIn(store: AssetStore, name: string, options: En
   const signal = options.signal ?? new AbortController().signal;
   signal.throwIfAborted();
   const dir = assetDir(store.cacheDir, manifest.name);
+  // Temporary files of killed runs go first (a live run's are kept).
+  await removeStalePartials(store.cacheDir);
   const stamp = await readStamp(store.cacheDir, manifest.name);
   const before = JSON.stringify(stamp);
-  const missing = await checkCache(dir, manifest, stamp, signal);
-  try {
-    if (missing.length > 0) await fetchMissing(store, manifest, missing, stamp, signal, options.progress ?? true);
-  } finally {
-    // Even after a failure, keep the record of what was verified: a rerun resumes from there.
-    if (JSON.stringify(stamp) !== before) await writeStamp(store.cacheDir, manifest.name, stamp);
-  }
+  const missing = await checkCache(dir, manifest, stamp, signal, options.verify ?? false);
+  let failure: unknown;
+  if (missing.length > 0) await fetchMissing(store, manifest, missing, stamp, signal, options.progress ?? true).catch((error: unknown) => (failure = error));
+  // Even after a failure, keep the record of what was verified: a rerun resumes from there. The
+  // fetch's own error comes first (a full disk fails the stamp too, and the download said so first).
+  if (JSON.stringify(stamp) !== before) await writeStamp(store.cacheDir, manifest.name, stamp).catch((error: unknown) => (failure ??= error));
+  if (failure !== undefined) throw failure;
   return dir;
 }
 
 async function fetchMissing(store: AssetStore, manifest: AssetManifest, missing: AssetFile[], stamp: Stamp, signal: AbortSignal, progress: boolean): Promise<void> {
   await checkMirror(store.mirror);
-  await removeStalePartials(store.cacheDir);
   const dir = assetDir(store.cacheDir, manifest.name);
   const bar = await startProgress({
     asset: manifest.name,

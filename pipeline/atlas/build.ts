@@ -13,13 +13,14 @@ import { findLayer, receptiveField } from '../model/layers.js';
 import type { Dataset } from '../dataset/list.js';
 import { superstimulusRatio } from '../dataset/quality.js';
 import type { Progress } from '../util/progress.js';
-import { chooseBatchSize } from '../visualize/sweep.js';
+import { bytesPerImage, chooseBatchSize } from '../visualize/sweep.js';
 import type { MethodParams } from '../visualize/params.js';
 import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from './schema.js';
 import { AtlasStore } from './store.js';
 import { methodSummary, visualizeLayer, type VisualRecord } from './stage-visualize.js';
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
 import { runProbe, type ProbePlan } from './stage-probes.js';
+import { checkBatchMemory } from './memory.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -61,6 +62,13 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
     }
     seen.add(node.name);
     const batchSize = config.batch.size === 'auto' ? chooseBatchSize(model, node.name, entry.method, config.batch.memoryMiB) : config.batch.size;
+    checkBatchMemory({
+      where: `${config.file}: layers[${i}] (${node.name})`,
+      bytesPerImage: bytesPerImage(model, node.name, entry.method),
+      batchSize,
+      concurrency: config.batch.concurrency,
+      auto: config.batch.size === 'auto',
+    });
     return {
       name: node.name,
       index: model.graph.nodes.indexOf(node),
@@ -76,7 +84,7 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
 function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined): AtlasFilter {
   const { startActivation: _start, ...filter } = record;
   const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
-  const stats = scanLayer?.stats[record.filter];
+  const stats = scanLayer?.stats[record.filter] ?? undefined;
   const examples = dataset?.examples.get(layer)?.get(record.filter);
   const entry: AtlasFilter = { ...filter };
   if (stats) {
@@ -98,6 +106,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   const model = await deps.loadModel(config.model, { arch: config.arch, signal });
   const plans = planLayers(config, model);
   const store = new AtlasStore(join(config.output, config.atlas));
+  // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
+  await store.removeLitter();
   const previous = await store.readAtlas();
   const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads });
   deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
@@ -130,7 +140,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
             name: config.dataset!.source,
             digest: dataset.source.digest,
             images: dataset.stage.scan.images,
-            skipped: dataset.stage.scan.skipped,
+            skipped: [...(dataset.source.skipped ?? []), ...dataset.stage.scan.skipped],
             scanSeconds: dataset.stage.scan.seconds,
           },
         }
@@ -171,12 +181,13 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         concurrency: config.batch.concurrency,
         signal,
         progress,
+        // Into the build's map at once, so atlas.json written after a batch lists this layer's finished filters too.
+        onRecord: (record) => records.get(plan.name)!.set(record.filter, record),
         onBatchWritten: async () => {
           changed = true;
           await store.writeAtlas(assemble(false));
         },
       });
-      for (const [filter, record] of result.records) records.get(plan.name)!.set(filter, record);
       filtersComputed += result.computed;
       filtersReused += result.reused;
     }
@@ -202,15 +213,20 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       });
       dataset = { source, stage };
       if (stage.scanned) changed = true;
-      if (stage.scan.skipped.length > 0) deps.log(`dataset: skipped ${stage.scan.skipped.length} unreadable image(s): ${stage.scan.skipped.map((s) => s.file).join(', ')}`);
+      const skipped = [...(source.skipped ?? []), ...stage.scan.skipped];
+      if (skipped.length > 0) deps.log(`dataset: skipped ${skipped.length} unreadable file(s): ${skipped.map((s) => s.file).join(', ')}`);
     }
 
     let probesComputed = 0;
     for (const entry of config.probes) {
       const plan: ProbePlan = { ...entry, path: await deps.resolveSource(entry.image, signal), source: entry.image };
-      const { probe, computed } = await runProbe(model, engine, store, plan);
-      probes.push(probe);
-      if (computed) {
+      const outcome = await runProbe(model, engine, store, plan);
+      if ('skipped' in outcome) {
+        deps.log(`probe ${entry.image} at ${entry.layer}: skipped, ${outcome.skipped}`);
+        continue;
+      }
+      probes.push(outcome.probe);
+      if (outcome.computed) {
         probesComputed++;
         changed = true;
       }

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { EngineInfo } from '../engine/engine.js';
+import type { Preprocessing } from '../model/graph.js';
+import type { MethodParams } from '../visualize/params.js';
 
 /** JSON with sorted object keys, so equal content always hashes the same. */
 export function canonicalJson(value: unknown): string {
@@ -15,4 +18,78 @@ export function canonicalJson(value: unknown): string {
  */
 export function contentKey(kind: string, parts: Record<string, unknown>): string {
   return `${kind}-${createHash('sha256').update(canonicalJson({ v: 1, kind, ...parts })).digest('hex').slice(0, 20)}`;
+}
+
+/**
+ * The version of the code behind each kind of artifact: bump one when its code changes what it
+ * writes (viz 2: the low-contrast flag per colour plane), so records of the older code are not reused.
+ */
+export const CODE_VERSIONS = { viz: 2, scan: 1, examples: 1, probe: 1 } as const;
+
+/**
+ * What runs the maths: results depend on it through float rounding (provider or backend, version,
+ * thread count), so every computed artifact's key holds the engine's device string, not only its name.
+ */
+function engineParts(engine: EngineInfo): { engine: string; device: string } {
+  return { engine: engine.name, device: engine.device };
+}
+
+export interface VisualKeyParts {
+  weights: string;
+  preprocessing: Preprocessing;
+  layer: string;
+  filter: number;
+  /** The filters optimised together with this one (results depend on the batch). */
+  batch: readonly number[];
+  params: MethodParams;
+  seed: number;
+  engine: EngineInfo;
+}
+
+export function visualKey({ engine, ...parts }: VisualKeyParts): string {
+  return contentKey('viz', { code: CODE_VERSIONS.viz, ...parts, ...engineParts(engine) });
+}
+
+export interface ScanKeyParts {
+  weights: string;
+  preprocessing: Preprocessing;
+  /** The dataset digest (contents and classes.tsv of the listed images). */
+  dataset: string;
+  layers: readonly string[];
+  topK: number;
+  engine: EngineInfo;
+}
+
+export function scanKey({ engine, layers, ...parts }: ScanKeyParts): string {
+  return contentKey('scan', { code: CODE_VERSIONS.scan, ...parts, layers: [...layers].sort(), ...engineParts(engine) });
+}
+
+export interface ExamplesKeyParts {
+  /** The scan's key: model, dataset and engine are in it. */
+  scan: string;
+  layer: string;
+  filter: number;
+}
+
+export function examplesKey(parts: ExamplesKeyParts): string {
+  return contentKey('examples', { code: CODE_VERSIONS.examples, ...parts });
+}
+
+export interface ProbeKeyParts {
+  /** The model's name and labels are drawn into the chart, so they are inputs too. */
+  model: string;
+  labels: readonly string[] | undefined;
+  weights: string;
+  preprocessing: Preprocessing;
+  /** sha256 of the photo's bytes, and its file name (the chart's title shows it). */
+  photo: string;
+  photoName: string;
+  layer: string;
+  top: number;
+  engine: EngineInfo;
+}
+
+export function probeKey({ engine, labels, ...parts }: ProbeKeyParts): string {
+  const labelDigest = labels ? createHash('sha256').update(labels.join('\n')).digest('hex') : null;
+  return contentKey('probe', { code: CODE_VERSIONS.probe, ...parts, labels: labelDigest, ...engineParts(engine) });
 }

@@ -6,44 +6,15 @@
 import PQueue from 'p-queue';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import type { FilterStats, TopImage } from '../atlas/schema.js';
 import { scanDataset, type LayerScan } from '../dataset/scan.js';
-import { createThumbnailStore, writeFilterExamples, type LabelCount } from '../dataset/examples.js';
+import { createThumbnailStore, writeFilterExamples } from '../dataset/examples.js';
 import type { Dataset, DatasetImage } from '../dataset/list.js';
 import type { Progress } from '../util/progress.js';
-import { contentKey } from './keys.js';
+import { examplesKey, scanKey as keyOfScan } from './keys.js';
+import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
 import type { AtlasStore } from './store.js';
 
-interface TopEntry {
-  image: number;
-  mean: number;
-  max: number;
-  argmax: number;
-}
-
-interface LayerScanRecord {
-  layer: string;
-  channels: number;
-  height: number;
-  width: number;
-  /** Atlas-relative path of images x channels float32 means. */
-  means: string;
-  stats: FilterStats[];
-  top: TopEntry[][];
-}
-
-export interface ScanRecord {
-  key: string;
-  images: string[];
-  skipped: Array<{ file: string; reason: string }>;
-  seconds: number;
-  layers: LayerScanRecord[];
-}
-
-export interface FilterExamplesRecord {
-  top: TopImage[];
-  labels: LabelCount[];
-}
+export type { ScanRecord, FilterExamplesRecord };
 
 export interface DatasetStageInput {
   model: CnnModel;
@@ -91,19 +62,23 @@ async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecor
   const records: LayerScanRecord[] = [];
   for (const layer of result.layers) {
     const means = await input.store.writeFile(`files/${key}/${safe(layer.layer)}.means.f32`, new Uint8Array(layer.means.buffer, layer.means.byteOffset, layer.means.byteLength));
+    const top = layer.top.map((indices, filter) =>
+      Array.from(indices, (image) => {
+        const cell = image * layer.channels + filter;
+        return { image, mean: layer.means[cell], max: layer.max[cell], argmax: layer.argmax[cell] };
+      }),
+    );
+    // A channel with NaN or infinite activations (NaN weights, an overflow) has no statistics and no
+    // top images to show: recorded as such (null, []), so the rest of the layer and the build go on.
+    const finite = layer.stats.map((stats, filter) => Object.values(stats).every(Number.isFinite) && top[filter].every((t) => Number.isFinite(t.mean) && Number.isFinite(t.max)));
     records.push({
       layer: layer.layer,
       channels: layer.channels,
       height: layer.height,
       width: layer.width,
       means,
-      stats: layer.stats,
-      top: layer.top.map((indices, filter) =>
-        Array.from(indices, (image) => {
-          const cell = image * layer.channels + filter;
-          return { image, mean: layer.means[cell], max: layer.max[cell], argmax: layer.argmax[cell] };
-        }),
-      ),
+      stats: layer.stats.map((stats, filter) => (finite[filter] ? stats : null)),
+      top: top.map((entries, filter) => (finite[filter] ? entries : [])),
     });
   }
   const record: ScanRecord = {
@@ -132,24 +107,27 @@ function layerScanFromRecord(record: LayerScanRecord, imageCount: number): Layer
     }
     return Int32Array.from(entries, (entry) => entry.image);
   });
-  return { layer: record.layer, channels: record.channels, height: record.height, width: record.width, means, max, argmax, stats: record.stats, top };
+  const stats = record.stats.map((s) => s ?? { mean: Number.NaN, std: Number.NaN, max: Number.NaN, activeFraction: Number.NaN });
+  return { layer: record.layer, channels: record.channels, height: record.height, width: record.width, means, max, argmax, stats, top };
 }
 
 export async function runDatasetStage(input: DatasetStageInput): Promise<DatasetStageOutput> {
   const { model, store, dataset } = input;
-  const scanKey = contentKey('scan', {
+  const scanKey = keyOfScan({
     weights: model.weightsDigest,
     preprocessing: model.preprocessing,
     dataset: dataset.digest,
-    layers: [...input.layers.keys()].sort(),
+    layers: [...input.layers.keys()],
     topK: input.topK,
-    engine: input.engine.info.name,
+    engine: input.engine.info,
   });
-  let scan = await store.readRecord<ScanRecord>(scanKey);
+  const byFile = new Map<string, DatasetImage>(dataset.images.map((image) => [image.file, image]));
+  let scan = await store.readComplete(scanKey, scanRecordSchema, scanFiles);
+  // A record that names images this listing lacks cannot be joined with it: scan again.
+  if (scan && (scan.key !== scanKey || scan.images.some((file) => !byFile.has(file)))) scan = undefined;
   const scanned = !scan;
   scan ??= await runScan(input, scanKey);
 
-  const byFile = new Map<string, DatasetImage>(dataset.images.map((image) => [image.file, image]));
   const images = scan.images.map((file) => byFile.get(file)!);
   const thumbnails = createThumbnailStore(store.dir, `files/${scanKey}/thumbs`);
   const examples = new Map<string, Map<number, FilterExamplesRecord>>();
@@ -165,8 +143,8 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     for (const filter of input.layers.get(layerRecord.layer) ?? []) {
       tasks.push(queue.add(async () => {
         input.signal?.throwIfAborted();
-        const key = contentKey('examples', { scan: scanKey, layer: layerRecord.layer, filter });
-        let record = await store.readRecord<FilterExamplesRecord>(key);
+        const key = examplesKey({ scan: scanKey, layer: layerRecord.layer, filter });
+        let record = await store.readComplete(key, examplesRecordSchema, examplesFiles);
         if (!record) {
           record = await writeFilterExamples({
             atlasDir: store.dir,

@@ -9,12 +9,12 @@ import type { Progress } from '../util/progress.js';
 import { chunk, sweepFilters } from '../visualize/sweep.js';
 import type { FilterVisualization } from '../visualize/batch.js';
 import { describeMethod, type MethodParams } from '../visualize/params.js';
-import { contentKey } from './keys.js';
-import type { AtlasFilter } from './schema.js';
+import { visualKey } from './keys.js';
+import { visualFiles, visualRecordSchema, type VisualRecord } from './records.js';
 import type { AtlasStore } from './store.js';
 
 /** A filter as the visualisation stage records it; dataset statistics are joined later. */
-export type VisualRecord = Omit<AtlasFilter, 'stats' | 'superstimulus' | 'top' | 'labels'> & { startActivation: number };
+export type { VisualRecord };
 
 export const THUMBNAIL_SIZE = 160;
 
@@ -31,6 +31,8 @@ export interface VisualizeLayerInput {
   concurrency: number;
   signal?: AbortSignal;
   progress?: Progress;
+  /** Called with every filter's record as soon as it is known (reused, or computed and written). */
+  onRecord?: (record: VisualRecord) => void;
   /** Called after each finished batch has been written (the caller refreshes atlas.json). */
   onBatchWritten?: () => Promise<void>;
 }
@@ -46,9 +48,7 @@ export interface VisualizeLayerOutput {
  * holds the batch's filters: batches are cut from the full selection the same way every run.
  */
 function filterKey(input: VisualizeLayerInput, filter: number, batch: readonly number[]): string {
-  return contentKey('viz', {
-    // Bumped when the visualisation code changes its output (2: low-contrast flag per colour plane).
-    code: 2,
+  return visualKey({
     weights: input.model.weightsDigest,
     preprocessing: input.model.preprocessing,
     layer: input.layer,
@@ -56,7 +56,7 @@ function filterKey(input: VisualizeLayerInput, filter: number, batch: readonly n
     batch,
     params: input.params,
     seed: input.seed,
-    engine: input.engine.info.name,
+    engine: input.engine.info,
   });
 }
 
@@ -86,18 +86,23 @@ async function writeResult(store: AtlasStore, key: string, result: FilterVisuali
 export async function visualizeLayer(input: VisualizeLayerInput): Promise<VisualizeLayerOutput> {
   const { store } = input;
   const records = new Map<number, VisualRecord>();
+  const keep = (record: VisualRecord): void => {
+    records.set(record.filter, record);
+    input.onRecord?.(record);
+  };
   const keys = new Map<number, string>();
   const todo: number[] = [];
   for (const batch of chunk(input.filters, input.batchSize)) {
-    let batchDone = true;
+    const found: VisualRecord[] = [];
     for (const filter of batch) {
       const key = filterKey(input, filter, batch);
       keys.set(filter, key);
-      const record = await store.readRecord<VisualRecord>(key);
-      if (record) records.set(filter, record);
-      else batchDone = false;
+      const record = await store.readComplete(key, visualRecordSchema, visualFiles);
+      if (record && record.key === key && record.filter === filter) found.push(record);
     }
-    if (!batchDone) todo.push(...batch);
+    // A batch is reused whole or computed whole: its filters' results depend on each other.
+    if (found.length === batch.length) found.forEach(keep);
+    else todo.push(...batch);
   }
   const reused = input.filters.length - todo.length;
   input.progress?.tick(reused);
@@ -114,7 +119,7 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       concurrency: input.concurrency,
       signal: input.signal,
       onResult: async (result) => {
-        records.set(result.filter, await writeResult(store, keys.get(result.filter)!, result));
+        keep(await writeResult(store, keys.get(result.filter)!, result));
         input.progress?.tick();
         if (++inBatch % input.batchSize === 0) await input.onBatchWritten?.();
       },

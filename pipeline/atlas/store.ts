@@ -1,6 +1,8 @@
-import { readFile, access } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { z } from 'zod';
 import { writeFileAtomic } from '../util/fs.js';
+import { removeLitter } from '../util/litter.js';
 import { atlasSchema, type Atlas } from './schema.js';
 
 /**
@@ -15,13 +17,9 @@ export class AtlasStore {
     return join(this.dir, relative);
   }
 
+  /** True when the atlas-relative path is a regular file (a folder or a broken link is not). */
   async exists(relative: string): Promise<boolean> {
-    try {
-      await access(this.path(relative));
-      return true;
-    } catch {
-      return false;
-    }
+    return (await stat(this.path(relative)).catch(() => undefined))?.isFile() ?? false;
   }
 
   async writeFile(relative: string, data: string | Uint8Array): Promise<string> {
@@ -29,13 +27,33 @@ export class AtlasStore {
     return relative;
   }
 
-  async readRecord<T>(key: string): Promise<T | undefined> {
+  /**
+   * The record of `key` when it is there, valid JSON and matches `schema`; undefined otherwise.
+   * Anything unreadable is treated as absent: the artifact is computed again and the record
+   * replaced, so a damaged record costs time, never the build.
+   */
+  async readRecord<S extends z.ZodType>(key: string, schema: S): Promise<z.infer<S> | undefined> {
+    let text: string;
     try {
-      return JSON.parse(await readFile(this.path(`records/${key}.json`), 'utf8')) as T;
+      text = await readFile(this.path(`records/${key}.json`), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
+    try {
+      const parsed = schema.safeParse(JSON.parse(text));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** readRecord, and only when every file the record names (`files(record)`) is there too. */
+  async readComplete<S extends z.ZodType>(key: string, schema: S, files: (record: z.infer<S>) => string[]): Promise<z.infer<S> | undefined> {
+    const record = await this.readRecord(key, schema);
+    if (record === undefined) return undefined;
+    for (const file of files(record)) if (!(await this.exists(file))) return undefined;
+    return record;
   }
 
   async writeRecord(key: string, record: unknown): Promise<void> {
@@ -50,7 +68,18 @@ export class AtlasStore {
     }
   }
 
+  /**
+   * Writes atlas.json unless it already holds exactly these bytes: a rerun that changes nothing
+   * writes nothing, so a finished atlas can be checked again on read-only storage.
+   */
   async writeAtlas(atlas: Atlas): Promise<void> {
-    await writeFileAtomic(this.path('atlas.json'), JSON.stringify(atlasSchema.parse(atlas), null, 1) + '\n');
+    const text = JSON.stringify(atlasSchema.parse(atlas), null, 1) + '\n';
+    const current = await readFile(this.path('atlas.json'), 'utf8').catch(() => undefined);
+    if (current !== text) await writeFileAtomic(this.path('atlas.json'), text);
+  }
+
+  /** Removes temporary files of killed runs (see util/litter.ts); returns how many. */
+  removeLitter(): Promise<number> {
+    return removeLitter(this.dir);
   }
 }

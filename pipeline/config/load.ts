@@ -3,7 +3,8 @@ import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { userError } from '../errors.js';
-import { methodParamsSchema, type MethodParams } from '../visualize/params.js';
+import type { MethodParams } from '../visualize/params.js';
+import { boundedMethodSchema, checkConfigSize } from './bounds.js';
 import { configSchema, type FilterSelectionConfig, type RawConfig } from './schema.js';
 
 export interface LayerPlan {
@@ -50,6 +51,7 @@ function looksLikePath(spec: string): boolean {
 }
 
 export async function loadConfig(file: string): Promise<Config> {
+  await checkConfigSize(file);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -66,7 +68,7 @@ export async function loadConfig(file: string): Promise<Config> {
   const raw = parsed.data;
 
   const parseMethod = (overrides: Record<string, unknown>, at: Path): MethodParams => {
-    const result = methodParamsSchema.safeParse(overrides);
+    const result = boundedMethodSchema.safeParse(overrides);
     if (!result.success) throw issuesToError(file, doc, lines, result.error.issues, at);
     return result.data;
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { threadsSchema } from './bounds.js';
 
 /**
  * The YAML config as written by a user, fully defaulted after parsing.
@@ -31,8 +32,8 @@ export const configSchema = z.strictObject({
   model: z.string().min(1),
   arch: z.enum(['vgg16_bn', 'vgg16']).optional(),
   engine: z.enum(['ort', 'tfjs']).default('ort'),
-  /** Intra-op threads of the engine; default: every core. */
-  threads: z.number().int().positive().optional(),
+  /** Intra-op threads of the engine; default: every core. At most MAX_THREADS (bounds.ts). */
+  threads: threadsSchema.optional(),
   seed: z.number().int().nonnegative().default(0),
   /** Where atlases are written, relative to the current folder. */
   output: z.string().default('output'),

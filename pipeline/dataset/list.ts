@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 
@@ -28,12 +28,20 @@ export interface DatasetClass {
   synsetWords: string;
 }
 
+/** A listed name that is not a readable image file (a broken link, a folder named like an image). */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
 export interface Dataset {
   folder: string;
   images: DatasetImage[];
   classes?: DatasetClass[];
   /** See datasetDigest. */
   digest: string;
+  /** Names with an image extension that are not readable files; reported with the unreadable images. */
+  skipped?: SkippedFile[];
 }
 
 const IMAGE_EXTENSION = /\.(jpe?g|png|webp)$/i;
@@ -84,25 +92,54 @@ function wnidOf(file: string): string | undefined {
   return /^(n\d{8})_/.exec(basename(file))?.[1];
 }
 
+/** Why a listed path cannot be read as a file, from the error of opening it. */
+function unreadableReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP') return 'a symbolic link loop (ELOOP)';
+  if (code === 'ENOENT') return 'a dangling symbolic link (ENOENT)';
+  if (code === 'EISDIR') return 'a folder, not an image file (EISDIR)';
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** sha256 and size of a file's contents, or why it cannot be read. */
+async function hashFile(path: string): Promise<{ sha256: string; size: number } | { reason: string }> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) return { reason: info.isDirectory() ? 'a folder, not an image file (EISDIR)' : 'not a regular file' };
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    return { sha256: hash.digest('hex'), size };
+  } catch (error) {
+    return { reason: unreadableReason(error) };
+  }
+}
+
 /**
  * Dataset digest: sha256 over one line per image, `<file>\t<size>\t<sha256 of contents>`, in list order,
  * plus the classes.tsv contents when present. Contents (not only sizes) so that a replaced photo of
  * the same size still changes every cache key that depends on the dataset; 1000 ImageNet photos
- * (110 MB) hash in well under a second.
+ * (110 MB) hash in well under a second. Names that cannot be read as files (a link loop, a dangling
+ * link, a folder named `x.jpg`) are left out of the images and returned as skipped, like unreadable photos.
  */
-export async function datasetDigest(images: readonly DatasetImage[], classesText?: string): Promise<string> {
+export async function hashDataset(images: readonly DatasetImage[], classesText?: string): Promise<{ digest: string; images: DatasetImage[]; skipped: SkippedFile[] }> {
   const outer = createHash('sha256');
+  const readable: DatasetImage[] = [];
+  const skipped: SkippedFile[] = [];
   for (const image of images) {
-    const inner = createHash('sha256');
-    let size = 0;
-    for await (const chunk of createReadStream(image.path) as AsyncIterable<Buffer>) {
-      inner.update(chunk);
-      size += chunk.length;
+    const hashed = await hashFile(image.path);
+    if ('reason' in hashed) {
+      skipped.push({ file: image.file, reason: hashed.reason });
+      continue;
     }
-    outer.update(`${image.file}\t${size}\t${inner.digest('hex')}\n`);
+    readable.push(image);
+    outer.update(`${image.file}\t${hashed.size}\t${hashed.sha256}\n`);
   }
   if (classesText !== undefined) outer.update(`${CLASSES_FILE}\n${classesText}`);
-  return outer.digest('hex');
+  return { digest: outer.digest('hex'), images: readable, skipped };
 }
 
 /** Lists a dataset folder: images (sorted), labels from classes.tsv when present, and the digest. */
@@ -132,5 +169,14 @@ export async function listDataset(folder: string): Promise<Dataset> {
     }
     return image;
   });
-  return { folder: root, images, classes, digest: await datasetDigest(images, classesText) };
+  const hashed = await hashDataset(images, classesText);
+  if (hashed.images.length === 0) {
+    throw userError({
+      where: root,
+      expected: 'at least one readable .jpg, .jpeg, .png or .webp image',
+      received: hashed.skipped.slice(0, 3).map((s) => `${s.file}: ${s.reason}`).join('; '),
+      fix: 'Point the dataset setting at a folder of photos.',
+    });
+  }
+  return { folder: root, images: hashed.images, classes, digest: hashed.digest, ...(hashed.skipped.length > 0 ? { skipped: hashed.skipped } : {}) };
 }

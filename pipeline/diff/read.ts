@@ -5,6 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { userError } from '../errors.js';
+import { canonicalJson } from '../atlas/keys.js';
 import { atlasSchema, type Atlas, type AtlasLayer } from '../atlas/schema.js';
 import type { MeansMatrix } from './stats.js';
 
@@ -76,7 +77,14 @@ export function checkComparable(a: LoadedAtlas, b: LoadedAtlas): string[] {
   }
   const warnings: string[] = [];
   if (a.atlas.engine.name !== b.atlas.engine.name) warnings.push(`the atlases were built with different engines (${a.atlas.engine.name}, ${b.atlas.engine.name}): visualisations differ for that reason alone, so SSIM means less`);
-  if (JSON.stringify(a.atlas.method.params) !== JSON.stringify(b.atlas.method.params)) warnings.push('the atlases used different method parameters: visualisations differ for that reason alone, so SSIM means less');
+  // A layer's own overrides (layers[].method) count too; an atlas without them used its top-level method.
+  const layerParams = (atlas: Atlas, layer: AtlasLayer) => canonicalJson((layer.method ?? atlas.method).params);
+  const differing = la.filter((layer, i) => layerParams(a.atlas, layer) !== layerParams(b.atlas, lb[i])).map((layer) => layer.name);
+  if (canonicalJson(a.atlas.method.params) !== canonicalJson(b.atlas.method.params)) {
+    warnings.push('the atlases used different method parameters: visualisations differ for that reason alone, so SSIM means less');
+  } else if (differing.length > 0) {
+    warnings.push(`layer${differing.length === 1 ? '' : 's'} ${differing.join(', ')} used different method parameters in the two atlases: their visualisations differ for that reason alone, so SSIM means less`);
+  }
   if (!a.atlas.complete || !b.atlas.complete) warnings.push('an atlas is incomplete (its build was interrupted): some units may be missing');
   return warnings;
 }

@@ -1,16 +1,37 @@
-import { mkdir, rename, writeFile, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { fileSystemError } from './fs-errors.js';
 
-/** Writes through a temporary file in the same folder and renames it: readers never see half a file. */
+/** The suffix of writeFileAtomic's temporary files: `<name>.<pid>.<8 hex>.tmp` (see util/litter.ts). */
+export const TEMPORARY_SUFFIX = '.tmp';
+
+/**
+ * Writes through a temporary file in the same folder, flushes it to the disk and renames it: readers
+ * never see half a file, and after a power cut a name holds complete bytes (without the fsync, a
+ * journaling file system may commit the rename before the data: an empty file under the final name).
+ * The folder itself is not synced: a rename lost in a power cut only loses a file, and a record whose
+ * files are missing is recomputed (AtlasStore). Disk full, read-only and permission failures become
+ * user errors naming the folder.
+ */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await writeFile(temporary, data);
+    await mkdir(dirname(path), { recursive: true });
+  } catch (error) {
+    throw await fileSystemError(error, path);
+  }
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}${TEMPORARY_SUFFIX}`;
+  try {
+    const handle = await open(temporary, 'wx');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temporary, path);
   } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw await fileSystemError(error, path);
   }
 }

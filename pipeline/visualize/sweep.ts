@@ -1,6 +1,7 @@
 /**
  * Whole-layer runs: split the filters into batches, run the batches through a queue, hand each
- * result to the caller as soon as its batch finishes (so it can be persisted incrementally).
+ * result to the caller as soon as its batch finishes (so it can be persisted incrementally) and keep
+ * none of them (so memory does not grow with the layer).
  */
 import PQueue from 'p-queue';
 import type { Engine } from '../engine/engine.js';
@@ -30,8 +31,12 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** Every filter's visualisation, in the order of options.filters. Aborting stops between steps. */
-export async function sweepFilters(engine: Engine, options: SweepOptions): Promise<FilterVisualization[]> {
+/**
+ * Hands every filter's visualisation to `onResult`, in the order of options.filters within each
+ * batch, and keeps none: a finished batch's images can be freed as soon as the caller has written
+ * them, so memory stays at the batches in flight whatever the layer's size. Aborting stops between steps.
+ */
+export async function sweepFilters(engine: Engine, options: SweepOptions): Promise<void> {
   const { signal, onResult, onStep } = options;
   signal?.throwIfAborted();
   const batches = chunk(options.filters, options.batchSize);
@@ -41,22 +46,21 @@ export async function sweepFilters(engine: Engine, options: SweepOptions): Promi
   signal?.addEventListener('abort', forward, { once: true });
   const queue = new PQueue({ concurrency: options.concurrency ?? 1 });
   try {
-    const results = await Promise.all(
+    await Promise.all(
       batches.map((filters) =>
-        queue.add(async () => {
-            controller.signal.throwIfAborted();
-            const batch = await visualizeBatch(engine, {
-              ...options,
-              filters,
-              signal: controller.signal,
-              onStep: onStep && ((_done, total) => onStep(filters.length, total)),
-            });
-            for (const result of batch) await onResult?.(result);
-            return batch;
+        queue.add(async (): Promise<void> => {
+          controller.signal.throwIfAborted();
+          const batch = await visualizeBatch(engine, {
+            ...options,
+            filters,
+            signal: controller.signal,
+            onStep: onStep && ((_done, total) => onStep(filters.length, total)),
+          });
+          // Resolving with nothing: Promise.all would otherwise hold every batch's images to the end.
+          for (const result of batch) await onResult?.(result);
         }),
       ),
     );
-    return results.flat();
   } catch (error) {
     controller.abort(error);
     queue.clear();

@@ -8,13 +8,14 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { join, normalize, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AssetManifest } from '../../pipeline/assets/manifest.js';
 import type { AssetStore } from '../../pipeline/assets/ensure.js';
 import type { Mirror } from '../../pipeline/assets/sources.js';
 
-export const sharedMirror = '/work/shared/assets';
+/** The shared assets folder: FILTER_ATLAS_MIRROR (CI and vitest.config.ts set it), else ../shared/assets beside the repository. */
+export const sharedMirror = resolve(process.env.FILTER_ATLAS_MIRROR?.trim() || join(import.meta.dirname, '../../../shared/assets'));
 
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');

@@ -2,9 +2,11 @@
  * Downloads over HTTP from a loopback server: success and verification, cache reuse without
  * requests, and every failure (checksum, dropped connection, 404, abort) leaving no file behind.
  */
-import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, open, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { isCachedSync, readStamp, writeStamp } from '../../pipeline/assets/cache.js';
 import { ensureAssetIn } from '../../pipeline/assets/ensure.js';
 import { builtinManifests } from '../../pipeline/assets/manifest.js';
 import { parseMirror } from '../../pipeline/assets/sources.js';
@@ -179,6 +181,57 @@ describe('cache', () => {
     server.requests.length = 0;
     await ensureAssetIn(store, 'toy');
     expect(server.requests).toEqual([]);
+  });
+
+  it('catches a flipped byte whose mtime was put back, says the asset is not cached, and fetches the file again', async () => {
+    const manifest = toyManifest();
+    const store = storeFor(cache, parseMirror(server.base), [manifest]);
+    const folder = await ensureAssetIn(store, 'toy');
+    const file = join(folder, 'b.bin');
+    // Whole seconds, so that the mtime can be put back exactly (what `touch -r` does).
+    await utimes(file, 1_700_000_000, 1_700_000_000);
+    await ensureAssetIn(store, 'toy');
+    expect(isCachedSync(cache, manifest)).toBe(true);
+    const handle = await open(file, 'r+');
+    await handle.write(Buffer.from('c'), 0, 1, 1000);
+    await handle.close();
+    await utimes(file, 1_700_000_000, 1_700_000_000);
+    expect((await stat(file)).mtimeMs).toBe(1_700_000_000_000);
+    expect(isCachedSync(cache, manifest)).toBe(false);
+    server.requests.length = 0;
+    await ensureAssetIn(store, 'toy');
+    expect(server.requests).toEqual(['/toys/toy/b.bin']);
+    expect(sha256(await readFile(file))).toBe(sha256(toyFiles['b.bin']));
+    expect(isCachedSync(cache, manifest)).toBe(true);
+  });
+
+  it('with verify, hashes every file even when the stamp vouches for it, and repairs the one that differs', async () => {
+    const store = storeFor(cache, parseMirror(server.base), [toyManifest()]);
+    const folder = await ensureAssetIn(store, 'toy');
+    await writeFile(join(folder, 'a.txt'), 'ALPHA\n');
+    // A stamp that vouches for the damaged file (say, restored from a backup with it).
+    const stamp = await readStamp(cache, 'toy');
+    const info = await stat(join(folder, 'a.txt'));
+    stamp.files['a.txt'] = { ...stamp.files['a.txt']!, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
+    await writeStamp(cache, 'toy', stamp);
+    server.requests.length = 0;
+    await ensureAssetIn(store, 'toy');
+    expect(server.requests).toEqual([]);
+    await ensureAssetIn(store, 'toy', { verify: true });
+    expect(server.requests).toEqual(['/toys/toy/a.txt']);
+    expect(await readFile(join(folder, 'a.txt'), 'utf8')).toBe('alpha\n');
+  });
+
+  it('removes the downloads a killed process left in .partial/, and keeps a live process\'s', async () => {
+    const store = storeFor(cache, parseMirror(server.base), [toyManifest()]);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    await mkdir(join(cache, '.partial'), { recursive: true });
+    const killed = join(cache, '.partial', `toy__a.txt.${dead}.0123abcd.partial`);
+    const live = join(cache, '.partial', `toy__b.bin.${process.pid}.4567cdef.partial`);
+    await writeFile(killed, 'half');
+    await writeFile(live, 'half');
+    await ensureAssetIn(store, 'toy');
+    expect(await listFiles(join(cache, '.partial'))).toEqual([`toy__b.bin.${process.pid}.4567cdef.partial`]);
   });
 
   it('describes the cache state without hashing', async () => {

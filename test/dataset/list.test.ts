@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,30 @@ describe('listDataset', () => {
     await writeFile(join(folder, 'classes.tsv'), CLASSES);
     expect((await listDataset(folder)).digest).not.toBe(second);
     expect(first).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('skips and reports a symlink loop, a folder link named like an image and a dangling link, instead of failing', async () => {
+    await writeFile(join(folder, 'good.png'), 'png bytes');
+    await symlink('loop-b.jpg', join(folder, 'loop-a.jpg'));
+    await symlink('loop-a.jpg', join(folder, 'loop-b.jpg'));
+    await mkdir(join(folder, 'elsewhere'));
+    await symlink(join(folder, 'elsewhere'), join(folder, 'x.webp'));
+    await symlink(join(folder, 'gone.png'), join(folder, 'dangling.png'));
+    await symlink(join(folder, 'good.png'), join(folder, 'link-to-good.png'));
+    const dataset = await listDataset(folder);
+    expect(dataset.images.map((i) => i.file)).toEqual(['good.png', 'link-to-good.png']);
+    expect(dataset.skipped).toEqual([
+      { file: 'dangling.png', reason: 'a dangling symbolic link (ENOENT)' },
+      { file: 'loop-a.jpg', reason: 'a symbolic link loop (ELOOP)' },
+      { file: 'loop-b.jpg', reason: 'a symbolic link loop (ELOOP)' },
+      { file: 'x.webp', reason: 'a folder, not an image file (EISDIR)' },
+    ]);
+    // Only readable files make the digest: the same as a folder without the bad links.
+    const clean = await mkdtemp(join(tmpdir(), 'fa-list-clean-'));
+    await writeFile(join(clean, 'good.png'), 'png bytes');
+    await writeFile(join(clean, 'link-to-good.png'), 'png bytes');
+    expect((await listDataset(clean)).digest).toBe(dataset.digest);
+    await rm(clean, { recursive: true });
   });
 
   it('rejects a bad classes.tsv header, a missing folder and a folder without images', async () => {

@@ -3,8 +3,9 @@
  * (2015-era and modern: squeeze-excitation, hard-swish, LayerNorm + GELU, channel shuffle) and an
  * operator zoo, exported by torch.onnx.export at opset 13 and 17, loaded without simplification.
  * For a middle layer at the export size and a late layer (and the class logits) at an odd size, the
- * objective and its input gradient match PyTorch's within 1e-4 of the largest gradient value, on
- * the ONNX Runtime engine and (opset 17, odd size) on the tfjs engine.
+ * objective and its input gradient match PyTorch's (float64) within 1e-4 of the largest gradient
+ * value, on the ONNX Runtime engine and (opset 17, odd size) on the tfjs engine. The images are
+ * ones on which PyTorch's own float32 gradient matches its float64 one (fixtures.py says why).
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -82,7 +83,7 @@ describe.skipIf(!fixtures)('torchvision classifiers and operators against PyTorc
   }
 
   // The oracle engine on the same references: opset 17 at the odd size (late layers, logits).
-  for (const c of cases.filter((x) => x.opset === 17 && (x.arch.startsWith('zoo-') || x.size[0] === 161))) {
+  for (const c of cases.filter((x) => x.opset === 17 && (x.arch.startsWith('zoo-') || x.size[0] !== x.exportSize[0]))) {
     it(`${c.id}: ${c.layers.map((l) => l.layer).join(', ')} at ${c.size.join('x')} on tfjs`, async () => {
       const engine = await engineOf(c, 'tfjs');
       const model = await modelOf(c);

@@ -11,6 +11,9 @@ import { atlasFilePath } from '../../site/src/lib/files.js';
 import { imageRef } from '../../site/src/lib/images.js';
 import { loadSiteData, probeLayer, type SiteAtlas } from '../../site/src/lib/load.js';
 import type { AtlasProbe } from '../../pipeline/atlas/schema.js';
+import { renderProbeChart } from '../../pipeline/render/chart.js';
+import { unsafeSvg } from '../../site/src/lib/publish.js';
+import { facetValue } from '../../site/src/lib/format.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -81,6 +84,40 @@ describe('imageSize', () => {
       await writeFile(join(tmp, name), data);
       expect(await imageSize(join(tmp, name)), name).toEqual({ width: 37, height: 21 });
     }
+  });
+});
+
+describe('unsafeSvg', () => {
+  const svg = (inner: string, attributes = '') => `<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"${attributes}>${inner}</svg>`;
+
+  it("passes the probe charts the pipeline draws, labels with markup characters included", () => {
+    const chart = renderProbeChart({ means: [1, 3, 2], top: [{ filter: 1, mean: 3 }], title: 'cat<img src=x onerror=alert(1)>.png & "more"', labels: ['a<b', 'c&d', 'e>f'] });
+    expect(unsafeSvg(chart)).toBeUndefined();
+    expect(unsafeSvg(`<?xml version="1.0" encoding="UTF-8"?>\n<!-- a comment -->${svg('<g><rect width="1" height="1"/><text x="1">a &lt; b</text></g>')}`)).toBeUndefined();
+  });
+
+  it('refuses anything that could run script, link or load on the site origin, and markup it cannot read', () => {
+    expect(unsafeSvg(svg('<script>alert(1)</script>'))).toBe('a <script> element');
+    expect(unsafeSvg(svg('<SCRIPT>alert(1)</SCRIPT>'))).toBe('a <SCRIPT> element');
+    expect(unsafeSvg(svg('<rect/>', ' onload="alert(1)"'))).toBe('an event handler (onload)');
+    expect(unsafeSvg(svg('<foreignObject><div/></foreignObject>'))).toBe('a <foreignObject> element');
+    expect(unsafeSvg(svg('<a xlink:href="javascript:alert(1)"><text>x</text></a>'))).toBe('a <a> element');
+    expect(unsafeSvg(svg('<text xlink:href="https://example.com/x">x</text>'))).toBe('a link (xlink:href)');
+    expect(unsafeSvg(svg('<rect style="fill: url(https://example.com/x)"/>'))).toBe('an external reference in style');
+    expect(unsafeSvg(svg('<animate attributeName="href" to="javascript:alert(1)"/>'))).toBe('a <animate> element');
+    expect(unsafeSvg(`<!DOCTYPE svg [<!ENTITY x "y">]>${svg('')}`)).toMatch(/^markup that is not a plain tag/);
+    expect(unsafeSvg(svg('<text><![CDATA[<script>alert(1)</script>]]></text>'))).toMatch(/^markup that is not a plain tag/);
+    // A `>` inside a quoted value must not end the tag early and hide what follows.
+    expect(unsafeSvg(svg('<rect title="a>b" onclick="alert(1)"/>'))).toBe('an event handler (onclick)');
+    expect(unsafeSvg('<html><body>not an svg</body></html>')).toBe('a <html> element');
+    expect(unsafeSvg('plain text')).toBe('no <svg> element');
+  });
+});
+
+describe('facetValue', () => {
+  it('leaves plain values alone and puts an invisible word joiner after every < and &', () => {
+    expect(facetValue('great white shark')).toBe('great white shark');
+    expect(facetValue('tench<img src=x> &lt;b&gt;')).toBe('tench<\u2060img src=x> &\u2060lt;b&\u2060gt;');
   });
 });
 

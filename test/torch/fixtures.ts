@@ -29,7 +29,11 @@ export interface TorchCase {
   arch: string;
   onnx: string;
   opset: number;
+  /** The size the model was exported (traced) at, and the size of this case. */
+  exportSize: [number, number];
   size: [number, number];
+  /** PyTorch's own float32 vs float64 gradient error on these images (see fixtures.py). */
+  certificate: number;
   n: number;
   images: string;
   layers: ReferenceLayer[];

@@ -1,7 +1,9 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { CnnModel } from '../../pipeline/model/graph.js';
 import { encodePng } from '../../pipeline/render/images.js';
-import { visualizeBatch } from '../../pipeline/visualize/batch.js';
+import { visualizeBatch, type FilterVisualization } from '../../pipeline/visualize/batch.js';
 import { startImages } from '../../pipeline/visualize/loop.js';
 import { noiseImage } from '../../pipeline/visualize/parameterization.js';
 import { methodParamsSchema } from '../../pipeline/visualize/params.js';
@@ -91,13 +93,33 @@ describe('visualizeBatch with an analytic objective', () => {
 describe('sweepFilters', () => {
   it('runs batches, reports every filter as its batch finishes, and keeps the order', async () => {
     const engine = createFakeEngine({ channels: 4 });
-    const seen: number[] = [];
-    const results = await sweepFilters(engine, { ...base, filters: [3, 2, 1, 0, 2], batchSize: 2, onResult: (r) => void seen.push(r.filter) });
+    const results: FilterVisualization[] = [];
+    await sweepFilters(engine, { ...base, filters: [3, 2, 1, 0, 2], batchSize: 2, onResult: (r) => void results.push(r) });
     expect(results.map((r) => r.filter)).toEqual([3, 2, 1, 0, 2]);
-    expect(seen).toEqual([3, 2, 1, 0, 2]);
     expect(new Set(engine.calls)).toEqual(new Set([2, 1]));
     // The same filter gives the same image in any batch.
     expect(results[1].image!.data).toEqual(results[4].image!.data);
+  });
+
+  it('keeps no finished batch: its images can be freed while later batches run', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const firstBatch: WeakRef<object>[] = [];
+    let collected: boolean[] = [];
+    await sweepFilters(createFakeEngine({ channels: 4 }), {
+      ...base,
+      filters: [0, 1, 2, 3],
+      batchSize: 2,
+      onResult: async (result) => {
+        if (result.filter < 2) firstBatch.push(new WeakRef(result.image!));
+        if (result.filter !== 3) return;
+        // A new macrotask first: objects a WeakRef was created for stay alive until the task that made it ends.
+        await new Promise((done) => setTimeout(done, 0));
+        gc();
+        collected = firstBatch.map((ref) => ref.deref() === undefined);
+      },
+    });
+    expect(collected).toEqual([true, true]);
   });
 
   it('stops between steps when aborted', async () => {

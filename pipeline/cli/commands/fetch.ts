@@ -12,7 +12,7 @@ interface FetchOptions {
 export const defineFetchCommand: DefineCommand = (program) => {
   program
     .command('fetch')
-    .description('Download and verify models and datasets into the cache (FILTER_ATLAS_CACHE); without arguments, list them')
+    .description('Download and verify models and datasets into the cache (FILTER_ATLAS_CACHE), re-hashing cached files and fetching again any that changed; without arguments, list them')
     .argument('[assets...]', 'asset names (darknet-tiny, mobilenet-v1-0.25, vgg16_bn, imagenet-sample, photos)')
     .option('--all', 'fetch every asset (vgg16_bn is 554 MB)')
     .option('--no-progress', 'no progress output on stderr')
@@ -50,7 +50,8 @@ export const defineFetchCommand: DefineCommand = (program) => {
       process.once('SIGINT', onSignal);
       try {
         for (const name of wanted) {
-          const folder = await ensureAsset(name, { signal: controller.signal, progress: options.progress });
+          // Every file is hashed, whatever the cache stamp says: `fetch` is also how a damaged cache is repaired.
+          const folder = await ensureAsset(name, { signal: controller.signal, progress: options.progress, verify: true });
           process.stdout.write(`${name}\t${folder}\n`);
         }
       } finally {

@@ -7,7 +7,7 @@
  * rebuild, filter N's page shows another visualisation than the diff did).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DIFF_SCHEMA_VERSION, diffSchema, type AtlasDiff } from '../../../pipeline/diff/schema.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
 import type { SiteAtlas } from './load.js';
@@ -95,9 +95,22 @@ export function sidePaths(diff: AtlasDiff, which: DiffSideKey): string[] {
   return paths;
 }
 
-function resolveSide(diff: AtlasDiff, dir: string, which: DiffSideKey, atlases: readonly SiteAtlas[]): DiffAtlasSide {
+/**
+ * One side of a diff: its atlas folder, which must lie in the output folder (a diff.json is data:
+ * its `path` may say anything, and the site publishes files from that folder).
+ */
+function resolveSide(diff: AtlasDiff, file: string, outputDir: string, which: DiffSideKey, atlases: readonly SiteAtlas[]): DiffAtlasSide {
   const ref = diff[which];
-  const atlasDir = resolve(dir, ref.path);
+  const atlasDir = resolve(dirname(file), ref.path);
+  const inside = relative(resolve(outputDir), atlasDir);
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw userError({
+      where: `${file} (${which}.path)`,
+      expected: `the folder of atlas ${which.toUpperCase()} inside the output folder ${resolve(outputDir)}`,
+      received: JSON.stringify(ref.path),
+      fix: RERUN,
+    });
+  }
   const site = atlases.find((a) => resolve(a.dir) === atlasDir);
   const linked = site !== undefined && site.atlas.id === ref.id && site.atlas.createdAt === ref.createdAt;
   return { which, ref, dir: atlasDir, ...(site ? { site } : {}), linked };
@@ -129,8 +142,8 @@ export async function loadDiffs(outputDir: string, atlases: readonly SiteAtlas[]
       slug: slugs.get(name) ?? slugify(name),
       dir,
       file,
-      a: resolveSide(diff, dir, 'a', atlases),
-      b: resolveSide(diff, dir, 'b', atlases),
+      a: resolveSide(diff, file, outputDir, 'a', atlases),
+      b: resolveSide(diff, file, outputDir, 'b', atlases),
     };
     // Checked now so a bad path fails the build with the diff's name before any page renders.
     for (const side of [entry.a, entry.b]) for (const path of sidePaths(diff, side.which)) sideFile(entry, side, path);

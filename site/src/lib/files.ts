@@ -1,15 +1,17 @@
 /**
  * The atlas files the pages show (atlas pages and diff pages), and copying exactly those into
  * dist/ (plain copies: a published site must not depend on symlinks into the output folder).
- * Pages and the copy use the same lists, so dist/ holds no file a page does not reference.
+ * Pages and the copy use the same lists, so dist/ holds no file a page does not reference, and
+ * every one passes publish.ts (inside the output folder by real path, a regular image file).
  */
-import { copyFile, mkdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { userError } from '../../../pipeline/errors.js';
 import type { Atlas } from '../../../pipeline/atlas/schema.js';
 import { diffPageFiles } from './diff-view.js';
 import type { SiteAtlas, SiteData } from './load.js';
 import { diffFilesSegments, FILES_SEGMENT } from './urls.js';
+import { publishable } from './publish.js';
 
 /** Every atlas-relative file a page references: visualisations, thumbnails, crops, probe photos and charts. */
 export function referencedFiles(atlas: Atlas): string[] {
@@ -111,30 +113,46 @@ export function servedFile(roots: readonly FileRoot[], segments: readonly string
   return undefined;
 }
 
-/** Copies every referenced file; a missing file names the atlas.json or diff.json that references it. */
-export async function copyReferencedFiles(data: SiteData, distDir: string): Promise<{ files: number; bytes: number }> {
-  let files = 0;
-  let bytes = 0;
+function missingFix(source: string): string {
+  return source.endsWith('diff.json')
+    ? 'The atlas folder moved or is incomplete: keep diffs/ and the atlases side by side in one output folder, or rerun `filter-atlas diff`.'
+    : 'The atlas folder is incomplete: rerun `filter-atlas build` for this atlas (it resumes and rewrites missing files).';
+}
+
+/** One file of the published site: where its bytes are (real path) and where it goes under dist/. */
+export interface PublishedFile {
+  from: string;
+  to: string[];
+  size: number;
+}
+
+/**
+ * Every file the site publishes, each checked by publish.ts; the first file that may not be
+ * published (missing, a link out of the output folder, not a regular image file) is an error naming
+ * the atlas.json or diff.json that references it. Nothing is copied before all have passed.
+ */
+export async function publishedFiles(data: SiteData): Promise<PublishedFile[]> {
+  const outputReal = await realpath(data.outputDir);
+  const out: PublishedFile[] = [];
   for (const root of fileRoots(data)) {
     for (const [file, source] of root.files) {
-      const from = rootFilePath(root, file);
-      const to = join(distDir, FILES_SEGMENT, ...root.segments, ...relative(resolve(root.dir), from).split(sep));
-      const info = await stat(from).catch(() => undefined);
-      if (!info?.isFile()) {
-        throw userError({
-          where: source,
-          expected: `the file it references, ${JSON.stringify(file)} (in ${root.dir})`,
-          received: 'no such file',
-          fix: source.endsWith('diff.json')
-            ? 'The atlas folder moved or is incomplete: keep diffs/ and the atlases side by side in one output folder, or rerun `filter-atlas diff`.'
-            : 'The atlas folder is incomplete: rerun `filter-atlas build` for this atlas (it resumes and rewrites missing files).',
-        });
-      }
-      await mkdir(dirname(to), { recursive: true });
-      await copyFile(from, to);
-      files += 1;
-      bytes += info.size;
+      const path = rootFilePath(root, file);
+      const { real, size } = await publishable({ outputReal, path, file, source, missingFix: missingFix(source) });
+      out.push({ from: real, to: [...root.segments, ...relative(resolve(root.dir), path).split(sep)], size });
     }
   }
-  return { files, bytes };
+  return out;
+}
+
+/** Copies every referenced file (after publishedFiles checked them all); plain copies of regular files. */
+export async function copyReferencedFiles(data: SiteData, distDir: string): Promise<{ files: number; bytes: number }> {
+  let bytes = 0;
+  const files = await publishedFiles(data);
+  for (const file of files) {
+    const to = join(distDir, FILES_SEGMENT, ...file.to);
+    await mkdir(dirname(to), { recursive: true });
+    await copyFile(file.from, to);
+    bytes += file.size;
+  }
+  return { files: files.length, bytes };
 }

@@ -54,3 +54,15 @@ export function topLabel(filter: AtlasFilter): string | undefined {
 export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }
+
+/**
+ * A value for a Pagefind facet (`data-pagefind-filter`). Pagefind decodes HTML entities in facet
+ * values when it indexes them (so escaping does not survive) and its default UI puts them into the
+ * search page as HTML, not text; values come from users' titles, layer names and class labels
+ * (classes.tsv, model files). A `<` only opens a tag when a letter, `/`, `!` or `?` follows it, and
+ * `&` only starts an entity when a name or `#` follows it, so an invisible word joiner (U+2060) after
+ * each `<` and `&` keeps the value's look and leaves nothing to decode or parse: text, never markup.
+ */
+export function facetValue(value: string): string {
+  return value.replace(/[<&]/g, '$&\u2060');
+}

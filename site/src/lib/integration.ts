@@ -4,7 +4,7 @@
  * files are served straight from the output folder, so nothing is copied while developing.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AstroIntegration } from 'astro';
@@ -14,6 +14,7 @@ import * as pagefind from 'pagefind';
 import { userError } from '../../../pipeline/errors.js';
 import { copyReferencedFiles, fileRoots, servedFile } from './files.js';
 import { loadSite } from './load.js';
+import { publishable } from './publish.js';
 import { FILES_SEGMENT, normaliseBase } from './urls.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -66,9 +67,11 @@ export function atlasSite(options: { outputDir: string }): AstroIntegration {
             .then(async (data) => {
               const path = servedFile(fileRoots(data), segments);
               if (!path) return next();
-              await stat(path);
+              // The same checks as the build's copy: a real path inside the output folder, a regular image file.
+              const file = segments.join('/');
+              const { real } = await publishable({ outputReal: await realpath(data.outputDir), path, file, source: `astro dev ${url}`, missingFix: 'Rerun `filter-atlas build`.' });
               response.setHeader('Content-Type', CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream');
-              createReadStream(path).pipe(response);
+              createReadStream(real).pipe(response);
             })
             .catch(next);
         });

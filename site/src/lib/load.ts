@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { atlasSchema, ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/atlas/schema.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
 import { DIFFS_FOLDER, loadDiffs, type SiteDiff } from './diffs.js';
+import { publishedFiles } from './files.js';
 import { assignSlugs, RESERVED_IN_ATLAS, RESERVED_ROOT, slugify } from './slug.js';
 
 /** Folders of the output directory that are not atlases. */
@@ -167,7 +168,10 @@ export async function loadSiteData(outputDir: string): Promise<SiteData> {
     };
   });
   site.sort((a, b) => b.atlas.createdAt.localeCompare(a.atlas.createdAt) || a.slug.localeCompare(b.slug));
-  return { outputDir, atlases: site, diffs: await loadDiffs(outputDir, site) };
+  const data: SiteData = { outputDir, atlases: site, diffs: await loadDiffs(outputDir, site) };
+  // Before any page reads a file: every file the site would publish must be one it may publish (publish.ts).
+  await publishedFiles(data);
+  return data;
 }
 
 /**

@@ -1,0 +1,62 @@
+/**
+ * The keyed records of the atlas folder (records/<key>.json), one per finished artifact, as schemas,
+ * plus the files each one needs. A record is reused only when it parses, matches its schema and every
+ * file it names is there: a truncated record, a record of an older format or a deleted `files/`
+ * folder costs a recomputation, never a build that stops or an atlas that points at nothing.
+ */
+import { z } from 'zod';
+import { filterSchema, filterStatsSchema, probeSchema, topImageSchema } from './schema.js';
+
+export const visualRecordSchema = filterSchema
+  .omit({ stats: true, superstimulus: true, top: true, labels: true })
+  .extend({ startActivation: z.number() });
+export type VisualRecord = z.infer<typeof visualRecordSchema>;
+
+const topEntrySchema = z.object({ image: z.number().int().nonnegative(), mean: z.number(), max: z.number(), argmax: z.number().int().nonnegative() });
+
+const layerScanRecordSchema = z.object({
+  layer: z.string(),
+  channels: z.number().int().positive(),
+  height: z.number().int().positive(),
+  width: z.number().int().positive(),
+  /** Atlas-relative path of images x channels float32 means. */
+  means: z.string().min(1),
+  /** Per filter; null for a channel whose activations were not finite (it then has no top images either). */
+  stats: z.array(filterStatsSchema.nullable()),
+  top: z.array(z.array(topEntrySchema)),
+});
+export type LayerScanRecord = z.infer<typeof layerScanRecordSchema>;
+
+export const scanRecordSchema = z.object({
+  key: z.string(),
+  images: z.array(z.string()),
+  skipped: z.array(z.object({ file: z.string(), reason: z.string() })),
+  seconds: z.number(),
+  layers: z.array(layerScanRecordSchema),
+});
+export type ScanRecord = z.infer<typeof scanRecordSchema>;
+
+export const examplesRecordSchema = z.object({
+  top: z.array(topImageSchema),
+  labels: z.array(z.object({ label: z.string(), count: z.number().int() })),
+});
+export type FilterExamplesRecord = z.infer<typeof examplesRecordSchema>;
+
+export const probeRecordSchema = probeSchema;
+
+/** Atlas-relative files a visualisation record names. */
+export function visualFiles(record: VisualRecord): string[] {
+  return [record.image, record.thumb].filter((file): file is string => file !== undefined);
+}
+
+export function scanFiles(record: ScanRecord): string[] {
+  return record.layers.map((layer) => layer.means);
+}
+
+export function examplesFiles(record: FilterExamplesRecord): string[] {
+  return record.top.flatMap((top) => [top.crop, top.thumb]);
+}
+
+export function probeFiles(record: z.infer<typeof probeRecordSchema>): string[] {
+  return [record.image, record.chart];
+}
