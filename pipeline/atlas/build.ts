@@ -3,11 +3,11 @@
  * scan + examples -> probes -> atlas.json. Each stage reuses keyed records, atlas.json is rewritten
  * atomically after every batch (valid at any moment, `complete: false` until the end).
  */
-import { join } from 'node:path';
-import type { Config } from '../config/load.js';
+import { join, resolve } from 'node:path';
+import { DEFAULT_OUTPUT, type Config } from '../config/load.js';
 import { resolveFilters } from '../config/filters.js';
 import type { Engine, EngineOptions } from '../engine/engine.js';
-import { userError } from '../errors.js';
+import { FilterAtlasError, userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
 import { findNode, inferShapes, receptiveField } from '../model/layers.js';
 import type { Dataset } from '../dataset/list.js';
@@ -52,13 +52,23 @@ interface LayerPlan {
   batchSize: number;
 }
 
+/** Runs a check against the model and puts the config line in front of its error: "file:line: field: ...". */
+function at<T>(config: Config, path: readonly PropertyKey[], check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof FilterAtlasError)) throw error;
+    throw new FilterAtlasError(`${config.locate(path)}: ${error.message}`, { cause: error });
+  }
+}
+
 function planLayers(config: Config, model: CnnModel): LayerPlan[] {
   const shapes = inferShapes(model.graph, model.preprocessing.inputSize);
   const seen = new Set<string>();
   return config.layers.map((entry, i) => {
-    const node = findNode(model.graph, entry.layer);
+    const node = at(config, ['layers', i, 'layer'], () => findNode(model.graph, entry.layer));
     if (seen.has(node.name)) {
-      throw userError({ where: `${config.file}: layers[${i}]`, expected: 'each layer once', received: `${entry.layer} again`, fix: 'Merge the two entries.' });
+      throw userError({ where: config.locate(['layers', i]), expected: 'each layer once', received: `${entry.layer} again`, fix: 'Merge the two entries.' });
     }
     seen.add(node.name);
     const channels = shapes.get(node.name)!.channels;
@@ -68,7 +78,7 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
       index: model.graph.nodes.indexOf(node),
       kind: node.op.kind,
       channels,
-      filters: resolveFilters(entry.filters, channels, `${config.file}: layers[${i}].filters`),
+      filters: resolveFilters(entry.filters, channels, `${config.locate(['layers', i, 'filters'])} (layer ${node.name})`),
       method: entry.method,
       batchSize,
     };
@@ -99,7 +109,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   const started = performance.now();
   const model = await deps.loadModel(config.model, { arch: config.arch, signal });
   const plans = planLayers(config, model);
-  const store = new AtlasStore(join(config.output, config.atlas));
+  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findNode(model.graph, probe.layer)));
+  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
   const previous = await store.readAtlas();
   const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads });
   deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);

@@ -23,6 +23,9 @@ const layerEntry = z.union([
   }),
 ]);
 
+/** Atlas ids that name something else in the output folder (`<output>/diffs` holds the diffs). */
+export const RESERVED_ATLAS_IDS: readonly string[] = ['diffs'];
+
 export const configSchema = z.strictObject({
   /** Folder name under the output folder; defaults to the config file's name. */
   atlas: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"').optional(),
@@ -34,8 +37,8 @@ export const configSchema = z.strictObject({
   /** Intra-op threads of the engine; default: every core. */
   threads: z.number().int().positive().optional(),
   seed: z.number().int().nonnegative().default(0),
-  /** Where atlases are written, relative to the current folder. */
-  output: z.string().default('output'),
+  /** Where atlases are written, relative to the config file like every path in it; default: `output` in the current folder. */
+  output: z.string().min(1).optional(),
   layers: z.array(layerEntry).min(1),
   method: methodOverrides.default({}),
   batch: z
