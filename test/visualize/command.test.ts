@@ -33,7 +33,8 @@ describe('visualize flags', () => {
     await expect(methodFromFlags({ scales: '0' })).rejects.toThrow('--scales: expected an integer from 1 to 30, received "0"');
     await expect(methodFromFlags({ blur: '4' })).rejects.toThrow('--blur: expected 0 (no blur) or an odd integer up to 31, received "4"');
     await expect(methodFromFlags({ lr: 'fast' })).rejects.toThrow('--lr: expected a number, received "fast"');
-    await expect(methodFromFlags({ noise: '180,150' })).rejects.toThrow('--noise: expected two grey levels "low,high" from 0 to 255 with low <= high');
+    await expect(methodFromFlags({ noise: '180,150' })).rejects.toThrow('--noise: expected "low,high" grey levels with low <= high, e.g. 150,180, received "180,150"');
+    await expect(methodFromFlags({ noise: '150' })).rejects.toThrow('--noise: expected "low,high" grey levels from 0 to 255, e.g. 150,180, received "150"');
     expect(() => parseCount('--seed', '-3')).toThrow('--seed: expected an integer >= 0, received "-3"');
     expect(() => parseCount('--batch', '0', 1)).toThrow('--batch: expected an integer >= 1, received "0"');
     expect(safeName('resnet/layer1.0/conv 2')).toBe('resnet_layer1.0_conv_2');

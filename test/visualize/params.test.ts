@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultMethodParams, describeMethod, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/visualize/params.js';
+import { articleMethodParams, defaultMethodParams, describeMethod, NOT_THE_ARTICLES, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/visualize/params.js';
 import { createRandom, deriveSeed } from '../../pipeline/util/random.js';
 import { noiseImage } from '../../pipeline/visualize/parameterization.js';
 
@@ -23,6 +23,15 @@ describe('method parameters', () => {
     expect(scaleSizes(defaultMethodParams)).toEqual([56, 67, 80, 96, 115, 138, 165, 198, 237, 284, 340, 408]);
     expect(finalSize({ startSize: 56, scales: 3, upscale: 1.2 })).toBe(80);
     expect(scaleSizes({ startSize: 100, scales: 2, upscale: 1 })).toEqual([100, 100]);
+  });
+
+  it("name the two defaults that are ours, not the article's", () => {
+    expect(Object.keys(NOT_THE_ARTICLES).sort()).toEqual(['clipBetweenScales', 'space']);
+    expect(defaultMethodParams).toMatchObject({ space: 'imagenet', clipBetweenScales: true });
+    expect(articleMethodParams).toEqual({
+      startSize: 56, scales: 12, upscale: 1.2, stepsPerScale: 20, learningRate: 0.1, weightDecay: 1e-6, blurSize: 5,
+      noise: [150 / 255, 180 / 255], space: 'model', clipBetweenScales: false,
+    });
   });
 
   it('reject an even blur, reversed noise and unknown fields', () => {

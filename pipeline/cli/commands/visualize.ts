@@ -59,18 +59,21 @@ export function parseCount(flag: string, text: string, min = 0): number {
 
 /** The method parameters from the defaults and the flags given; zod's complaint is reported against the flag. */
 export async function methodFromFlags(flags: Partial<VisualizeFlags>): Promise<MethodParams> {
-  const { methodParamsSchema } = await import('../../visualize/params.js');
+  const { methodParamsSchema, noiseLevelsSchema } = await import('../../visualize/params.js');
   const overrides: Record<string, unknown> = {};
   for (const [key, flag, field] of METHOD_FLAGS) {
     const text = flags[key];
     if (text !== undefined) overrides[field] = number(flag, text);
   }
   if (flags.noise !== undefined) {
-    const levels = flags.noise.split(',').map(Number);
-    if (levels.length !== 2 || levels.some((v) => !Number.isFinite(v) || v < 0 || v > 255) || levels[0] > levels[1]) {
-      throw userError({ where: '--noise', expected: 'two grey levels "low,high" from 0 to 255 with low <= high, e.g. 150,180', received: describeValue(flags.noise) });
+    // The same unit as the config's `noise`: grey levels from 0 to 255.
+    const levels = flags.noise.split(',').map((v) => (v.trim() === '' ? Number.NaN : Number(v)));
+    const parsed = noiseLevelsSchema.safeParse(levels);
+    if (!parsed.success || levels.some((v) => !Number.isFinite(v))) {
+      const why = parsed.success ? 'expected two grey levels' : parsed.error.issues[0].message;
+      throw userError({ where: '--noise', expected: `${why.replace(/^expected /, '').replace(/\[low, high\]/, '"low,high"').replace(/\[150, 180\]/, '150,180')}`, received: describeValue(flags.noise) });
     }
-    overrides.noise = levels.map((v) => v / 255);
+    overrides.noise = parsed.data;
   }
   if (flags.space !== undefined) overrides.space = flags.space;
   if (flags.clip === false) overrides.clipBetweenScales = false;
