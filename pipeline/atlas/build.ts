@@ -13,7 +13,7 @@ import { findNode, inferShapes, receptiveField } from '../model/layers.js';
 import type { Dataset } from '../dataset/list.js';
 import { superstimulusRatio } from '../dataset/quality.js';
 import type { Progress } from '../util/progress.js';
-import { chooseBatchSize } from '../visualize/sweep.js';
+import { planBatchSize } from '../visualize/batch-plan.js';
 import type { MethodParams } from '../visualize/params.js';
 import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from './schema.js';
 import { AtlasStore } from './store.js';
@@ -72,7 +72,7 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
     }
     seen.add(node.name);
     const channels = shapes.get(node.name)!.channels;
-    const batchSize = config.batch.size === 'auto' ? chooseBatchSize(model, node.name, entry.method, config.batch.memoryMiB) : config.batch.size;
+    const batchSize = planBatchSize(model, node.name, entry.method, config.batch);
     return {
       name: node.name,
       index: model.graph.nodes.indexOf(node),

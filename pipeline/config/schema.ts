@@ -23,6 +23,9 @@ const layerEntry = z.union([
   }),
 ]);
 
+/** Memory budget of an automatic batch size (`batch.memoryMiB`), MiB; `visualize` uses it too. */
+export const DEFAULT_BATCH_MEMORY_MIB = 1024;
+
 /** Atlas ids that name something else in the output folder (`<output>/diffs` holds the diffs). */
 export const RESERVED_ATLAS_IDS: readonly string[] = ['diffs'];
 
@@ -45,7 +48,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Filters optimised together; "auto" picks from memoryMiB. */
       size: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
-      memoryMiB: z.number().int().positive().default(1024),
+      memoryMiB: z.number().int().positive().default(DEFAULT_BATCH_MEMORY_MIB),
       /** Batches running at once (p-queue); 1 is best on CPU since the engine uses every core. */
       concurrency: z.number().int().positive().default(1),
     })

@@ -88,7 +88,7 @@ export async function createVariant(spec: string, options: VariantOptions, deps:
   const sourceJson = base.source.path;
   const dir = resolve(options.out);
   if (await sameFolder(dir, dirname(sourceJson))) {
-    throw userError({ where: '--out', expected: "a folder other than the source model's", received: dir, fix: 'Write the variant to a new folder, e.g. --out output/variants/my-variant.' });
+    throw userError({ where: '--output', expected: "a folder other than the source model's", received: dir, fix: 'Write the variant to a new folder, e.g. --output output/variants/my-variant.' });
   }
   const parsed = JSON.parse(await readFile(sourceJson, 'utf8')) as Record<string, unknown>;
   const topology = parseTopology(parsed.modelTopology, sourceJson);

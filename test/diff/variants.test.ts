@@ -87,7 +87,7 @@ describe('diff of darknet-tiny variants', () => {
     try {
       const program = new Command('filter-atlas').exitOverride();
       defineDiffCommand(program);
-      await program.parseAsync(['diff', atlases.get('original')!, atlases.get('original')!, '--out', out, '--json'], { from: 'user' });
+      await program.parseAsync(['diff', atlases.get('original')!, atlases.get('original')!, '--output', out, '--json'], { from: 'user' });
     } finally {
       spy.mockRestore();
       stderr.mockRestore();

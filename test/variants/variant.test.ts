@@ -168,6 +168,6 @@ describe('darknet-tiny variants', () => {
       'filter-atlas variant: expected at least one of --quantize int8, --permute LAYER, --perturb LAYER:SCALE, received none',
     );
     const source = await ensureAsset('darknet-tiny');
-    await expect(createVariant('darknet-tiny', { out: source, quantize: 'int8', permute: [], perturb: [], seed: 0 }, { loadModel })).rejects.toThrow("--out: expected a folder other than the source model's");
+    await expect(createVariant('darknet-tiny', { out: source, quantize: 'int8', permute: [], perturb: [], seed: 0 }, { loadModel })).rejects.toThrow("--output: expected a folder other than the source model's");
   });
 });

@@ -1,11 +1,14 @@
 /**
- * `filter-atlas variant <model> --out DIR [--quantize int8] [--permute LAYER] [--perturb LAYER:SCALE] [--seed N]`:
+ * `filter-atlas variant <model> --output DIR [--quantize int8] [--permute LAYER] [--perturb LAYER:SCALE] [--seed N]`:
  * writes a modified copy of a TensorFlow.js layers model (a second version to diff against).
  */
 import type { DefineCommand } from './index.js';
+import { deprecatedOut, outputFlag } from './output-flag.js';
 
 interface VariantFlags {
-  out: string;
+  output?: string;
+  /** Deprecated spelling of --output. */
+  out?: string;
   quantize?: string;
   permute: string[];
   perturb: string[];
@@ -23,7 +26,8 @@ export const defineVariantCommand: DefineCommand = (program) => {
       'Write a modified TensorFlow.js layers model (model.json + one shard) to diff against the original: int8 quantise-dequantise every kernel, permute a conv\'s output channels (same function, units reordered), or perturb a kernel with seeded noise.',
     )
     .argument('<model>', 'a TensorFlow.js layers model: darknet-tiny, mobilenet-v1-0.25, or a model.json / its folder')
-    .requiredOption('--out <dir>', 'output folder (model.json and the shard are replaced)')
+    .option('--output <dir>', 'output folder (required; for TF.js: model.json and the shard are replaced; for ONNX: <folder>/model.onnx)')
+    .addOption(deprecatedOut())
     .option('--quantize <scheme>', 'int8: symmetric per-output-channel quantise-dequantise of every kernel')
     .option('--permute <layer>', "reorder a Conv2D's output channels and what reads them (repeatable)", collect, [])
     .option('--perturb <layer:scale>', "add seeded Gaussian noise of relative rms SCALE to a layer's kernel (repeatable)", collect, [])
@@ -36,12 +40,14 @@ export const defineVariantCommand: DefineCommand = (program) => {
         import('../../model/load.js'),
         import('../../errors.js'),
       ]);
+      const out = outputFlag(flags);
+      if (out === undefined) throw userError({ where: '--output', expected: 'the folder to write the variant to', received: 'nothing', fix: 'For example --output output/variant-models/permuted.' });
       const seed = Number(flags.seed);
       if (!/^\d+$/.test(flags.seed) || !Number.isSafeInteger(seed)) throw userError({ where: '--seed', expected: 'a non-negative integer', received: JSON.stringify(flags.seed) });
       if (flags.quantize !== undefined && flags.quantize !== 'int8') throw userError({ where: '--quantize', expected: '"int8"', received: JSON.stringify(flags.quantize) });
       const result = await createVariant(
         spec,
-        { out: flags.out, quantize: flags.quantize, permute: flags.permute, perturb: flags.perturb.map(parsePerturbFlag), seed, name: flags.name },
+        { out, quantize: flags.quantize, permute: flags.permute, perturb: flags.perturb.map(parsePerturbFlag), seed, name: flags.name },
         { loadModel },
       );
       if (flags.json) {
