@@ -165,7 +165,8 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     for (const filter of input.layers.get(layerRecord.layer) ?? []) {
       tasks.push(queue.add(async () => {
         input.signal?.throwIfAborted();
-        const key = contentKey('examples', { scan: scanKey, layer: layerRecord.layer, filter });
+        // Labels from file names are newer than the records of such datasets: a key of their own.
+        const key = contentKey('examples', { scan: scanKey, layer: layerRecord.layer, filter, ...(dataset.labelSource === 'file-names' ? { labels: 'file-names' } : {}) });
         let record = await store.readRecord<FilterExamplesRecord>(key);
         if (!record) {
           record = await writeFilterExamples({
