@@ -14,6 +14,7 @@ import type { Dataset } from '../dataset/list.js';
 import { superstimulusRatio } from '../dataset/quality.js';
 import type { Progress } from '../util/progress.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
+import { filterCost } from '../visualize/cost.js';
 import type { MethodParams } from '../visualize/params.js';
 import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from './schema.js';
 import { AtlasStore } from './store.js';
@@ -28,7 +29,8 @@ export interface BuildDeps {
   /** A dataset or probe source: an asset name (or <asset>/<file>) -> a local path. */
   resolveSource(source: string, signal?: AbortSignal): Promise<string>;
   listDataset(folder: string): Promise<Dataset>;
-  progress(label: string, total: number): Progress;
+  /** `work`: the items' total cost when they cost unequal amounts (see ProgressOptions.work). */
+  progress(label: string, total: number, options?: { work?: number }): Progress;
   log(message: string): void;
   now(): Date;
 }
@@ -50,6 +52,8 @@ interface LayerPlan {
   filters: number[];
   method: MethodParams;
   batchSize: number;
+  /** Multiply-adds of one filter's schedule, for the ETA. */
+  cost: number;
 }
 
 /** Runs a check against the model and puts the config line in front of its error: "file:line: field: ...". */
@@ -81,6 +85,7 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
       filters: resolveFilters(entry.filters, channels, `${config.locate(['layers', i, 'filters'])} (layer ${node.name})`),
       method: entry.method,
       batchSize,
+      cost: filterCost(model, node.name, entry.method),
     };
   });
 }
@@ -168,7 +173,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   let filtersReused = 0;
   try {
     const total = plans.reduce((sum, p) => sum + p.filters.length, 0);
-    const progress = deps.progress('filters', total);
+    // Weighted by each layer's cost: a late layer at full size takes many times an early one.
+    const progress = deps.progress('filters', total, { work: plans.reduce((sum, p) => sum + p.filters.length * p.cost, 0) });
     for (const plan of plans) {
       const result = await visualizeLayer({
         model,
@@ -180,6 +186,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         params: plan.method,
         seed: config.seed,
         batchSize: plan.batchSize,
+        filterCost: plan.cost,
         concurrency: config.batch.concurrency,
         signal,
         progress,

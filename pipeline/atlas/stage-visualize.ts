@@ -28,6 +28,8 @@ export interface VisualizeLayerInput {
   params: MethodParams;
   seed: number;
   batchSize: number;
+  /** Cost of one filter in the progress's work units. @default 1 */
+  filterCost?: number;
   concurrency: number;
   signal?: AbortSignal;
   progress?: Progress;
@@ -100,7 +102,8 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
     if (!batchDone) todo.push(...batch);
   }
   const reused = input.filters.length - todo.length;
-  input.progress?.tick(reused);
+  const cost = input.filterCost ?? 1;
+  input.progress?.skip(reused, reused * cost);
   if (todo.length > 0) {
     let inBatch = 0;
     await sweepFilters(input.engine, {
@@ -115,7 +118,7 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       signal: input.signal,
       onResult: async (result) => {
         records.set(result.filter, await writeResult(store, keys.get(result.filter)!, result));
-        input.progress?.tick();
+        input.progress?.tick(1, cost);
         if (++inBatch % input.batchSize === 0) await input.onBatchWritten?.();
       },
     });

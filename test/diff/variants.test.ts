@@ -24,7 +24,7 @@ import { createVariant, type VariantOptions } from '../../pipeline/variants/crea
 import type { VariantOperation } from '../../pipeline/variants/metadata.js';
 
 const CONFIGS = resolve(import.meta.dirname, '../../config/variants');
-const quiet = { tick() {}, log() {}, stop() {} };
+const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 
 /** The variants as the configs' own "Build:" comments make them. */
 const VARIANTS: Record<string, Omit<VariantOptions, 'out'>> = {

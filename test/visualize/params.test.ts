@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { articleMethodParams, defaultMethodParams, describeMethod, NOT_THE_ARTICLES, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/visualize/params.js';
 import { createRandom, deriveSeed } from '../../pipeline/util/random.js';
 import { noiseImage } from '../../pipeline/visualize/parameterization.js';
+import { filterCost } from '../../pipeline/visualize/cost.js';
+import { loadModel } from '../../pipeline/model/load.js';
 
 describe('method parameters', () => {
   it('default to the article', () => {
@@ -95,5 +97,17 @@ describe('seeded random numbers', () => {
     expect(Math.min(...bytes)).toBeGreaterThanOrEqual(150);
     expect(Math.max(...bytes)).toBeLessThanOrEqual(179);
     expect(bytes.size).toBeGreaterThan(20);
+  });
+});
+
+describe('filter cost', () => {
+  it('grows with the depth of the layer and the pixels and steps of the schedule', async () => {
+    const model = await loadModel('darknet-tiny');
+    const light = methodParamsSchema.parse({ scales: 3, upscale: 1.6, stepsPerScale: 10 });
+    const full = methodParamsSchema.parse({ scales: 4, upscale: 1.6, stepsPerScale: 10 });
+    const early = filterCost(model, 'leaky_re_lu_2', light);
+    expect(filterCost(model, 'conv2d_16', light)).toBeGreaterThan(5 * early);
+    expect(filterCost(model, 'leaky_re_lu_2', full)).toBeGreaterThan(2 * early);
+    expect(filterCost(model, 'leaky_re_lu_2', { ...light, stepsPerScale: 20 })).toBe(2 * early);
   });
 });
