@@ -14,6 +14,7 @@ import { DIFF_SCHEMA_VERSION, diffSchema, FILTER_STATUSES, type AtlasDiff, type 
 import { changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS, SCORE_WEIGHTS, SCORING_DESCRIPTION } from './score.js';
 import { columnStats, correlationMatrix, selectRows, topOverlap, topRows, type ColumnStats, type MeansMatrix } from './stats.js';
 import { visualSignals, type VisualPair } from './visual.js';
+import { explainLayer } from './report.js';
 
 export interface DiffDeps {
   loadModel(spec: string, options: { arch?: 'vgg16_bn' | 'vgg16'; signal?: AbortSignal }): Promise<CnnModel>;
@@ -182,7 +183,8 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
         matchedCorrelation: matching.matchedCorrelation,
         identityCorrelation: matching.identityCorrelation,
       });
-      deps.log(`${layerA.name}: ${layerFilters.length} units compared${matching.permuted ? `, ${matching.matches.length} matched to other channels` : ''}`);
+      deps.log(`${layerA.name}: ${layerFilters.length} of ${layerA.filters.length} selected units compared`);
+      for (const line of explainLayer(layers.at(-1)!)) deps.log(line);
     }
   } finally {
     await engineA.dispose();
