@@ -49,8 +49,9 @@ export interface VisualizeLayerOutput {
  */
 function filterKey(input: VisualizeLayerInput, filter: number, batch: readonly number[]): string {
   return contentKey('viz', {
-    // Bumped when the visualisation code changes its output (2: low-contrast flag per colour plane).
-    code: 2,
+    // Bumped when the visualisation code changes its output (2: low-contrast flag per colour plane;
+    // 3: one start noise per seed, not per filter index).
+    code: 3,
     weights: input.model.weightsDigest,
     preprocessing: input.model.preprocessing,
     layer: input.layer,

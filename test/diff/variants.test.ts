@@ -68,7 +68,7 @@ describe('diff of darknet-tiny variants', () => {
     for (const [name, options] of Object.entries(VARIANTS)) {
       const variant = await createVariant('darknet-tiny', { ...options, out: join(dir, 'models', name) }, { loadModel });
       operations.set(name, variant.operations);
-      await build(name, variant.modelJson);
+      await build(name, variant.modelFile);
     }
   });
 

@@ -17,6 +17,8 @@ import { createVariant, parsePerturbFlag, SHARD_NAME } from '../../pipeline/vari
 import { metadataOf } from '../../pipeline/variants/metadata.js';
 import { permuteAxis, quantizeDequantizeInt8, randomPermutation } from '../../pipeline/variants/operations.js';
 import { createRandom } from '../../pipeline/util/random.js';
+import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { sweepFilters } from '../../pipeline/visualize/sweep.js';
 
 describe('weight operations', () => {
   it('permuteAxis moves whole slices along one axis', () => {
@@ -95,14 +97,14 @@ describe('darknet-tiny variants', () => {
 
   it('writes model.json + one shard that loadModel reads with the base preprocessing, labels and provenance', async () => {
     const result = await createVariant('darknet-tiny', { out: join(dir, 'q'), quantize: 'int8', permute: [], perturb: [], seed: 0 }, { loadModel });
-    const json = JSON.parse(await readFile(result.modelJson, 'utf8'));
+    const json = JSON.parse(await readFile(result.modelFile, 'utf8'));
     expect(json.weightsManifest).toEqual([expect.objectContaining({ paths: [SHARD_NAME] })]);
     const variant = await loadModel(join(dir, 'q'));
     expect(variant.preprocessing).toEqual(base.preprocessing); // [0, 1] input, not the ImageNet default
     expect(variant.labels).toEqual(base.labels);
     expect(variant.name).toBe('darknet-tiny (int8)');
     expect(variant.weightsDigest).not.toBe(base.weightsDigest);
-    const meta = metadataOf(json, result.modelJson)!;
+    const meta = metadataOf(json, result.modelFile)!;
     expect(meta.variant?.of.weightsDigest).toBe(base.weightsDigest);
     expect(meta.variant?.operations[0]).toMatchObject({ kind: 'quantize', kernels: expect.arrayContaining(['conv2d_1/kernel', 'conv2d_16/kernel']) });
 
@@ -139,6 +141,28 @@ describe('darknet-tiny variants', () => {
       const x = a.get(layer)!.data;
       const y = b.get(layer)!.data;
       expect(maxAbs(x.map((v, i) => v - y[i]))).toBeLessThan(1e-4 * Math.max(1, maxAbs(x)));
+    }
+  });
+
+  it('a permuted unit draws the same picture as the unit it was, whatever its new index and batch slot', async () => {
+    const result = await createVariant('darknet-tiny', { out: join(dir, 'pv'), permute: ['conv2d_2'], perturb: [], seed: 1 }, { loadModel });
+    const op = result.operations[0];
+    if (op.kind !== 'permute') throw new Error('unreachable');
+    const params = methodParamsSchema.parse({ scales: 2, stepsPerScale: 3, startSize: 24 });
+    const filters = Array.from({ length: 8 }, (_, i) => i);
+    const draw = async (model: CnnModel, engine: Engine) =>
+      sweepFilters(engine, { layer: 'leaky_re_lu_2', channels: 32, filters, params, seed: 3, batchSize: 4, preprocessing: model.preprocessing });
+    const variantEngine = await createEngine(result.variant, { engine: 'ort' });
+    try {
+      const [a, b] = [await draw(base, baseEngine), await draw(result.variant, variantEngine)];
+      // Unit j of B is unit order[j] of A; both among the first 8, in other slots and batches.
+      const moved = filters.filter((j) => op.order[j] < 8 && op.order[j] !== j);
+      expect(moved.length).toBeGreaterThan(0);
+      for (const j of moved) {
+        expect(Buffer.from(b[j].image!.data.buffer).equals(Buffer.from(a[op.order[j]].image!.data.buffer)), `B#${j} = A#${op.order[j]}`).toBe(true);
+      }
+    } finally {
+      await variantEngine.dispose();
     }
   });
 
