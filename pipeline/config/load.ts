@@ -7,7 +7,7 @@ import { isAssetName } from '../assets/manifest.js';
 import { builtinNames, findBuiltin } from '../model/builtins.js';
 import { didYouMean } from '../util/suggest.js';
 import { methodParamsSchema, noiseLevelsSchema, type MethodParams } from '../visualize/params.js';
-import { describeIssues } from './issues.js';
+import { describeIssues, type IssueMessage } from './issues.js';
 import { fieldName, lineOf, type FieldPath } from './locate.js';
 import { configSchema, RESERVED_ATLAS_IDS, type FilterSelectionConfig, type RawConfig } from './schema.js';
 
@@ -38,6 +38,31 @@ function configError(file: string, doc: Document, lines: LineCounter, messages: 
   const more = messages.length > shown.length ? `\n  (and ${messages.length - shown.length} more)` : '';
   const count = messages.length === 1 ? 'a problem' : `${messages.length} problems`;
   return new FilterAtlasError(`${file}: ${count} in the config:\n${shown.join('\n')}${more}\nconfig/default.yaml is a complete, commented example.`);
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * The method parameters of a block as written: grey-level noise (0-255, like --noise) converted to the
+ * method's fractions, then every field checked. Problems are added to `problems`; undefined if any.
+ */
+function checkMethod(written: Record<string, unknown>, at: FieldPath, problems: IssueMessage[]): MethodParams | undefined {
+  const overrides = { ...written };
+  if (written.noise !== undefined) {
+    const noise = noiseLevelsSchema.safeParse(written.noise);
+    if (!noise.success) {
+      problems.push(...describeIssues(noise.error.issues, noiseLevelsSchema, written.noise, [...at, 'noise']));
+      delete overrides.noise;
+    } else {
+      overrides.noise = noise.data;
+    }
+  }
+  const result = methodParamsSchema.safeParse(overrides);
+  if (!result.success) {
+    problems.push(...describeIssues(result.error.issues, methodParamsSchema, overrides, at));
+    return undefined;
+  }
+  return problems.length > 0 ? undefined : result.data;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -88,30 +113,27 @@ export async function loadConfig(file: string): Promise<Config> {
     const line = error.linePos?.[0].line;
     throw userError({ where: line ? `${file}:${line}` : file, expected: 'valid YAML', received: error.message.split('\n')[0], fix: 'Check the indentation and brackets on that line.' });
   }
-  const input = doc.toJS();
+  const input = doc.toJS() as unknown;
+  const problems: IssueMessage[] = [];
   const parsed = configSchema.safeParse(input);
-  if (!parsed.success) throw configError(file, doc, lines, describeIssues(parsed.error.issues, configSchema, input));
+  if (!parsed.success) problems.push(...describeIssues(parsed.error.issues, configSchema, input));
+
+  // Method blocks are checked as written even when the rest has problems, so one run reports them all.
+  const written = isRecord(input) && isRecord(input.method) ? input.method : {};
+  const method = checkMethod(written, ['method'], problems);
+  const layerMethods = (isRecord(input) && Array.isArray(input.layers) ? input.layers : []).map((entry: unknown, i: number) => {
+    const own = isRecord(entry) && isRecord(entry.method) ? entry.method : undefined;
+    if (!own || Object.keys(own).length === 0) return method;
+    // A layer's overrides merge over the global block; report only what the layer itself wrote.
+    const mine: IssueMessage[] = [];
+    const params = checkMethod({ ...written, ...own }, ['layers', i, 'method'], mine);
+    problems.push(...mine.filter((m) => m.path.length <= 3 || String(m.path[3]) in own));
+    return params;
+  });
+  if (problems.length > 0 || !parsed.success) throw configError(file, doc, lines, problems);
   const raw = parsed.data;
   const locate = (path: FieldPath): string => `${file}:${lineOf(doc, lines, path)}: ${fieldName(path)}`;
-
-  const parseMethod = (written: Record<string, unknown>, at: FieldPath): MethodParams => {
-    const overrides = { ...written };
-    if (written.noise !== undefined) {
-      // Written as grey levels (0-255) like --noise; the method works in fractions of 255.
-      const noise = noiseLevelsSchema.safeParse(written.noise);
-      if (!noise.success) throw configError(file, doc, lines, describeIssues(noise.error.issues, noiseLevelsSchema, written.noise, [...at, 'noise']));
-      overrides.noise = noise.data;
-    }
-    const result = methodParamsSchema.safeParse(overrides);
-    if (!result.success) throw configError(file, doc, lines, describeIssues(result.error.issues, methodParamsSchema, overrides, at));
-    return result.data;
-  };
-  const method = parseMethod(raw.method, ['method']);
-  const layers = raw.layers.map((entry, i) => ({
-    layer: entry.layer,
-    filters: entry.filters,
-    method: Object.keys(entry.method).length === 0 ? method : parseMethod({ ...raw.method, ...entry.method }, ['layers', i, 'method']),
-  }));
+  const layers = raw.layers.map((entry, i) => ({ layer: entry.layer, filters: entry.filters, method: layerMethods[i] ?? method! }));
 
   const atlas = raw.atlas ?? basename(file, extname(file));
   if (RESERVED_ATLAS_IDS.includes(atlas.toLowerCase())) {
@@ -132,7 +154,7 @@ export async function loadConfig(file: string): Promise<Config> {
     model: await resolveModel(raw.model, dir, locate(['model']).replace(/: model$/, '')),
     output: raw.output === undefined ? undefined : resolve(dir, raw.output),
     layers,
-    method,
+    method: method!,
     dataset: raw.dataset && {
       ...raw.dataset,
       source: await resolveSourcePath(raw.dataset.source, dir, locate(['dataset', 'source']), 'a dataset folder'),

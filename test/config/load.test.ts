@@ -71,10 +71,18 @@ describe('loadConfig', () => {
     expect(error.message).toContain(`${file}:13: datset: unknown field.`);
     expect(error.message).toContain('Did you mean "dataset"?');
     expect(error.message).not.toMatch(/received\s*$/m);
-    const method = await configFile(text.replace('datset:', 'dataset:') + '\n');
-    const methodError = await failure(loadConfig(method));
-    expect(methodError.message).toContain(`${method}:7: method.stepPerScale: unknown field.`);
-    expect(methodError.message).toContain('Did you mean "stepsPerScale"?');
+    // Both problems in one run, the method's too.
+    expect(error.message).toContain(`${file}: 2 problems in the config:`);
+    expect(error.message).toContain(`${file}:7: method.stepPerScale: unknown field.`);
+    expect(error.message).toContain('Did you mean "stepsPerScale"?');
+  });
+
+  it("reports a layer's own method problem once, at the layer", async () => {
+    const file = await configFile('model: darknet-tiny\nmethod: { scales: 0 }\nlayers:\n  - layer: x\n    method: { blurSize: 4 }\n');
+    const error = await failure(loadConfig(file));
+    expect(error.message).toContain(`${file}: 2 problems in the config:`);
+    expect(error.message).toContain(`${file}:2: method.scales: expected an integer from 1 to 30, received 0 (number).`);
+    expect(error.message).toContain(`${file}:5: layers[0].method.blurSize: expected 0 (no blur) or an odd integer up to 31, received 4 (number).`);
   });
 
   it('says what was written, what is allowed and where, for a wrong value', async () => {
