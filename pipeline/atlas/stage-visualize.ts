@@ -107,6 +107,13 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
   input.progress?.skip(reused, reused * cost);
   if (todo.length > 0) {
     let inBatch = 0;
+    let pending = 0;
+    // Progress moves a whole batch at a time: its filters finish together, and ticking the first of
+    // them alone would time the whole batch against one filter's work.
+    const flush = () => {
+      input.progress?.tick(pending, pending * cost);
+      pending = 0;
+    };
     await sweepFilters(input.engine, {
       layer: input.layer,
       channels: input.channels,
@@ -119,10 +126,14 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       signal: input.signal,
       onResult: async (result) => {
         records.set(result.filter, await writeResult(store, keys.get(result.filter)!, result));
-        input.progress?.tick(1, cost);
-        if (++inBatch % input.batchSize === 0) await input.onBatchWritten?.();
+        pending++;
+        if (++inBatch % input.batchSize === 0) {
+          flush();
+          await input.onBatchWritten?.();
+        }
       },
     });
+    flush();
     await input.onBatchWritten?.();
   }
   return { records, computed: todo.length, reused };
