@@ -14,7 +14,6 @@ import { DIFF_SCHEMA_VERSION, diffSchema, FILTER_STATUSES, type AtlasDiff, type 
 import { changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS, SCORE_WEIGHTS, SCORING_DESCRIPTION } from './score.js';
 import { columnStats, correlationMatrix, selectRows, topOverlap, topRows, type ColumnStats, type MeansMatrix } from './stats.js';
 import { visualSignals, type VisualPair } from './visual.js';
-import { explainLayer } from './report.js';
 
 export interface DiffDeps {
   loadModel(spec: string, options: { arch?: 'vgg16_bn' | 'vgg16'; signal?: AbortSignal }): Promise<CnnModel>;
@@ -183,8 +182,12 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
         matchedCorrelation: matching.matchedCorrelation,
         identityCorrelation: matching.identityCorrelation,
       });
-      deps.log(`${layerA.name}: ${layerFilters.length} of ${layerA.filters.length} selected units compared`);
-      for (const line of explainLayer(layers.at(-1)!)) deps.log(line);
+      // The short form; the summary (report.ts explainLayer) says it in full.
+      deps.log(
+        `${layerA.name}: ${layerFilters.length} of ${layerA.filters.length} selected units compared` +
+          (notCompared.length ? `; ${notCompared.length} not compared: their match in B is not in B's filter selection` : '') +
+          (matching.matches.length ? `; ${matching.matches.length} of ${layerA.channels} units matched to another channel (${matching.permuted ? 'reordered, not changed' : 'kept as matches'})` : ''),
+      );
     }
   } finally {
     await engineA.dispose();
