@@ -26,13 +26,13 @@ export const defineVariantCommand: DefineCommand = (program) => {
       'Write a modified copy of a TensorFlow.js layers model (model.json + one shard) or of an ONNX model (<output>/<name>.onnx) to diff against the original: int8 quantise-dequantise every kernel, permute a conv\'s output channels (same function, units reordered), or perturb a kernel with seeded noise.',
     )
     .argument('<model>', 'darknet-tiny, mobilenet-v1-0.25, a TensorFlow.js model.json (or its folder), or an .onnx file')
-    .option('--output <dir>', 'output folder (required; for TF.js: model.json and the shard are replaced; for ONNX: <folder>/model.onnx)')
+    .option('--output <dir>', 'output folder (required; for TF.js: model.json and the shard are replaced; for ONNX: <folder>/<the source file name>.onnx)')
     .addOption(deprecatedOut())
     .option('--quantize <scheme>', 'int8: symmetric per-output-channel quantise-dequantise of every kernel')
     .option('--permute <layer>', "reorder a conv's output channels and what reads them (repeatable; ONNX: a Conv node name such as /layer1/layer1.0/conv1/Conv)", collect, [])
     .option('--perturb <layer:scale>', "add seeded Gaussian noise of relative rms SCALE to a layer's kernel (repeatable)", collect, [])
     .option('--seed <n>', 'seed of the permutation and the noise', '0')
-    .option('--name <name>', 'model name recorded in model.json (default: "<model> (<operations>)")')
+    .option('--name <name>', 'model name recorded in the model (default: "<model> (<operations>)"; an ONNX model is shown by its file name)')
     .option('--json', 'print the result as JSON')
     .action(async (spec: string, flags: VariantFlags) => {
       const [{ createVariant, parsePerturbFlag }, { loadModel }, { userError }] = await Promise.all([
