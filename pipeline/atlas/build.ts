@@ -52,7 +52,7 @@ interface LayerPlan {
   filters: number[];
   method: MethodParams;
   batchSize: number;
-  /** Multiply-adds of one filter's schedule, for the ETA. */
+  /** Cost of one filter's schedule (activation values, visualize/cost.ts), for the ETA. */
   cost: number;
 }
 

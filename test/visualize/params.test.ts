@@ -101,13 +101,18 @@ describe('seeded random numbers', () => {
 });
 
 describe('filter cost', () => {
-  it('grows with the depth of the layer and the pixels and steps of the schedule', async () => {
+  it("orders default.yaml's layers as measured (16 filters each: 1 : 1.7 : 1.6 : 6.1-6.8 seconds)", async () => {
     const model = await loadModel('darknet-tiny');
-    const light = methodParamsSchema.parse({ scales: 3, upscale: 1.6, stepsPerScale: 10 });
-    const full = methodParamsSchema.parse({ scales: 4, upscale: 1.6, stepsPerScale: 10 });
-    const early = filterCost(model, 'leaky_re_lu_2', light);
-    expect(filterCost(model, 'conv2d_16', light)).toBeGreaterThan(5 * early);
-    expect(filterCost(model, 'leaky_re_lu_2', full)).toBeGreaterThan(2 * early);
-    expect(filterCost(model, 'leaky_re_lu_2', { ...light, stepsPerScale: 20 })).toBe(2 * early);
+    const early = methodParamsSchema.parse({ scales: 3, upscale: 1.6, stepsPerScale: 10 });
+    const last = methodParamsSchema.parse({ scales: 4, upscale: 1.6, stepsPerScale: 10 });
+    const base = filterCost(model, 'leaky_re_lu_2', early);
+    const ratios = [filterCost(model, 'leaky_re_lu_6', early), filterCost(model, 'leaky_re_lu_10', early), filterCost(model, 'conv2d_16', last)].map((c) => c / base);
+    expect(ratios[0]).toBeGreaterThan(1.3);
+    expect(ratios[0]).toBeLessThan(2.2);
+    expect(ratios[1]).toBeGreaterThan(1.3);
+    expect(ratios[1]).toBeLessThan(2.6);
+    expect(ratios[2]).toBeGreaterThan(5);
+    expect(ratios[2]).toBeLessThan(8.5);
+    expect(filterCost(model, 'leaky_re_lu_2', { ...early, stepsPerScale: 20 })).toBe(2 * base);
   });
 });
