@@ -1,5 +1,5 @@
 /**
- * `npm run check:classes -- output/<atlas>`: DESIGN.md section 7's class check. For an atlas whose
+ * `npm run check:classes -- output/<atlas>`: the class check of docs/design.md section 2.5. For an atlas whose
  * layer has one filter per class (darknet-tiny conv2d_16), the visualisation of class c, classified
  * by the same model (as `filter-atlas classify` does), should come out as c. And the probe check:
  * a dataset photo of class c should spike at filter c; the dataset scan's per-image channel means

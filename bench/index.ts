@@ -2,7 +2,7 @@
  * `npm run bench [-- --json] [-- --engines ort,tfjs,pytorch]`: seconds per step (forward +
  * input gradient, median after warm-up) for VGG16-BN (generated weights) to layer 42 at 112 and
  * 224 px, batch 1 and 8, and darknet-tiny to conv2d_16 at 224 px, on each engine, with the
- * PyTorch reference of the same configuration measured in the same run (DESIGN.md section 8:
+ * PyTorch reference of the same configuration measured in the same run (docs/design.md section 10:
  * ratios, never absolute times from another run). Rows of one configuration run back to back
  * so that load from other processes hits them alike. Then the visualisation rows (seconds per
  * filter of the whole method, bench/visualize.ts).
@@ -27,7 +27,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The tfjs wasm backend cannot run VGG16-BN 224 px x 8 (and would need minutes). */
 const wasmHeapSkip = (device: string): string | undefined =>
   device.includes('wasm')
-    ? 'skipped on tfjs wasm: a 224 px x 8 VGG16-BN step exceeds the 4 GiB wasm heap (it crashes, DESIGN.md section 3) and would take ~25 s'
+    ? 'skipped on tfjs wasm: a 224 px x 8 VGG16-BN step exceeds the 4 GiB wasm heap (it crashes, docs/design.md section 3) and would take ~25 s'
     : undefined;
 
 async function buildCases(engines: Set<BenchEngine>, pool: EnginePool, log: (line: string) => void): Promise<BenchCase[]> {

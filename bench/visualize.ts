@@ -3,7 +3,7 @@
  * Adam) on darknet-tiny with a shortened schedule, one filter at a time vs batched, on onnxruntime
  * and on the PyTorch reference (../shared/reference/seed_reference.py) with the same schedule in
  * the same run. Both sides run the article's exact method here (model space, no clipping), so the
- * work is identical. Compare ratios within one run only (DESIGN.md section 8).
+ * work is identical. Compare ratios within one run only (docs/design.md section 10).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';

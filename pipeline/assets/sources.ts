@@ -107,7 +107,10 @@ export async function openLocation(asset: string, file: AssetFile, location: Loc
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
-    throw sourceError(asset, file, location, `a network error (${reason})`, 'Check the network connection and rerun.', error, true);
+    const fix = location.upstream
+      ? 'Check the network connection and rerun. Without internet, set FILTER_ATLAS_MIRROR to a folder or http(s) URL that holds the asset files as models/<model>/, datasets/<dataset>/ and photos/ (README, Troubleshooting).'
+      : 'Check that the mirror is reachable, or point FILTER_ATLAS_MIRROR at another folder or URL (unset it to download from upstream).';
+    throw sourceError(asset, file, location, `a network error (${reason})`, fix, error, true);
   }
   if (!response.ok || !response.body) {
     void response.body?.cancel().catch(() => undefined);

@@ -3,17 +3,19 @@
  * scan + examples -> probes -> atlas.json. Each stage reuses keyed records, atlas.json is rewritten
  * atomically after every batch (valid at any moment, `complete: false` until the end).
  */
-import { join } from 'node:path';
-import type { Config } from '../config/load.js';
+import { join, resolve } from 'node:path';
+import { DEFAULT_OUTPUT, type Config } from '../config/load.js';
 import { resolveFilters } from '../config/filters.js';
 import type { Engine, EngineOptions } from '../engine/engine.js';
-import { userError } from '../errors.js';
+import { FilterAtlasError, userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
 import { findLayer, receptiveField } from '../model/layers.js';
 import type { Dataset } from '../dataset/list.js';
 import { superstimulusRatio } from '../dataset/quality.js';
 import type { Progress } from '../util/progress.js';
-import { bytesPerImage, chooseBatchSize } from '../visualize/sweep.js';
+import { bytesPerImage } from '../visualize/sweep.js';
+import { planBatchSize } from '../visualize/batch-plan.js';
+import { filterCost } from '../visualize/cost.js';
 import type { MethodParams } from '../visualize/params.js';
 import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from './schema.js';
 import { AtlasStore } from './store.js';
@@ -29,7 +31,8 @@ export interface BuildDeps {
   /** A dataset or probe source: an asset name (or <asset>/<file>) -> a local path. */
   resolveSource(source: string, signal?: AbortSignal): Promise<string>;
   listDataset(folder: string): Promise<Dataset>;
-  progress(label: string, total: number): Progress;
+  /** `work`: the items' total cost when they cost unequal amounts (see ProgressOptions.work). */
+  progress(label: string, total: number, options?: { work?: number }): Progress;
   log(message: string): void;
   now(): Date;
 }
@@ -51,19 +54,31 @@ interface LayerPlan {
   filters: number[];
   method: MethodParams;
   batchSize: number;
+  /** Cost of one filter's schedule (activation values, visualize/cost.ts), for the ETA. */
+  cost: number;
+}
+
+/** Runs a check against the model and puts the config line in front of its error: "file:line: field: ...". */
+function at<T>(config: Config, path: readonly PropertyKey[], check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof FilterAtlasError)) throw error;
+    throw new FilterAtlasError(`${config.locate(path)}: ${error.message}`, { cause: error });
+  }
 }
 
 function planLayers(config: Config, model: CnnModel): LayerPlan[] {
   const seen = new Set<string>();
   return config.layers.map((entry, i) => {
-    const { node, channels } = findLayer(model, entry.layer);
+    const { node, channels } = at(config, ['layers', i, 'layer'], () => findLayer(model, entry.layer));
     if (seen.has(node.name)) {
-      throw userError({ where: `${config.file}: layers[${i}]`, expected: 'each layer once', received: `${entry.layer} again`, fix: 'Merge the two entries.' });
+      throw userError({ where: config.locate(['layers', i]), expected: 'each layer once', received: `${entry.layer} again`, fix: 'Merge the two entries.' });
     }
     seen.add(node.name);
-    const batchSize = config.batch.size === 'auto' ? chooseBatchSize(model, node.name, entry.method, config.batch.memoryMiB) : config.batch.size;
+    const batchSize = planBatchSize(model, node.name, entry.method, config.batch);
     checkBatchMemory({
-      where: `${config.file}: layers[${i}] (${node.name})`,
+      where: `${config.locate(['layers', i])} (${node.name})`,
       bytesPerImage: bytesPerImage(model, node.name, entry.method),
       batchSize,
       concurrency: config.batch.concurrency,
@@ -74,9 +89,10 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
       index: model.graph.nodes.indexOf(node),
       kind: node.op.kind,
       channels,
-      filters: resolveFilters(entry.filters, channels, `${config.file}: layers[${i}].filters`),
+      filters: resolveFilters(entry.filters, channels, `${config.locate(['layers', i, 'filters'])} (layer ${node.name})`),
       method: entry.method,
       batchSize,
+      cost: filterCost(model, node.name, entry.method),
     };
   });
 }
@@ -105,7 +121,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   const started = performance.now();
   const model = await deps.loadModel(config.model, { arch: config.arch, signal });
   const plans = planLayers(config, model);
-  const store = new AtlasStore(join(config.output, config.atlas));
+  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
+  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
   // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
   await store.removeLitter();
   const previous = await store.readAtlas();
@@ -166,7 +183,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   let filtersReused = 0;
   try {
     const total = plans.reduce((sum, p) => sum + p.filters.length, 0);
-    const progress = deps.progress('filters', total);
+    // Weighted by each layer's cost: a late layer at full size takes many times an early one.
+    const progress = deps.progress('filters', total, { work: plans.reduce((sum, p) => sum + p.filters.length * p.cost, 0) });
     for (const plan of plans) {
       const result = await visualizeLayer({
         model,
@@ -178,6 +196,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         params: plan.method,
         seed: config.seed,
         batchSize: plan.batchSize,
+        filterCost: plan.cost,
         concurrency: config.batch.concurrency,
         signal,
         progress,

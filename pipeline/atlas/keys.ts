@@ -22,9 +22,10 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
 
 /**
  * The version of the code behind each kind of artifact: bump one when its code changes what it
- * writes (viz 2: the low-contrast flag per colour plane), so records of the older code are not reused.
+ * writes, so records of the older code are not reused. viz 2: the low-contrast flag per colour
+ * plane; 3: one start noise per seed, not per filter index.
  */
-export const CODE_VERSIONS = { viz: 2, scan: 1, examples: 1, probe: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 1, examples: 1, probe: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,
@@ -69,6 +70,8 @@ export interface ExamplesKeyParts {
   scan: string;
   layer: string;
   filter: number;
+  /** Where the dataset's labels come from, when not classes.tsv (labels from file names are newer than older records). */
+  labels?: 'file-names';
 }
 
 export function examplesKey(parts: ExamplesKeyParts): string {

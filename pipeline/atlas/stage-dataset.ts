@@ -143,7 +143,8 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     for (const filter of input.layers.get(layerRecord.layer) ?? []) {
       tasks.push(queue.add(async () => {
         input.signal?.throwIfAborted();
-        const key = examplesKey({ scan: scanKey, layer: layerRecord.layer, filter });
+        // Labels from file names are newer than the records of such datasets: a key of their own.
+        const key = examplesKey({ scan: scanKey, layer: layerRecord.layer, filter, ...(dataset.labelSource === 'file-names' ? { labels: 'file-names' as const } : {}) });
         let record = await store.readComplete(key, examplesRecordSchema, examplesFiles);
         if (!record) {
           record = await writeFilterExamples({

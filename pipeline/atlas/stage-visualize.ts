@@ -28,6 +28,8 @@ export interface VisualizeLayerInput {
   params: MethodParams;
   seed: number;
   batchSize: number;
+  /** Cost of one filter in the progress's work units. @default 1 */
+  filterCost?: number;
   concurrency: number;
   signal?: AbortSignal;
   progress?: Progress;
@@ -105,9 +107,17 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
     else todo.push(...batch);
   }
   const reused = input.filters.length - todo.length;
-  input.progress?.tick(reused);
+  const cost = input.filterCost ?? 1;
+  input.progress?.skip(reused, reused * cost);
   if (todo.length > 0) {
     let inBatch = 0;
+    let pending = 0;
+    // Progress moves a whole batch at a time: its filters finish together, and ticking the first of
+    // them alone would time the whole batch against one filter's work.
+    const flush = () => {
+      input.progress?.tick(pending, pending * cost);
+      pending = 0;
+    };
     await sweepFilters(input.engine, {
       layer: input.layer,
       channels: input.channels,
@@ -120,10 +130,14 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       signal: input.signal,
       onResult: async (result) => {
         keep(await writeResult(store, keys.get(result.filter)!, result));
-        input.progress?.tick();
-        if (++inBatch % input.batchSize === 0) await input.onBatchWritten?.();
+        pending++;
+        if (++inBatch % input.batchSize === 0) {
+          flush();
+          await input.onBatchWritten?.();
+        }
       },
     });
+    flush();
     await input.onBatchWritten?.();
   }
   return { records, computed: todo.length, reused };

@@ -4,9 +4,9 @@
  * (softmax, unless the model already ends in one: mobilenet does, darknet-tiny gives logits).
  */
 import type { Engine } from '../engine/engine.js';
-import { userError } from '../errors.js';
+import { FilterAtlasError, userError } from '../errors.js';
 import type { CnnModel, Graph } from '../model/graph.js';
-import { loadImageForModel } from '../image/load.js';
+import { loadImageForModel, type RgbImage } from '../image/load.js';
 
 export interface ClassScore {
   index: number;
@@ -17,6 +17,12 @@ export interface ClassScore {
 export interface Classification {
   image: string;
   top: ClassScore[];
+}
+
+/** An image that could not be read: reported, and the others go on. */
+export interface Unreadable {
+  image: string;
+  error: string;
 }
 
 export interface ClassifyOptions {
@@ -66,17 +72,37 @@ function checkPositive(value: number, flag: string): number {
 }
 
 /**
- * Probability vectors for a list of images, in order, one batch at a time.
- * Yields per batch so a caller can print as results arrive.
+ * Probability vectors for a list of images, in order, one batch at a time. Yields per batch so a
+ * caller can print as results arrive; an unreadable image yields its error in its place and the
+ * rest go on (one broken file must not lose the other results).
  */
-export async function* classProbabilities(engine: Engine, model: CnnModel, paths: readonly string[], options: { batch?: number; signal?: AbortSignal } = {}): AsyncGenerator<{ path: string; probs: Float32Array }> {
+export async function* classProbabilities(
+  engine: Engine,
+  model: CnnModel,
+  paths: readonly string[],
+  options: { batch?: number; signal?: AbortSignal } = {},
+): AsyncGenerator<{ path: string; probs: Float32Array } | { path: string; error: FilterAtlasError }> {
   const batchSize = checkPositive(options.batch ?? 8, 'batch size');
   const [height, width] = model.preprocessing.inputSize;
   const normalise = !endsInSoftmax(model.graph);
   for (let start = 0; start < paths.length; start += batchSize) {
     options.signal?.throwIfAborted();
-    const chunk = paths.slice(start, start + batchSize);
-    const images = await Promise.all(chunk.map((path) => loadImageForModel(path, model.preprocessing)));
+    const loaded = await Promise.all(
+      paths.slice(start, start + batchSize).map((path) =>
+        loadImageForModel(path, model.preprocessing).then(
+          (image) => ({ path, image }),
+          (error: unknown) => {
+            if (!(error instanceof FilterAtlasError)) throw error;
+            return { path, error };
+          },
+        ),
+      ),
+    );
+    for (const entry of loaded) if ('error' in entry) yield entry;
+    const readable = loaded.filter((entry): entry is { path: string; image: RgbImage } => 'image' in entry);
+    if (readable.length === 0) continue;
+    const chunk = readable.map((entry) => entry.path);
+    const images = readable.map((entry) => entry.image);
     const data = new Float32Array(chunk.length * 3 * height * width);
     images.forEach((image, i) => data.set(image.data, i * image.data.length));
     const output = (await engine.forward({ data, n: chunk.length, height, width }, [model.graph.output])).get(model.graph.output)!;
@@ -95,17 +121,26 @@ export async function* classProbabilities(engine: Engine, model: CnnModel, paths
   }
 }
 
-/** Top classes per image as they are computed. */
-export async function* classifyStream(engine: Engine, model: CnnModel, paths: readonly string[], options: ClassifyOptions = {}): AsyncGenerator<Classification> {
+/** Top classes per image as they are computed; unreadable images in between, as they are met. */
+export async function* classifyStream(engine: Engine, model: CnnModel, paths: readonly string[], options: ClassifyOptions = {}): AsyncGenerator<Classification | Unreadable> {
   const k = checkPositive(options.top ?? 5, 'top');
-  for await (const { path, probs } of classProbabilities(engine, model, paths, options)) {
+  for await (const result of classProbabilities(engine, model, paths, options)) {
+    if ('error' in result) {
+      yield { image: result.path, error: result.error.message };
+      continue;
+    }
+    const { path, probs } = result;
     const top = topIndices(probs, Math.min(k, probs.length)).map((index) => ({ index, label: model.labels?.[index] ?? `class ${index}`, prob: probs[index] }));
     yield { image: path, top };
   }
 }
 
+/** Every image's classification; the first unreadable image is an error (callers that go on use classifyStream). */
 export async function classifyImages(engine: Engine, model: CnnModel, paths: readonly string[], options: ClassifyOptions = {}): Promise<Classification[]> {
   const results: Classification[] = [];
-  for await (const result of classifyStream(engine, model, paths, options)) results.push(result);
+  for await (const result of classifyStream(engine, model, paths, options)) {
+    if ('error' in result) throw new FilterAtlasError(result.error);
+    results.push(result);
+  }
   return results;
 }

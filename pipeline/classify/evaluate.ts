@@ -28,6 +28,8 @@ export interface Evaluation {
   top5: number;
   /** Images whose wnid is not among the model's classes (not counted). */
   skipped: string[];
+  /** Images that could not be decoded (not counted), with why. */
+  unreadable: Array<{ file: string; error: string }>;
 }
 
 const WNID = /^(n\d{8})_/;
@@ -58,12 +60,20 @@ export async function evaluateDataset(engine: Engine, model: CnnModel, folder: s
   let top1 = 0;
   let top5 = 0;
   let done = 0;
-  for await (const { path, probs } of classProbabilities(engine, model, counted.map((file) => join(root, file)), options)) {
+  const unreadable: Evaluation['unreadable'] = [];
+  for await (const result of classProbabilities(engine, model, counted.map((file) => join(root, file)), options)) {
+    if ('error' in result) {
+      unreadable.push({ file: basename(result.path), error: result.error.message });
+      options.onProgress?.(++done, counted.length);
+      continue;
+    }
+    const { path, probs } = result;
     const truth = classOf.get(WNID.exec(basename(path))![1])!;
     const best = topIndices(probs, 5).map((index) => wnids[index]);
     if (best[0] === wnids[truth]) top1++;
     if (best.includes(wnids[truth])) top5++;
     options.onProgress?.(++done, counted.length);
   }
-  return { images: counted.length, top1: top1 / Math.max(counted.length, 1), top5: top5 / Math.max(counted.length, 1), skipped };
+  const scored = counted.length - unreadable.length;
+  return { images: scored, top1: top1 / Math.max(scored, 1), top5: top5 / Math.max(scored, 1), skipped, unreadable };
 }

@@ -1,11 +1,16 @@
-import { readFile } from 'node:fs/promises';
+import { stat, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { userError } from '../errors.js';
-import type { MethodParams } from '../visualize/params.js';
+import { FilterAtlasError, userError } from '../errors.js';
+import { isAssetName } from '../assets/manifest.js';
+import { builtinNames, findBuiltin } from '../model/builtins.js';
+import { didYouMean } from '../util/suggest.js';
+import { noiseLevelsSchema, type MethodParams } from '../visualize/params.js';
 import { boundedMethodSchema, checkConfigSize } from './bounds.js';
-import { configSchema, type FilterSelectionConfig, type RawConfig } from './schema.js';
+import { describeIssues, type IssueMessage } from './issues.js';
+import { fieldName, lineOf, type FieldPath } from './locate.js';
+import { configSchema, RESERVED_ATLAS_IDS, type FilterSelectionConfig, type RawConfig } from './schema.js';
 
 export interface LayerPlan {
   layer: string;
@@ -14,40 +19,85 @@ export interface LayerPlan {
 }
 
 /** A validated, fully defaulted config with paths made absolute. */
-export interface Config extends Omit<RawConfig, 'layers' | 'method' | 'atlas' | 'title'> {
+export interface Config extends Omit<RawConfig, 'layers' | 'method' | 'atlas' | 'title' | 'output'> {
   file: string;
   atlas: string;
   title: string;
+  /** Absolute; undefined when the config leaves it to the command (`--output`, else ./output). */
+  output?: string;
   layers: LayerPlan[];
   method: MethodParams;
+  /** "file:line: field" of a field, for errors found after loading (an unknown layer, a filter out of range). */
+  locate(path: FieldPath): string;
 }
 
-type Path = readonly PropertyKey[];
+/** The output folder when neither the config nor --output names one: `output` in the current folder. */
+export const DEFAULT_OUTPUT = 'output';
 
-/** "file:line: field: message" for the deepest YAML node that exists on the path. */
-function locate(file: string, doc: Document, lines: LineCounter, path: Path): string {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = doc.getIn(path.slice(0, depth) as unknown[], true) as { range?: [number, number, number] } | undefined;
-    if (node && typeof node === 'object' && node.range) return `${file}:${lines.linePos(node.range[0]).line}`;
+function configError(file: string, doc: Document, lines: LineCounter, messages: Array<{ path: FieldPath; text: string }>): FilterAtlasError {
+  const shown = messages.slice(0, 8).map((m) => `  ${file}:${lineOf(doc, lines, m.path)}: ${m.text}`);
+  const more = messages.length > shown.length ? `\n  (and ${messages.length - shown.length} more)` : '';
+  const count = messages.length === 1 ? 'a problem' : `${messages.length} problems`;
+  return new FilterAtlasError(`${file}: ${count} in the config:\n${shown.join('\n')}${more}\nconfig/default.yaml is a complete, commented example.`);
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * The method parameters of a block as written: grey-level noise (0-255, like --noise) converted to the
+ * method's fractions, then every field checked. Problems are added to `problems`; undefined if any.
+ */
+function checkMethod(written: Record<string, unknown>, at: FieldPath, problems: IssueMessage[]): MethodParams | undefined {
+  const overrides = { ...written };
+  if (written.noise !== undefined) {
+    const noise = noiseLevelsSchema.safeParse(written.noise);
+    if (!noise.success) {
+      problems.push(...describeIssues(noise.error.issues, noiseLevelsSchema, written.noise, [...at, 'noise']));
+      delete overrides.noise;
+    } else {
+      overrides.noise = noise.data;
+    }
   }
-  return file;
+  const result = boundedMethodSchema.safeParse(overrides);
+  if (!result.success) {
+    problems.push(...describeIssues(result.error.issues, boundedMethodSchema, overrides, at));
+    return undefined;
+  }
+  return problems.length > 0 ? undefined : result.data;
 }
 
-function fieldName(path: Path): string {
-  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
 }
 
-function issuesToError(file: string, doc: Document, lines: LineCounter, issues: z.core.$ZodIssue[], prefix: Path = []) {
-  const messages = issues.slice(0, 5).map((issue) => {
-    const path = [...prefix, ...issue.path];
-    return `${locate(file, doc, lines, path)}: field ${fieldName(path)}: ${issue.message}`;
+/**
+ * A model as written in a config: a path relative to the config file when something is there,
+ * else a built-in name. Anything else is an error at the model line, not a failed load later.
+ */
+async function resolveModel(spec: string, dir: string, where: string): Promise<string> {
+  const path = isAbsolute(spec) ? spec : resolve(dir, spec);
+  if (await exists(path)) return path;
+  if (findBuiltin(spec)) return spec;
+  const hint = didYouMean(spec, builtinNames());
+  throw userError({
+    where: `${where}: model`,
+    expected: `a built-in model (${builtinNames().join(', ')}) or a path relative to the config file`,
+    received: `${JSON.stringify(spec)}, which is neither (no ${path})`,
+    fix: hint || 'Run `filter-atlas models` for the built-in models, or fix the path.',
   });
-  const more = issues.length > 5 ? `\n(and ${issues.length - 5} more)` : '';
-  return userError({ where: file, expected: 'a valid filter-atlas config', received: `\n${messages.join('\n')}${more}`, fix: 'See config/default.yaml for a complete example.' });
 }
 
-function looksLikePath(spec: string): boolean {
-  return spec.includes('/') || ['.onnx', '.json', '.safetensors'].includes(extname(spec));
+/** A dataset or probe source: a path relative to the config file when something is there, else an asset (or <asset>/<file>). */
+async function resolveSourcePath(source: string, dir: string, where: string, what: string): Promise<string> {
+  const path = isAbsolute(source) ? source : resolve(dir, source);
+  if (await exists(path)) return path;
+  if (isAssetName(source.split('/')[0])) return source;
+  throw userError({
+    where,
+    expected: `${what}: a path relative to the config file, or an asset such as imagenet-sample or photos/chelsea.png`,
+    received: `${JSON.stringify(source)} (no ${path})`,
+    fix: 'Fix the path, or run `filter-atlas fetch` to list the assets.',
+  });
 }
 
 export async function loadConfig(file: string): Promise<Config> {
@@ -56,44 +106,68 @@ export async function loadConfig(file: string): Promise<Config> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw userError({ where: file, expected: 'a readable YAML config file', received: (error as NodeJS.ErrnoException).code ?? String(error) }, error);
+    throw userError({ where: file, expected: 'a readable YAML config file', received: (error as NodeJS.ErrnoException).code ?? String(error), fix: 'Check the path; `filter-atlas build` without an argument uses config/default.yaml.' }, error);
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw userError({ where: file, expected: 'valid YAML', received: doc.errors[0].message });
+    const error = doc.errors[0];
+    const line = error.linePos?.[0].line;
+    throw userError({ where: line ? `${file}:${line}` : file, expected: 'valid YAML', received: error.message.split('\n')[0], fix: 'Check the indentation and brackets on that line.' });
   }
-  const parsed = configSchema.safeParse(doc.toJS());
-  if (!parsed.success) throw issuesToError(file, doc, lines, parsed.error.issues);
+  const input = doc.toJS() as unknown;
+  const problems: IssueMessage[] = [];
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) problems.push(...describeIssues(parsed.error.issues, configSchema, input));
+
+  // Method blocks are checked as written even when the rest has problems, so one run reports them all.
+  const written = isRecord(input) && isRecord(input.method) ? input.method : {};
+  const method = checkMethod(written, ['method'], problems);
+  const layerMethods = (isRecord(input) && Array.isArray(input.layers) ? input.layers : []).map((entry: unknown, i: number) => {
+    const own = isRecord(entry) && isRecord(entry.method) ? entry.method : undefined;
+    if (!own || Object.keys(own).length === 0) return method;
+    // A layer's overrides merge over the global block; report only what the layer itself wrote.
+    const mine: IssueMessage[] = [];
+    const params = checkMethod({ ...written, ...own }, ['layers', i, 'method'], mine);
+    problems.push(...mine.filter((m) => m.path.length <= 3 || String(m.path[3]) in own));
+    return params;
+  });
+  if (problems.length > 0 || !parsed.success) throw configError(file, doc, lines, problems);
   const raw = parsed.data;
+  const locate = (path: FieldPath): string => `${file}:${lineOf(doc, lines, path)}: ${fieldName(path)}`;
+  const layers = raw.layers.map((entry, i) => ({ layer: entry.layer, filters: entry.filters, method: layerMethods[i] ?? method! }));
 
-  const parseMethod = (overrides: Record<string, unknown>, at: Path): MethodParams => {
-    const result = boundedMethodSchema.safeParse(overrides);
-    if (!result.success) throw issuesToError(file, doc, lines, result.error.issues, at);
-    return result.data;
-  };
-  const method = parseMethod(raw.method, ['method']);
-  const layers = raw.layers.map((entry, i) => ({
-    layer: entry.layer,
-    filters: entry.filters,
-    method: Object.keys(entry.method).length === 0 ? method : parseMethod({ ...raw.method, ...entry.method }, ['layers', i, 'method']),
-  }));
-
-  const dir = dirname(resolve(file));
-  const fromConfig = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const atlas = raw.atlas ?? basename(file, extname(file));
+  if (RESERVED_ATLAS_IDS.includes(atlas.toLowerCase())) {
+    throw userError({
+      where: raw.atlas ? locate(['atlas']) : `${file}: atlas (from the file name)`,
+      expected: `an atlas id other than ${RESERVED_ATLAS_IDS.map((id) => JSON.stringify(id)).join(', ')}`,
+      received: JSON.stringify(atlas),
+      fix: '<output>/diffs holds the diffs, so the site would skip this atlas. Set another `atlas:` id.',
+    });
+  }
+  // Every path written in the config is relative to the config file.
+  const dir = dirname(resolve(file));
   return {
     ...raw,
     file: resolve(file),
     atlas,
     title: raw.title ?? `${raw.model} atlas`,
-    model: looksLikePath(raw.model) ? fromConfig(raw.model) : raw.model,
-    output: resolve(raw.output),
+    model: await resolveModel(raw.model, dir, locate(['model']).replace(/: model$/, '')),
+    output: raw.output === undefined ? undefined : resolve(dir, raw.output),
     layers,
-    method,
+    method: method!,
     dataset: raw.dataset && {
       ...raw.dataset,
-      source: raw.dataset.source.includes('/') ? fromConfig(raw.dataset.source) : raw.dataset.source,
+      source: await resolveSourcePath(raw.dataset.source, dir, locate(['dataset', 'source']), 'a dataset folder'),
     },
+    // Probes keep the name the config gives (atlas.json records it); build resolves it the same way.
+    probes: await Promise.all(
+      raw.probes.map(async (probe, i) => {
+        await resolveSourcePath(probe.image, dir, locate(['probes', i, 'image']), 'an image');
+        return probe;
+      }),
+    ),
+    locate,
   };
 }

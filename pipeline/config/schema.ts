@@ -24,6 +24,12 @@ const layerEntry = z.union([
   }),
 ]);
 
+/** Memory budget of an automatic batch size (`batch.memoryMiB`), MiB; `visualize` uses it too. */
+export const DEFAULT_BATCH_MEMORY_MIB = 1024;
+
+/** Atlas ids that name something else in the output folder (`<output>/diffs` holds the diffs). */
+export const RESERVED_ATLAS_IDS: readonly string[] = ['diffs'];
+
 export const configSchema = z.strictObject({
   /** Folder name under the output folder; defaults to the config file's name. */
   atlas: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"').optional(),
@@ -35,15 +41,15 @@ export const configSchema = z.strictObject({
   /** Intra-op threads of the engine; default: every core. At most MAX_THREADS (bounds.ts). */
   threads: threadsSchema.optional(),
   seed: z.number().int().nonnegative().default(0),
-  /** Where atlases are written, relative to the current folder. */
-  output: z.string().default('output'),
+  /** Where atlases are written, relative to the config file like every path in it; default: `output` in the current folder. */
+  output: z.string().min(1).optional(),
   layers: z.array(layerEntry).min(1),
   method: methodOverrides.default({}),
   batch: z
     .strictObject({
       /** Filters optimised together; "auto" picks from memoryMiB. */
       size: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
-      memoryMiB: z.number().int().positive().default(1024),
+      memoryMiB: z.number().int().positive().default(DEFAULT_BATCH_MEMORY_MIB),
       /** Batches running at once (p-queue); 1 is best on CPU since the engine uses every core. */
       concurrency: z.number().int().positive().default(1),
     })

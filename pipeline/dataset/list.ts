@@ -1,6 +1,8 @@
 /**
- * Lists the images of a dataset folder and, when the folder has a `classes.tsv`
- * (index, wnid, name, synset_words; files named `<wnid>_<name>.JPEG`), their class labels.
+ * Lists the images of a dataset folder and their class labels: from the folder's `classes.tsv`
+ * (index, wnid, name, synset_words; files named `<wnid>_<name>.JPEG`) when it has one, else from the
+ * file names themselves (`n02087394_Rhodesian_ridgeback.JPEG` -> "Rhodesian ridgeback"), the layout
+ * `classify --evaluate` reads too.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -13,7 +15,7 @@ export interface DatasetImage {
   file: string;
   /** Absolute path. */
   path: string;
-  /** Human-readable class name ("Rhodesian ridgeback"), when the dataset has classes.tsv. */
+  /** Human-readable class name ("Rhodesian ridgeback"), from classes.tsv or the file name. */
   label?: string;
   /** Class index in the dataset's own order (classes.tsv `index`: ILSVRC order for ImageNet). */
   classIndex?: number;
@@ -38,6 +40,8 @@ export interface Dataset {
   folder: string;
   images: DatasetImage[];
   classes?: DatasetClass[];
+  /** Where the labels come from: classes.tsv, the `<wnid>_<name>` file names, or nowhere. */
+  labelSource: 'classes.tsv' | 'file-names' | 'none';
   /** See datasetDigest. */
   digest: string;
   /** Names with an image extension that are not readable files; reported with the unreadable images. */
@@ -118,6 +122,12 @@ async function hashFile(path: string): Promise<{ sha256: string; size: number } 
   }
 }
 
+/** `<wnid>_<name>.<ext>` -> "name" with spaces for underscores, or undefined. */
+export function labelFromFileName(file: string): string | undefined {
+  const name = /^n\d{8}_(.+)\.[A-Za-z]+$/.exec(basename(file))?.[1];
+  return name?.replace(/_/g, ' ');
+}
+
 /**
  * Dataset digest: sha256 over one line per image, `<file>\t<size>\t<sha256 of contents>`, in list order,
  * plus the classes.tsv contents when present. Contents (not only sizes) so that a replaced photo of
@@ -162,10 +172,15 @@ export async function listDataset(folder: string): Promise<Dataset> {
     const wnid = wnidOf(file);
     // The file-name wnid alone is enough to match model classes (model.labelWnids).
     if (wnid !== undefined) image.wnid = wnid;
-    const match = wnid === undefined ? undefined : byWnid.get(wnid);
-    if (match) {
-      image.classIndex = match.index;
-      image.label = match.name.replace(/_/g, ' ');
+    if (classes) {
+      const match = wnid === undefined ? undefined : byWnid.get(wnid);
+      if (match) {
+        image.classIndex = match.index;
+        image.label = match.name.replace(/_/g, ' ');
+      }
+    } else {
+      const label = labelFromFileName(file);
+      if (label !== undefined) image.label = label;
     }
     return image;
   });
@@ -178,5 +193,6 @@ export async function listDataset(folder: string): Promise<Dataset> {
       fix: 'Point the dataset setting at a folder of photos.',
     });
   }
-  return { folder: root, images: hashed.images, classes, digest: hashed.digest, ...(hashed.skipped.length > 0 ? { skipped: hashed.skipped } : {}) };
+  const labelSource = classes ? 'classes.tsv' : hashed.images.some((image) => image.label !== undefined) ? 'file-names' : 'none';
+  return { folder: root, images: hashed.images, classes, labelSource, digest: hashed.digest, ...(hashed.skipped.length > 0 ? { skipped: hashed.skipped } : {}) };
 }

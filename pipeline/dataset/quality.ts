@@ -1,5 +1,5 @@
 /**
- * Superstimulus ratio (DESIGN.md section 7): the visualisation's final activation (mean of the filter
+ * Superstimulus ratio (docs/design.md section 2.5): the visualisation's final activation (mean of the filter
  * over the visualisation) divided by the filter's highest activation anywhere in the dataset
  * (stats.max: the best single unit of the best photo). Comparing a spatial mean with a spatial max
  * is deliberately strict: above 1 means the picture beats the best real patch everywhere on average.

@@ -1,5 +1,33 @@
-/** The terminal summary of a diff: one line per layer, the most changed units, the totals. */
-import type { AtlasDiff } from './schema.js';
+/** The terminal summary of a diff: one line per layer, why units were matched or left out, the most changed units, the totals. */
+import type { AtlasDiff, LayerDiff } from './schema.js';
+
+function list(values: readonly number[], max = 12): string {
+  return values.length > max ? `${values.slice(0, max).join(', ')}, ...` : values.join(', ');
+}
+
+const units = (n: number) => `${n} unit${n === 1 ? '' : 's'}`;
+
+/**
+ * Why a layer's counts are what they are, in words (the diff page says the same): units matched to
+ * another channel, and units of A that could not be compared.
+ */
+export function explainLayer(layer: Pick<LayerDiff, 'name' | 'channels' | 'compared' | 'notCompared' | 'permuted' | 'matches' | 'identityCorrelation' | 'matchedCorrelation'>): string[] {
+  const lines: string[] = [];
+  if (layer.matches.length > 0) {
+    lines.push(
+      `${layer.name}: ${units(layer.matches.length)} of ${layer.channels} matched to another channel of B by their activations over the dataset ` +
+        `(mean correlation ${layer.identityCorrelation.toFixed(2)} at the same index, ${layer.matchedCorrelation.toFixed(2)} matched): ` +
+        `${layer.permuted ? 'the channels were reordered, which is not a change' : 'kept as matches'}; each is compared with its match.`,
+    );
+  }
+  if (layer.notCompared.length > 0) {
+    lines.push(
+      `${layer.name}: ${units(layer.notCompared.length)} of A not compared (${list(layer.notCompared)}): the unit of B matched to ${layer.notCompared.length === 1 ? 'it' : 'each'} ` +
+        `is not in B's filter selection. Visualise every filter of the layer in both atlases (filters: all) to compare them all.`,
+    );
+  }
+  return lines;
+}
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
@@ -30,6 +58,8 @@ export function formatDiffSummary(diff: AtlasDiff, options: { top?: number; file
       ]),
     ),
   );
+  const notes = diff.layers.flatMap(explainLayer);
+  if (notes.length > 0) out.push('', ...notes);
   const top = diff.filters.filter((f) => f.status !== 'unchanged').slice(0, options.top ?? 10);
   if (top.length > 0) {
     out.push('', 'most changed units (score: 0 same .. 1 unrelated):');

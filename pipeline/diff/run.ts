@@ -182,7 +182,12 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
         matchedCorrelation: matching.matchedCorrelation,
         identityCorrelation: matching.identityCorrelation,
       });
-      deps.log(`${layerA.name}: ${layerFilters.length} units compared${matching.permuted ? `, ${matching.matches.length} matched to other channels` : ''}`);
+      // The short form; the summary (report.ts explainLayer) says it in full.
+      deps.log(
+        `${layerA.name}: ${layerFilters.length} of ${layerA.filters.length} selected units compared` +
+          (notCompared.length ? `; ${notCompared.length} not compared: their match in B is not in B's filter selection` : '') +
+          (matching.matches.length ? `; ${matching.matches.length} of ${layerA.channels} units matched to another channel (${matching.permuted ? 'reordered, not changed' : 'kept as matches'})` : ''),
+      );
     }
   } finally {
     await engineA.dispose();

@@ -29,7 +29,12 @@ export async function loadImageForModel(path: string, preprocessing: Pick<Prepro
       .toBuffer();
   } catch (error) {
     throw userError(
-      { where: path, expected: 'a readable JPEG, PNG or WebP image', received: error instanceof Error ? error.message : String(error) },
+      {
+        where: path,
+        expected: 'a readable JPEG, PNG or WebP image',
+        received: error instanceof Error ? error.message.replace(/\.$/, '') : String(error),
+        fix: 'Convert the file to JPEG, PNG or WebP, or leave it out.',
+      },
       error,
     );
   }

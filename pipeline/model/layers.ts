@@ -3,6 +3,7 @@
  * for the pipeline: a feature map to visualise and probe, with its receptive field.
  */
 import { userError } from '../errors.js';
+import { didYouMean } from '../util/suggest.js';
 import type { CnnModel, Graph, GraphNode, Op, Pair } from './graph.js';
 import { modulePaths } from './onnx-scopes.js';
 import { graphAtSize, type SizedGraph } from './sized.js';
@@ -18,31 +19,6 @@ export interface LayerInfo {
   channels: number;
 }
 
-/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    previous = current;
-  }
-  return previous[b.length];
-}
-
-/** The few names closest to `wanted` (case-insensitive edit distance; a shared prefix counts). */
-export function closestNames(wanted: string, names: readonly string[], count = 5): string[] {
-  const w = wanted.toLowerCase();
-  const score = (name: string) => {
-    const n = name.toLowerCase();
-    return n.startsWith(w) || w.startsWith(n) ? Math.abs(n.length - w.length) / 100 : distance(w, n);
-  };
-  return [...new Set(names)]
-    .map((name) => ({ name, score: score(name) }))
-    .sort((a, b) => a.score - b.score || a.name.length - b.name.length)
-    .slice(0, count)
-    .map((x) => x.name);
-}
-
 /**
  * Finds a node by name or alias, or by its `#` index in `filter-atlas layers` (a plain integer that
  * is not itself a name or alias). The error suggests the closest names.
@@ -54,11 +30,12 @@ export function findNode(graph: Graph, layer: string): GraphNode {
   for (const [name, error] of graph.invalid ?? []) if (name === layer || modulePaths(name).includes(layer)) throw error;
   if (/^\d+$/.test(layer) && Number(layer) < graph.nodes.length) return graph.nodes[Number(layer)];
   const names = graph.nodes.flatMap((n) => [n.name, ...(n.aliases ?? [])]);
+  const suggestion = didYouMean(layer, names) || `It has ${names.slice(0, 5).map((n) => JSON.stringify(n)).join(', ')}, ...`;
   throw userError({
     where: `layer ${JSON.stringify(layer)}`,
     expected: `a layer name, alias or # index (0-${graph.nodes.length - 1}) of the model`,
     received: 'no such layer',
-    fix: `Did you mean ${closestNames(layer, names).map((n) => JSON.stringify(n)).join(', ')}? \`filter-atlas layers <model>\` lists all ${graph.nodes.length}.`,
+    fix: `${suggestion} \`filter-atlas layers <model>\` lists all ${graph.nodes.length}.`,
   });
 }
 
@@ -81,6 +58,20 @@ export function findLayer(model: CnnModel, layer: string, size: Pair = model.pre
   const sized = graphAtSize(model, size);
   const node = findNode(sized.graph, layer);
   return { node, channels: layerChannels(sized, node.name, layer) };
+}
+
+/** The nodes a layer depends on, itself included: what runs (and is kept for the backward pass) to compute it. */
+export function ancestors(graph: Graph, layer: string): Set<string> {
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const seen = new Set<string>();
+  const stack = [findNode(graph, layer).name];
+  while (stack.length > 0) {
+    const node = byName.get(stack.pop()!);
+    if (!node || seen.has(node.name)) continue;
+    seen.add(node.name);
+    stack.push(...node.inputs);
+  }
+  return seen;
 }
 
 /** Every node with its channel count, in graph order. */

@@ -6,8 +6,10 @@ import cliProgress from 'cli-progress';
 import type { Writable } from 'node:stream';
 
 export interface Progress {
-  /** n more items done (default 1). */
-  tick(n?: number): void;
+  /** n more items done (default 1), costing `work` (default n) units of ProgressOptions.work. */
+  tick(n?: number, work?: number): void;
+  /** n items found done already (reused): counted, but not part of the rate or the ETA. */
+  skip(n: number, work?: number): void;
   /** A message that must not be garbled by the bar. */
   log(message: string): void;
   /** Ends the bar (or prints the closing line). Idempotent. */
@@ -21,6 +23,39 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** Clock in ms, for tests. @default performance.now */
   now?: () => number;
+  /**
+   * Total work of all items, when items cost unequal amounts (filters of different layers and sizes):
+   * the ETA is then the work left at the rate of work done, not items left at the rate of items.
+   * @default total (one unit per item)
+   */
+  work?: number;
+}
+
+/** done/total counting, and an ETA from the work done so far and the work left. */
+function tracker(total: number, totalWork: number, now: () => number) {
+  const started = now();
+  const state = { done: 0, computed: 0, workDone: 0, workLeft: totalWork };
+  return {
+    state,
+    tick(n: number, work: number) {
+      state.done += n;
+      state.computed += n;
+      state.workDone += work;
+      state.workLeft -= work;
+    },
+    skip(n: number, work: number) {
+      state.done += n;
+      state.workLeft -= work;
+    },
+    seconds: () => (now() - started) / 1000,
+    /** Items computed per second (reused ones excluded). */
+    rate: () => state.computed / ((now() - started) / 1000),
+    /** Seconds left, or NaN before any work is done. */
+    eta(): number {
+      if (state.workDone <= 0 || state.done >= total) return Number.NaN;
+      return (Math.max(0, state.workLeft) * ((now() - started) / 1000)) / state.workDone;
+    },
+  };
 }
 
 export function formatDuration(seconds: number): string {
@@ -39,24 +74,32 @@ function formatRate(perSecond: number): string {
 export function createProgress(label: string, total: number, options: ProgressOptions = {}): Progress {
   const stream = options.stream ?? process.stderr;
   const now = options.now ?? (() => performance.now());
-  return stream.isTTY ? barProgress(label, total, stream, now) : lineProgress(label, total, stream, now, options.intervalMs ?? 5000);
+  const track = tracker(total, options.work ?? total, now);
+  return stream.isTTY ? barProgress(label, total, stream, track) : lineProgress(label, total, stream, track, options.intervalMs ?? 5000);
 }
 
-function barProgress(label: string, total: number, stream: Writable, now: () => number): Progress {
-  const started = now();
-  // A MultiBar with one bar: it is the cli-progress type that can print lines above the bar.
+type Tracker = ReturnType<typeof tracker>;
+
+function barProgress(label: string, total: number, stream: Writable, track: Tracker): Progress {
+  // A MultiBar with one bar: it is the cli-progress type that can print lines above the bar. The ETA
+  // is ours (from the work left), not cli-progress's (from items left).
   const bars = new cliProgress.MultiBar(
-    { stream, hideCursor: true, clearOnComplete: false, format: `${label} [{bar}] {value}/{total} | {rate} | ETA {eta_formatted}` },
+    { stream, hideCursor: true, clearOnComplete: false, format: `${label} [{bar}] {value}/{total} | {rate} | ETA {eta}` },
     cliProgress.Presets.shades_classic,
   );
-  const bar = bars.create(total, 0, { rate: '-' });
-  let done = 0;
+  const bar = bars.create(total, 0, { rate: '-', eta: '?' });
   let stopped = false;
+  const update = (n: number) => bar.increment(n, { rate: formatRate(track.rate()), eta: formatDuration(track.eta()) });
   return {
-    tick(n = 1) {
+    tick(n = 1, work = n) {
       if (stopped) return;
-      done += n;
-      bar.increment(n, { rate: formatRate(done / ((now() - started) / 1000)) });
+      track.tick(n, work);
+      update(n);
+    },
+    skip(n, work = n) {
+      if (stopped) return;
+      track.skip(n, work);
+      update(n);
     },
     log(message) {
       if (stopped) stream.write(`${message}\n`);
@@ -71,26 +114,30 @@ function barProgress(label: string, total: number, stream: Writable, now: () => 
   };
 }
 
-function lineProgress(label: string, total: number, stream: Writable, now: () => number, intervalMs: number): Progress {
-  const started = now();
-  let lastLine = started;
-  let done = 0;
+function lineProgress(label: string, total: number, stream: Writable, track: Tracker, intervalMs: number): Progress {
+  let lastLine = 0;
   let stopped = false;
+  const { state } = track;
   const line = (): string => {
-    const seconds = (now() - started) / 1000;
-    const rate = done / seconds;
-    const percent = total > 0 ? ` (${Math.floor((100 * done) / total)}%)` : '';
-    const eta = done > 0 && done < total ? `, ETA ${formatDuration((total - done) / rate)}` : '';
-    return `${label}: ${done}/${total}${percent}, ${formatRate(rate)}${eta}\n`;
+    const percent = total > 0 ? ` (${Math.floor((100 * state.done) / total)}%)` : '';
+    const eta = Number.isFinite(track.eta()) ? `, ETA ${formatDuration(track.eta())}` : '';
+    return `${label}: ${state.done}/${total}${percent}, ${formatRate(track.rate())}${eta}\n`;
+  };
+  const maybeLine = () => {
+    if (track.seconds() * 1000 - lastLine >= intervalMs) {
+      lastLine = track.seconds() * 1000;
+      stream.write(line());
+    }
   };
   return {
-    tick(n = 1) {
+    tick(n = 1, work = n) {
       if (stopped) return;
-      done += n;
-      if (now() - lastLine >= intervalMs) {
-        lastLine = now();
-        stream.write(line());
-      }
+      track.tick(n, work);
+      maybeLine();
+    },
+    skip(n, work = n) {
+      if (stopped) return;
+      track.skip(n, work);
     },
     log(message) {
       stream.write(`${label}: ${message}\n`);
@@ -98,7 +145,7 @@ function lineProgress(label: string, total: number, stream: Writable, now: () =>
     stop() {
       if (stopped) return;
       stopped = true;
-      stream.write(`${label}: ${done}/${total} done in ${formatDuration((now() - started) / 1000)}\n`);
+      stream.write(`${label}: ${state.done}/${total} done in ${formatDuration(track.seconds())}\n`);
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
- * `filter-atlas variant`: a second version of a TensorFlow.js layers model (quantised, permuted or
- * perturbed weights), written as a tfjs layers folder (model.json + one weight shard) that loadModel
- * reads by path. The model.json records what it was made from and how (metadata.ts), including the
+ * `filter-atlas variant`: a second version of a TensorFlow.js layers model or an ONNX model (quantised,
+ * permuted or perturbed weights), written as a tfjs layers folder (model.json + one weight shard) or as
+ * `<folder>/<name>.onnx` (onnx.ts), that loadModel reads by path. The model.json records what it was made from and how (metadata.ts), including the
  * permutation, so a diff's unit matching can be checked against the truth.
  */
 import { readFile, realpath } from 'node:fs/promises';
@@ -29,7 +29,8 @@ export interface VariantOptions {
 
 export interface VariantResult {
   dir: string;
-  modelJson: string;
+  /** The file to pass as the model: model.json (TensorFlow.js) or <name>.onnx. */
+  modelFile: string;
   base: CnnModel;
   variant: CnnModel;
   operations: VariantOperation[];
@@ -82,14 +83,20 @@ export async function createVariant(spec: string, options: VariantOptions, deps:
   }
   if (!Number.isSafeInteger(options.seed) || options.seed < 0) throw userError({ where: '--seed', expected: 'a non-negative integer', received: String(options.seed) });
   const base = await deps.loadModel(spec);
-  if (base.source.format !== 'tfjs-layers') {
-    throw userError({ where: `model ${JSON.stringify(spec)}`, expected: 'a TensorFlow.js layers model (darknet-tiny, mobilenet-v1-0.25 or a model.json)', received: `a ${base.source.format} model` });
+  if (base.source.format !== 'tfjs-layers' && base.source.format !== 'onnx') {
+    throw userError({
+      where: `model ${JSON.stringify(spec)}`,
+      expected: 'a TensorFlow.js layers model (darknet-tiny, mobilenet-v1-0.25 or a model.json) or an .onnx file',
+      received: `a ${base.source.format} model`,
+      fix: 'Export the model to ONNX (torch.onnx.export) and pass the .onnx file.',
+    });
   }
   const sourceJson = base.source.path;
   const dir = resolve(options.out);
   if (await sameFolder(dir, dirname(sourceJson))) {
-    throw userError({ where: '--out', expected: "a folder other than the source model's", received: dir, fix: 'Write the variant to a new folder, e.g. --out output/variants/my-variant.' });
+    throw userError({ where: '--output', expected: "a folder other than the source model's", received: dir, fix: 'Write the variant to a new folder, e.g. --output output/variants/my-variant.' });
   }
+  if (base.source.format === 'onnx') return createOnnxVariant(spec, base, dir, options, deps);
   const parsed = JSON.parse(await readFile(sourceJson, 'utf8')) as Record<string, unknown>;
   const topology = parseTopology(parsed.modelTopology, sourceJson);
   let weights: Weights = (await readTfjsWeights(parsed.weightsManifest, dirname(sourceJson), sourceJson)).tensors;
@@ -120,5 +127,16 @@ export async function createVariant(spec: string, options: VariantOptions, deps:
   await writeFileAtomic(modelJson, JSON.stringify({ ...parsed, weightsManifest: manifest, userDefinedMetadata }) + '\n');
   // Read it back through the real loader: the folder is only done when loadModel accepts it.
   const variant = await deps.loadModel(modelJson);
-  return { dir, modelJson, base, variant, operations };
+  return { dir, modelFile: modelJson, base, variant, operations };
+}
+
+async function createOnnxVariant(spec: string, base: CnnModel, dir: string, options: VariantOptions, deps: VariantDeps): Promise<VariantResult> {
+  const { writeOnnxVariant } = await import('./onnx.js');
+  const { file, operations } = await writeOnnxVariant(base.source.path, { ...options, out: dir }, (ops) => ({
+    name: options.name ?? `${base.name} (${ops.map(describeOperation).join(', ')})`,
+    variant: { of: { spec, name: base.name, version: base.version, weightsDigest: base.weightsDigest }, seed: options.seed, operations: ops },
+  }));
+  // Read it back through the real loader: the file is only done when loadModel accepts it.
+  const variant = await deps.loadModel(file);
+  return { dir, modelFile: file, base, variant, operations };
 }

@@ -123,7 +123,7 @@ export function permuteConv(topology: KerasTopology, weights: Weights, layerName
 }
 
 /** Standard normal samples (Box-Muller) from the seeded generator. */
-function gaussian(random: Random): () => number {
+export function gaussian(random: Random): () => number {
   let spare: number | undefined;
   return () => {
     if (spare !== undefined) {
@@ -139,7 +139,7 @@ function gaussian(random: Random): () => number {
   };
 }
 
-const rms = (data: Float32Array) => Math.sqrt(data.reduce((sum, v) => sum + v * v, 0) / Math.max(1, data.length));
+export const rms = (data: Float32Array) => Math.sqrt(data.reduce((sum, v) => sum + v * v, 0) / Math.max(1, data.length));
 
 /** Adds seeded Gaussian noise of rms `scale` x the kernel's rms to one layer's kernel. */
 export function perturbKernel(topology: KerasTopology, weights: Weights, layerName: string, scale: number, random: Random): { weights: Weights; operation: VariantOperation } {

@@ -12,7 +12,7 @@ import { boxBlur, clip01, resizeBicubic } from './transforms.js';
 
 export interface AscentInput {
   objective: Objective;
-  /** The filter of each image, only to seed its start noise. */
+  /** The filter of each image (one image each). */
   filters: readonly number[];
   params: MethodParams;
   learningRate: number;
@@ -49,11 +49,11 @@ function anyNonZero(data: Float32Array, start: number, end: number): boolean {
   return false;
 }
 
-/** Start images, NCHW, each from its filter's own noise stream. */
+/** Start images, NCHW: the seed's noise image for every filter (not tied to a filter's index). */
 export function startImages(filters: readonly number[], params: MethodParams, seed: number): Float32Array {
-  const perImage = 3 * params.startSize * params.startSize;
-  const out = new Float32Array(filters.length * perImage);
-  filters.forEach((filter, n) => out.set(noiseImage(seed, filter, params.startSize, params.noise), n * perImage));
+  const noise = noiseImage(seed, params.startSize, params.noise);
+  const out = new Float32Array(filters.length * noise.length);
+  filters.forEach((_, n) => out.set(noise, n * noise.length));
   return out;
 }
 

@@ -73,12 +73,14 @@ export function gradientToParams(gradient: Float32Array, shape: BatchShape, spac
 }
 
 /**
- * The start image of one filter, CHW RGB: uniform noise in [low, high] quantised down to bytes as the
- * article's np.uint8(uniform(150, 180)) / 255. Its stream comes from (seed, filter) only, so a filter
- * starts from the same image whatever batch it runs in.
+ * The start image, CHW RGB: uniform noise in [low, high] quantised down to bytes as the article's
+ * np.uint8(uniform(150, 180)) / 255. It depends on the seed only, never on the filter's index or batch:
+ * a unit that moved to another index in a new model version (a permutation, the same weights) then
+ * starts from the same image and, as engines treat each image of a batch alone, draws the same picture
+ * (docs/design.md, "Start noise"). The stream is the one filter 0 had when each filter had its own.
  */
-export function noiseImage(seed: number, filter: number, size: number, noise: readonly [number, number]): Float32Array {
-  const random = createRandom(deriveSeed(seed, filter));
+export function noiseImage(seed: number, size: number, noise: readonly [number, number]): Float32Array {
+  const random = createRandom(deriveSeed(seed, 0));
   const [low, high] = [noise[0] * 255, noise[1] * 255];
   const out = new Float32Array(3 * size * size);
   for (let i = 0; i < out.length; i++) {

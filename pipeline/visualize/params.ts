@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * The method's parameters, every one defaulted to Graetz's article
- * ("How to visualize convolutional features in 40 lines of code").
+ * The method's parameters, defaulted to Graetz's article ("How to visualize convolutional features in
+ * 40 lines of code") except two choices of ours, listed in NOT_THE_ARTICLES (docs/design.md, "The
+ * method"): optimising in ImageNet-normalised space and clipping to [0, 1] between scales.
  * Parsing fills the defaults once; no code after this handles a missing option.
  */
 /** Every check of a field says the same thing, as "expected ...", so config and CLI errors read alike. */
@@ -33,18 +34,22 @@ export const methodParamsSchema = z
     blurSize: integer(0, 31)
       .refine((k) => k === 0 || k % 2 === 1, { error: 'expected 0 (no blur) or an odd integer up to 31' })
       .default(5),
-    /** Start image: uniform noise in [low, high] (RGB, [0, 1]), quantised to bytes as the article's uint8. */
+    /**
+     * Start image: uniform noise in [low, high] as fractions of 255 (RGB, [0, 1]), quantised to bytes as
+     * the article's uint8. Users write grey levels (150, 180); noiseLevelsSchema converts.
+     */
     noise: z
       .tuple([real(0, 1), real(0, 1)], { error: 'expected [low, high] with values from 0 to 1' })
       .refine(([low, high]) => low <= high, { error: 'expected [low, high] with low <= high' })
       .default([150 / 255, 180 / 255]),
     /**
-     * Space the optimiser works in. 'imagenet': x = (rgb - ImageNet mean) / ImageNet std for every model
-     * (DESIGN.md section 1: keeps the article's learning rate meaningful for models fed [0,1] pixels).
+     * Space the optimiser works in. 'imagenet' (our default, not the article's): x = (rgb - ImageNet mean) /
+     * ImageNet std for every model (docs/design.md, "The method": keeps the article's learning rate
+     * meaningful for models fed [0,1] pixels).
      * 'model': the model's own input space, exactly as the article (raw [0,1] pixels for darknet-tiny).
      */
     space: z.enum(['imagenet', 'model'], { error: 'expected "imagenet" or "model"' }).default('imagenet'),
-    /** Clip the image to [0, 1] between scales (and the start of each scale). */
+    /** Clip the image to [0, 1] between scales (and the start of each scale). Our default; the article does not clip. */
     clipBetweenScales: z.boolean({ error: 'expected true or false' }).default(true),
   })
   .strict();
@@ -52,8 +57,28 @@ export const methodParamsSchema = z
 export type MethodParams = z.output<typeof methodParamsSchema>;
 export type MethodParamsInput = z.input<typeof methodParamsSchema>;
 
-/** The article's parameters. */
+/** The defaults: the article's parameters, but for NOT_THE_ARTICLES. */
 export const defaultMethodParams: MethodParams = methodParamsSchema.parse({});
+
+/** The defaults that are ours, not the article's, and the article's value of each. */
+export const NOT_THE_ARTICLES = { space: 'model', clipBetweenScales: false } as const satisfies Partial<MethodParams>;
+
+/** The article's own parameters. */
+export const articleMethodParams: MethodParams = { ...defaultMethodParams, ...NOT_THE_ARTICLES };
+
+const greyLevel = z.number({ error: 'expected grey levels from 0 to 255' }).min(0, { error: 'expected grey levels from 0 to 255' }).max(255, { error: 'expected grey levels from 0 to 255' });
+
+/**
+ * The start noise as users write it, in the config (`noise: [150, 180]`) and on the command line
+ * (`--noise 150,180`): the article's grey levels from 0 to 255. Parses to fractions of 255.
+ */
+export const noiseLevelsSchema = z
+  .tuple([greyLevel, greyLevel], { error: 'expected [low, high] grey levels from 0 to 255, e.g. [150, 180]' })
+  .refine(([low, high]) => low <= high, { error: 'expected [low, high] grey levels with low <= high, e.g. [150, 180]' })
+  .refine(([low, high]) => !(low <= 1 && high <= 1 && !(Number.isInteger(low) && Number.isInteger(high))), {
+    error: 'expected grey levels from 0 to 255 (these look like fractions of 255: multiply by 255, e.g. [150, 180])',
+  })
+  .transform(([low, high]): [number, number] => [low / 255, high / 255]);
 
 /** Image side at each scale: 56, 67, 80, 96, 115, 138, 165, 198, 237, 284, 340, 408 for the defaults. */
 export function scaleSizes(params: Pick<MethodParams, 'startSize' | 'scales' | 'upscale'>): number[] {

@@ -6,9 +6,9 @@
 import PQueue from 'p-queue';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { findNode } from '../model/layers.js';
+import { ancestors } from '../model/layers.js';
 import { graphAtSize } from '../model/sized.js';
-import type { Graph } from '../model/graph.js';
+import { elementsOf } from '../model/shapes.js';
 import { visualizeBatch, type FilterVisualization, type VisualizeBatchOptions } from './batch.js';
 import { finalSize, type MethodParams } from './params.js';
 
@@ -74,24 +74,6 @@ export async function sweepFilters(engine: Engine, options: SweepOptions): Promi
 /** Upper bound: beyond this a bigger batch gains nothing on CPU and delays the first results. */
 export const MAX_BATCH_SIZE = 32;
 
-/**
- * Nodes the layer depends on (itself included): only their activations are computed and kept
- * for the backward pass.
- */
-function ancestors(graph: Graph, layer: string): string[] {
-  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
-  const seen = new Set<string>();
-  const stack = [findNode(graph, layer).name];
-  while (stack.length > 0) {
-    const name = stack.pop()!;
-    const node = byName.get(name);
-    if (!node || seen.has(name)) continue;
-    seen.add(name);
-    stack.push(...node.inputs);
-  }
-  return [...seen];
-}
-
 /** Estimated bytes one image needs at the final size: activations kept for backward + their gradients + optimiser state. */
 export function bytesPerImage(model: CnnModel, layer: string, params: MethodParams): number {
   const size = finalSize(params);
@@ -99,7 +81,7 @@ export function bytesPerImage(model: CnnModel, layer: string, params: MethodPara
   let elements = 0;
   for (const name of ancestors(graph, layer)) {
     const shape = shapes.get(name)!;
-    if (shape.batched) elements += shape.channels * shape.height * shape.width;
+    if (shape.batched) elements += elementsOf(shape);
   }
   // float32 forward activation + its gradient + pooling indices / temporaries: ~3 buffers of 4 bytes.
   const engine = 12 * elements;

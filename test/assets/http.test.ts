@@ -134,6 +134,14 @@ describe('http mirror', () => {
     expect(await listFiles(cache)).not.toContain('toy/gone.txt');
   });
 
+  it('points at FILTER_ATLAS_MIRROR when upstream cannot be reached', async () => {
+    const manifest = toyManifest();
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    manifest.files = [{ path: 'a.txt', sha256: sha256('x'), url: 'http://127.0.0.1:9/a.txt' }];
+    const error = await ensureAssetIn(storeFor(cache, undefined, [manifest]), 'toy', { progress: false }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/^asset "toy", file "a.txt" from http:\/\/127.0.0.1:9\/a.txt: expected a readable file, received a network error \(.+\)\. Check the network connection and rerun\. Without internet, set FILTER_ATLAS_MIRROR to a folder or http\(s\) URL that holds the asset files as models\/<model>\/, datasets\/<dataset>\/ and photos\//);
+  });
+
   it('honours an AbortSignal mid-transfer and removes the partial file', async () => {
     const controller = new AbortController();
     server.handle((request, response) => {

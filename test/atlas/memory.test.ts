@@ -45,7 +45,7 @@ describe('checkBatchMemory', () => {
       },
       resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
       listDataset,
-      progress: () => ({ tick() {}, log() {}, stop() {} }),
+      progress: () => ({ tick() {}, skip() {}, log() {}, stop() {} }),
       log: () => {},
       now: () => new Date(),
     }).catch((e: unknown) => e);

@@ -22,7 +22,7 @@ import { loadModel } from '../../pipeline/model/load.js';
 import { ensureAsset } from '../../pipeline/assets/index.js';
 import { methodParamsSchema } from '../../pipeline/visualize/params.js';
 
-const quiet = { tick() {}, log() {}, stop() {} };
+const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 
 const CONFIG = (photo: string) => `
 atlas: records
@@ -97,7 +97,7 @@ beforeAll(async () => {
 describe('atlas.json during a build', () => {
   it("lists the finished filters of the layer that is still running", async () => {
     const cfg = await config('partial');
-    const atlasFile = join(cfg.output, cfg.atlas, 'atlas.json');
+    const atlasFile = join(cfg.output!, cfg.atlas, 'atlas.json');
     const seen: number[] = [];
     // Each gradient step looks at atlas.json as a reader would at that moment.
     const watch = (engine: Engine): Engine => ({
@@ -127,7 +127,7 @@ describe('record reuse', () => {
 
   beforeAll(async () => {
     cfg = await config('reuse');
-    dir = join(cfg.output, cfg.atlas);
+    dir = join(cfg.output!, cfg.atlas);
     first = await runBuild(cfg, deps(cfg));
   });
 

@@ -115,6 +115,35 @@ describe('classify command', () => {
   });
 });
 
+describe('classify command with a broken file among good ones', () => {
+  it('reports the broken file, classifies the others and exits non-zero', async () => {
+    const photos = await ensureAsset('photos');
+    const scratch = await mkdtemp(join(tmpdir(), 'filter-atlas-classify-'));
+    const broken = join(scratch, 'broken.jpg');
+    await writeFile(broken, 'not a picture');
+    const program = new Command().exitOverride();
+    defineClassifyCommand(program);
+    let out = '';
+    let err = '';
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
+    try {
+      await program.parseAsync(['classify', 'darknet-tiny', join(photos, 'chelsea.png'), broken, join(photos, 'coffee.png'), '--batch', '3'], { from: 'user' });
+      expect(process.exitCode).toBe(1);
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+      process.exitCode = undefined;
+      await rm(scratch, { recursive: true, force: true });
+    }
+    expect(out).toContain(`${join(photos, 'chelsea.png')}:`);
+    expect(out).toContain(`${join(photos, 'coffee.png')}:`);
+    expect(out).toContain('espresso');
+    expect(err).toContain(`${broken}: expected a readable JPEG, PNG or WebP image`);
+    expect(err).toContain('1 of 3 images could not be read');
+  });
+});
+
 /** Far above chance (0.5 % top-5); the full sample gives ~85 % (see the report). */
 describe.each(['darknet-tiny', 'mobilenet-v1-0.25'])('%s on 100 ImageNet sample images', (name) => {
   let model: CnnModel;

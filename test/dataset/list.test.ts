@@ -20,6 +20,7 @@ describe('listDataset', () => {
     expect(dataset.images.map((i) => i.file)).toEqual(['C.PNG', 'a.jpeg', 'b.JPG', 'd.webp', 'e.Jpeg']);
     expect(dataset.images[0].path).toBe(join(folder, 'C.PNG'));
     expect(dataset.classes).toBeUndefined();
+    expect(dataset.labelSource).toBe('none');
   });
 
   it('labels <wnid>_<name> files from classes.tsv', async () => {
@@ -31,6 +32,18 @@ describe('listDataset', () => {
       { file: 'n01440764_tench.JPEG', path: join(folder, 'n01440764_tench.JPEG'), wnid: 'n01440764', classIndex: 0, label: 'tench' },
       { file: 'n02087394_Rhodesian_ridgeback.JPEG', path: join(folder, 'n02087394_Rhodesian_ridgeback.JPEG'), wnid: 'n02087394', classIndex: 1, label: 'Rhodesian ridgeback' },
       { file: 'n09999999_unknown.JPEG', path: join(folder, 'n09999999_unknown.JPEG'), wnid: 'n09999999' },
+      { file: 'photo.jpg', path: join(folder, 'photo.jpg') },
+    ]);
+  });
+
+  it('labels <wnid>_<name> files from their names when there is no classes.tsv', async () => {
+    for (const name of ['n01440764_tench.JPEG', 'n02087394_Rhodesian_ridgeback.JPEG', 'photo.jpg']) await writeFile(join(folder, name), name);
+    const dataset = await listDataset(folder);
+    expect(dataset.labelSource).toBe('file-names');
+    expect(dataset.classes).toBeUndefined();
+    expect(dataset.images).toEqual([
+      { file: 'n01440764_tench.JPEG', path: join(folder, 'n01440764_tench.JPEG'), wnid: 'n01440764', label: 'tench' },
+      { file: 'n02087394_Rhodesian_ridgeback.JPEG', path: join(folder, 'n02087394_Rhodesian_ridgeback.JPEG'), wnid: 'n02087394', label: 'Rhodesian ridgeback' },
       { file: 'photo.jpg', path: join(folder, 'photo.jpg') },
     ]);
   });

@@ -66,7 +66,7 @@ describe('darknet-tiny', () => {
     expect(opOf(findNode(model.graph, 'leaky_re_lu_1'), 'leakyRelu').alpha).toBeCloseTo(0.1, 6);
     const pool = opOf(findNode(model.graph, 'max_pooling2d_1'), 'maxPool');
     expect(pool).toMatchObject({ kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], ceil: true });
-    // Keras 'same' 2x2/2 pooling at an odd size rounds up (ceil mode), as DESIGN.md notes for 67 px.
+    // Keras 'same' 2x2/2 pooling at an odd size rounds up (ceil mode), as docs/design.md section 4 notes for 67 px.
     expect(inferShapes(model.graph, [67, 67]).get('max_pooling2d_1')).toMatchObject({ height: 34, width: 34 });
   });
 

@@ -59,7 +59,7 @@ beforeAll(async () => {
 
   await cli('build tiny', ['build', CONFIG, '--output', output]);
   const models = join(tmp, 'models', 'permuted');
-  await cli('variant', ['variant', 'darknet-tiny', '--out', models, '--permute', PERMUTED_LAYER, '--seed', '1']);
+  await cli('variant', ['variant', 'darknet-tiny', '--output', models, '--permute', PERMUTED_LAYER, '--seed', '1']);
   // The same config (layers, method, seed, dataset: the diff needs them equal), another model and id.
   const config = (await readFile(CONFIG, 'utf8'))
     .replace(/^atlas: .*$/m, 'atlas: tiny-permuted')
@@ -70,7 +70,7 @@ beforeAll(async () => {
   await writeFile(join(tmp, 'permuted.yaml'), config);
   await cli('build tiny-permuted', ['build', join(tmp, 'permuted.yaml'), '--output', output]);
   const diffDir = join(output, 'diffs', 'tiny__tiny-permuted');
-  await cli('diff', ['diff', join(output, 'tiny'), join(output, 'tiny-permuted'), '--out', diffDir]);
+  await cli('diff', ['diff', join(output, 'tiny'), join(output, 'tiny-permuted'), '--output', diffDir]);
 
   atlas = await readJson(join(output, 'tiny', 'atlas.json'), atlasSchema);
   permuted = await readJson(join(output, 'tiny-permuted', 'atlas.json'), atlasSchema);

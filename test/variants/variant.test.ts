@@ -17,6 +17,9 @@ import { createVariant, parsePerturbFlag, SHARD_NAME } from '../../pipeline/vari
 import { metadataOf } from '../../pipeline/variants/metadata.js';
 import { permuteAxis, quantizeDequantizeInt8, randomPermutation } from '../../pipeline/variants/operations.js';
 import { createRandom } from '../../pipeline/util/random.js';
+import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { sweepFilters } from '../../pipeline/visualize/sweep.js';
+import type { FilterVisualization } from '../../pipeline/visualize/batch.js';
 
 describe('weight operations', () => {
   it('permuteAxis moves whole slices along one axis', () => {
@@ -95,14 +98,14 @@ describe('darknet-tiny variants', () => {
 
   it('writes model.json + one shard that loadModel reads with the base preprocessing, labels and provenance', async () => {
     const result = await createVariant('darknet-tiny', { out: join(dir, 'q'), quantize: 'int8', permute: [], perturb: [], seed: 0 }, { loadModel });
-    const json = JSON.parse(await readFile(result.modelJson, 'utf8'));
+    const json = JSON.parse(await readFile(result.modelFile, 'utf8'));
     expect(json.weightsManifest).toEqual([expect.objectContaining({ paths: [SHARD_NAME] })]);
     const variant = await loadModel(join(dir, 'q'));
     expect(variant.preprocessing).toEqual(base.preprocessing); // [0, 1] input, not the ImageNet default
     expect(variant.labels).toEqual(base.labels);
     expect(variant.name).toBe('darknet-tiny (int8)');
     expect(variant.weightsDigest).not.toBe(base.weightsDigest);
-    const meta = metadataOf(json, result.modelJson)!;
+    const meta = metadataOf(json, result.modelFile)!;
     expect(meta.variant?.of.weightsDigest).toBe(base.weightsDigest);
     expect(meta.variant?.operations[0]).toMatchObject({ kind: 'quantize', kernels: expect.arrayContaining(['conv2d_1/kernel', 'conv2d_16/kernel']) });
 
@@ -142,6 +145,32 @@ describe('darknet-tiny variants', () => {
     }
   });
 
+  it('a permuted unit draws the same picture as the unit it was, whatever its new index and batch slot', async () => {
+    const result = await createVariant('darknet-tiny', { out: join(dir, 'pv'), permute: ['conv2d_2'], perturb: [], seed: 1 }, { loadModel });
+    const op = result.operations[0];
+    if (op.kind !== 'permute') throw new Error('unreachable');
+    const params = methodParamsSchema.parse({ scales: 2, stepsPerScale: 3, startSize: 24 });
+    const filters = Array.from({ length: 8 }, (_, i) => i);
+    const draw = async (model: CnnModel, engine: Engine) => {
+      // sweepFilters keeps no results (issue 13): collect them here.
+      const results: FilterVisualization[] = [];
+      await sweepFilters(engine, { layer: 'leaky_re_lu_2', channels: 32, filters, params, seed: 3, batchSize: 4, preprocessing: model.preprocessing, onResult: (r) => void results.push(r) });
+      return results;
+    };
+    const variantEngine = await createEngine(result.variant, { engine: 'ort' });
+    try {
+      const [a, b] = [await draw(base, baseEngine), await draw(result.variant, variantEngine)];
+      // Unit j of B is unit order[j] of A; both among the first 8, in other slots and batches.
+      const moved = filters.filter((j) => op.order[j] < 8 && op.order[j] !== j);
+      expect(moved.length).toBeGreaterThan(0);
+      for (const j of moved) {
+        expect(Buffer.from(b[j].image!.data.buffer).equals(Buffer.from(a[op.order[j]].image!.data.buffer)), `B#${j} = A#${op.order[j]}`).toBe(true);
+      }
+    } finally {
+      await variantEngine.dispose();
+    }
+  });
+
   it('a perturbed conv changes itself and what follows, never what comes before', async () => {
     const result = await createVariant('darknet-tiny', { out: join(dir, 'n'), permute: [], perturb: [{ layer: 'conv2d_3', scale: 0.5 }], seed: 1 }, { loadModel });
     const op = result.operations[0];
@@ -168,6 +197,6 @@ describe('darknet-tiny variants', () => {
       'filter-atlas variant: expected at least one of --quantize int8, --permute LAYER, --perturb LAYER:SCALE, received none',
     );
     const source = await ensureAsset('darknet-tiny');
-    await expect(createVariant('darknet-tiny', { out: source, quantize: 'int8', permute: [], perturb: [], seed: 0 }, { loadModel })).rejects.toThrow("--out: expected a folder other than the source model's");
+    await expect(createVariant('darknet-tiny', { out: source, quantize: 'int8', permute: [], perturb: [], seed: 0 }, { loadModel })).rejects.toThrow("--output: expected a folder other than the source model's");
   });
 });

@@ -9,13 +9,20 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defineVisualizeCommand, methodFromFlags, parseCount, safeName } from '../../pipeline/cli/commands/visualize.js';
+import { DEFAULT_BATCH_MEMORY_MIB } from '../../pipeline/config/schema.js';
+import { loadModel } from '../../pipeline/model/load.js';
+import { planBatchSize } from '../../pipeline/visualize/batch-plan.js';
+import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+
+let errors = '';
 
 async function run(args: string[]): Promise<string> {
   const program = new Command('filter-atlas').exitOverride();
   defineVisualizeCommand(program);
   let out = '';
+  errors = '';
   const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((errors += String(chunk)), true));
   try {
     await program.parseAsync(['node', 'filter-atlas', 'visualize', ...args]);
   } finally {
@@ -33,7 +40,8 @@ describe('visualize flags', () => {
     await expect(methodFromFlags({ scales: '0' })).rejects.toThrow('--scales: expected an integer from 1 to 30, received "0"');
     await expect(methodFromFlags({ blur: '4' })).rejects.toThrow('--blur: expected 0 (no blur) or an odd integer up to 31, received "4"');
     await expect(methodFromFlags({ lr: 'fast' })).rejects.toThrow('--lr: expected a number, received "fast"');
-    await expect(methodFromFlags({ noise: '180,150' })).rejects.toThrow('--noise: expected two grey levels "low,high" from 0 to 255 with low <= high');
+    await expect(methodFromFlags({ noise: '180,150' })).rejects.toThrow('--noise: expected "low,high" grey levels with low <= high, e.g. 150,180, received "180,150"');
+    await expect(methodFromFlags({ noise: '150' })).rejects.toThrow('--noise: expected "low,high" grey levels from 0 to 255, e.g. 150,180, received "150"');
     expect(() => parseCount('--seed', '-3')).toThrow('--seed: expected an integer >= 0, received "-3"');
     expect(() => parseCount('--batch', '0', 1)).toThrow('--batch: expected an integer >= 1, received "0"');
     expect(safeName('resnet/layer1.0/conv 2')).toBe('resnet_layer1.0_conv_2');
@@ -50,7 +58,7 @@ describe('filter-atlas visualize on darknet-tiny', () => {
   });
 
   it('writes one PNG per filter and one JSON line per filter', async () => {
-    const stdout = await run(['darknet-tiny', '--layer', 'leaky_re_lu_3', '--filters', '0,5', '--scales', '2', '--steps', '3', '--size', '32', '--out', out, '--json']);
+    const stdout = await run(['darknet-tiny', '--layer', 'leaky_re_lu_3', '--filters', '0,5', '--scales', '2', '--steps', '3', '--size', '32', '--output', out, '--json']);
     const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(lines.map((l) => l.filter)).toEqual([0, 5]);
     for (const line of lines) {
@@ -63,8 +71,24 @@ describe('filter-atlas visualize on darknet-tiny', () => {
     expect((await readdir(out)).sort()).toEqual(['darknet-tiny-leaky_re_lu_3-0.png', 'darknet-tiny-leaky_re_lu_3-5.png']);
   });
 
+  it("cuts batches by build's rule and budget, so the same seed gives build's pictures", async () => {
+    // At 600 px a leaky_re_lu_2 image needs ~350 MiB: build's 1 GiB budget fits 2 of them.
+    await run(['darknet-tiny', '--layer', 'leaky_re_lu_2', '--filters', '0-2', '--scales', '1', '--steps', '1', '--size', '600', '--output', out]);
+    const model = await loadModel('darknet-tiny');
+    const params = methodParamsSchema.parse({ scales: 1, stepsPerScale: 1, startSize: 600 });
+    const build = planBatchSize(model, 'leaky_re_lu_2', params, { size: 'auto', memoryMiB: DEFAULT_BATCH_MEMORY_MIB });
+    expect(build).toBe(2);
+    expect(errors).toContain(`3 filter(s), batches of ${build},`);
+  });
+
+  it('takes the deprecated --out as --output', async () => {
+    const stdout = await run(['darknet-tiny', '--layer', 'leaky_re_lu_3', '--filters', '1', '--scales', '1', '--steps', '1', '--size', '16', '--out', out, '--json']);
+    expect(JSON.parse(stdout).image).toBe(join(out, 'darknet-tiny-leaky_re_lu_3-1.png'));
+    expect(errors).toContain('--out is deprecated, use --output');
+  });
+
   it("names the layer's channel count when a filter is out of range", async () => {
-    await expect(run(['darknet-tiny', '--layer', 'leaky_re_lu_3', '--filters', '3,16', '--out', out])).rejects.toThrow(
+    await expect(run(['darknet-tiny', '--layer', 'leaky_re_lu_3', '--filters', '3,16', '--output', out])).rejects.toThrow(
       'expected filter indices from 0 to 15 (the layer has 16 channels), received 16',
     );
   });

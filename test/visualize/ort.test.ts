@@ -67,13 +67,13 @@ describe('visualisation with onnxruntime on darknet-tiny', () => {
 
   it("matches the PyTorch port of the article (seed_reference.py) from the same start image", async () => {
     // Expected: /usr/bin/python3 seed_reference.py --model darknet-tiny --layer leaky_re_lu_12 --filters 0,2
-    //   --batch --init START.png --scales S --steps N, where START.png is noiseImage(0, 0, 56) as PNG (whole
+    //   --batch --init START.png --scales S --steps N, where START.png is noiseImage(0, 56) as PNG (whole
     // bytes, so lossless). That port runs the article exactly: the model's own input space, no clipping.
     // Measured: one scale agrees to 1e-7 per pixel and 1e-7 in activation. Across scales the run is
-    // chaotic in float rounding (DESIGN.md section 1: Adam's first step moves every pixel by ~lr whatever
+    // chaotic in float rounding (docs/design.md section 2.3: Adam's first step moves every pixel by ~lr whatever
     // the size of its gradient, so a pixel whose gradient is ~0 goes either way); 2 x 2 agreed to 2e-4,
     // while 3 x 2 already differed by 6 %. Hence short schedules and a 1 % tolerance.
-    const start = noiseImage(0, 0, 56, [150 / 255, 180 / 255]);
+    const start = noiseImage(0, 56, [150 / 255, 180 / 255]);
     const starts = new Float32Array(2 * start.length);
     starts.set(start);
     starts.set(start, start.length);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { defaultMethodParams, describeMethod, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/visualize/params.js';
+import { articleMethodParams, defaultMethodParams, describeMethod, NOT_THE_ARTICLES, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/visualize/params.js';
 import { createRandom, deriveSeed } from '../../pipeline/util/random.js';
 import { noiseImage } from '../../pipeline/visualize/parameterization.js';
+import { filterCost } from '../../pipeline/visualize/cost.js';
+import { loadModel } from '../../pipeline/model/load.js';
 
 describe('method parameters', () => {
   it('default to the article', () => {
@@ -23,6 +25,15 @@ describe('method parameters', () => {
     expect(scaleSizes(defaultMethodParams)).toEqual([56, 67, 80, 96, 115, 138, 165, 198, 237, 284, 340, 408]);
     expect(finalSize({ startSize: 56, scales: 3, upscale: 1.2 })).toBe(80);
     expect(scaleSizes({ startSize: 100, scales: 2, upscale: 1 })).toEqual([100, 100]);
+  });
+
+  it("name the two defaults that are ours, not the article's", () => {
+    expect(Object.keys(NOT_THE_ARTICLES).sort()).toEqual(['clipBetweenScales', 'space']);
+    expect(defaultMethodParams).toMatchObject({ space: 'imagenet', clipBetweenScales: true });
+    expect(articleMethodParams).toEqual({
+      startSize: 56, scales: 12, upscale: 1.2, stepsPerScale: 20, learningRate: 0.1, weightDecay: 1e-6, blurSize: 5,
+      noise: [150 / 255, 180 / 255], space: 'model', clipBetweenScales: false,
+    });
   });
 
   it('reject an even blur, reversed noise and unknown fields', () => {
@@ -76,15 +87,32 @@ describe('seeded random numbers', () => {
     expect(() => deriveSeed(-1)).toThrow(/non-negative/);
   });
 
-  it('give each filter its own start noise in the article range', () => {
-    const a = noiseImage(0, 3, 8, [150 / 255, 180 / 255]);
-    const b = noiseImage(0, 4, 8, [150 / 255, 180 / 255]);
-    expect(a).toEqual(noiseImage(0, 3, 8, [150 / 255, 180 / 255]));
+  it('start from seeded noise in the article range', () => {
+    const a = noiseImage(0, 8, [150 / 255, 180 / 255]);
+    const b = noiseImage(1, 8, [150 / 255, 180 / 255]);
+    expect(a).toEqual(noiseImage(0, 8, [150 / 255, 180 / 255]));
     expect(a).not.toEqual(b);
     const bytes = new Set(Array.from(a, (v) => Math.round(v * 255)));
     for (const v of a) expect(Number.isInteger(Math.round(v * 255 * 1e4) / 1e4)).toBe(true); // whole bytes
     expect(Math.min(...bytes)).toBeGreaterThanOrEqual(150);
     expect(Math.max(...bytes)).toBeLessThanOrEqual(179);
     expect(bytes.size).toBeGreaterThan(20);
+  });
+});
+
+describe('filter cost', () => {
+  it("orders default.yaml's layers as measured (16 filters each: 1 : 1.7 : 1.6 : 6.1-6.8 seconds)", async () => {
+    const model = await loadModel('darknet-tiny');
+    const early = methodParamsSchema.parse({ scales: 3, upscale: 1.6, stepsPerScale: 10 });
+    const last = methodParamsSchema.parse({ scales: 4, upscale: 1.6, stepsPerScale: 10 });
+    const base = filterCost(model, 'leaky_re_lu_2', early);
+    const ratios = [filterCost(model, 'leaky_re_lu_6', early), filterCost(model, 'leaky_re_lu_10', early), filterCost(model, 'conv2d_16', last)].map((c) => c / base);
+    expect(ratios[0]).toBeGreaterThan(1.3);
+    expect(ratios[0]).toBeLessThan(2.2);
+    expect(ratios[1]).toBeGreaterThan(1.3);
+    expect(ratios[1]).toBeLessThan(2.6);
+    expect(ratios[2]).toBeGreaterThan(5);
+    expect(ratios[2]).toBeLessThan(8.5);
+    expect(filterCost(model, 'leaky_re_lu_2', { ...early, stepsPerScale: 20 })).toBe(2 * base);
   });
 });

@@ -79,6 +79,27 @@ describe('progress', () => {
     );
   });
 
+  it('estimates the time left from the work left, so a costly layer ahead is not missed', () => {
+    // 160 cheap filters (1 unit each) done in 16 s; 40 filters of 20 units each are still ahead.
+    const stream = new Capture(false);
+    let clock = 0;
+    const progress = createProgress('filters', 200, { stream, intervalMs: 0, now: () => clock, work: 160 + 40 * 20 });
+    clock = 16_000;
+    progress.tick(160, 160);
+    // Items alone would say 40 x 0.1 s = 4 s; the work left says 800 units at 10 units/s.
+    expect(stream.text).toBe('filters: 160/200 (80%), 10.0/s, ETA 1m20s\n');
+  });
+
+  it('leaves reused items out of the rate and the ETA', () => {
+    const stream = new Capture(false);
+    let clock = 0;
+    const progress = createProgress('filters', 100, { stream, intervalMs: 0, now: () => clock });
+    progress.skip(90);
+    clock = 5000;
+    progress.tick(5);
+    expect(stream.text).toBe('filters: 95/100 (95%), 1.0/s, ETA 5s\n');
+  });
+
   it('draws a bar with done/total on a terminal', () => {
     const stream = new Capture(true);
     const progress = createProgress('scan', 4, { stream });

@@ -48,7 +48,7 @@ export const defineBuildCommand: DefineCommand = (program) => {
             createEngine,
             resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
             listDataset,
-            progress: (label, total) => createProgress(label, total),
+            progress: (label, total, options) => createProgress(label, total, options),
             log: (message) => process.stderr.write(`${message}\n`),
             now: () => new Date(),
           },

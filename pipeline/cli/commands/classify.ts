@@ -1,7 +1,8 @@
 /**
  * `filter-atlas classify <model> <image...>`: top classes per image with the model's own
  * head. With --evaluate <folder> it scores a folder of `<wnid>_<name>.JPEG` images instead
- * (top-1 / top-5), e.g. the ImageNet sample.
+ * (top-1 / top-5), e.g. the ImageNet sample. An unreadable image is reported on stderr and the
+ * others go on; the exit code is then 1.
  */
 import { Option } from 'commander';
 import { userError } from '../../errors.js';
@@ -65,7 +66,9 @@ export const defineClassifyCommand: DefineCommand = (program) => {
           const started = Date.now();
           const result = await evaluateDataset(engine, model, flags.evaluate, { batch, limit });
           const seconds = (Date.now() - started) / 1000;
-          const summary = { model: model.name, resize: model.preprocessing.resize, engine: engine.info.device, images: result.images, top1: result.top1, top5: result.top5, skipped: result.skipped.length, seconds };
+          const summary = { model: model.name, resize: model.preprocessing.resize, engine: engine.info.device, images: result.images, top1: result.top1, top5: result.top5, skipped: result.skipped.length, unreadable: result.unreadable.length, seconds };
+          for (const { error } of result.unreadable) process.stderr.write(`filter-atlas: ${error}\n`);
+          if (result.unreadable.length > 0) process.exitCode = 1;
           if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
           else {
             const percent = (v: number) => `${(100 * v).toFixed(1)} %`;
@@ -77,7 +80,15 @@ export const defineClassifyCommand: DefineCommand = (program) => {
           return;
         }
         const { classifyStream } = await import('../../classify/classify.js');
+        const failed: string[] = [];
         for await (const result of classifyStream(engine, model, images, { top, batch })) {
+          if ('error' in result) {
+            // Report it and go on: the other images' results are still worth having.
+            failed.push(result.image);
+            if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
+            process.stderr.write(`filter-atlas: ${result.error}\n`);
+            continue;
+          }
           if (flags.json) {
             process.stdout.write(JSON.stringify(result) + '\n');
             continue;
@@ -85,6 +96,10 @@ export const defineClassifyCommand: DefineCommand = (program) => {
           const lines = [`${result.image}:`];
           for (const entry of result.top) lines.push(`  ${(100 * entry.prob).toFixed(1).padStart(5)} %  ${String(entry.index).padStart(4)}  ${entry.label}`);
           process.stdout.write(lines.join('\n') + '\n');
+        }
+        if (failed.length > 0) {
+          process.stderr.write(`filter-atlas: ${failed.length} of ${images.length} images could not be read (listed above); the others were classified.\n`);
+          process.exitCode = 1;
         }
       } finally {
         await engine.dispose();

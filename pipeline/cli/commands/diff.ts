@@ -1,10 +1,13 @@
 /**
- * `filter-atlas diff <atlasA> <atlasB> [--out DIR] [--json]`: what changed between two atlases of one
+ * `filter-atlas diff <atlasA> <atlasB> [--output DIR] [--json]`: what changed between two atlases of one
  * architecture (retrained, fine-tuned, quantised weights), unit by unit -> diff.json + a summary.
  */
 import type { DefineCommand } from './index.js';
+import { deprecatedOut, outputFlag } from './output-flag.js';
 
 interface DiffFlags {
+  output?: string;
+  /** Deprecated spelling of --output. */
   out?: string;
   json?: boolean;
   engine: string;
@@ -22,7 +25,8 @@ export const defineDiffCommand: DefineCommand = (program) => {
     )
     .argument('<atlasA>', 'the earlier atlas: its folder (output/<atlas>) or an atlas .json file')
     .argument('<atlasB>', 'the later atlas: folder or .json file')
-    .option('--out <dir>', 'folder for diff.json (default: diffs/<A>__<B> in the output folder that holds atlas B, e.g. output/diffs/<A>__<B>)')
+    .option('--output <dir>', 'folder for diff.json (default: diffs/<A>__<B> in the output folder that holds atlas B, e.g. output/diffs/<A>__<B>)')
+    .addOption(deprecatedOut())
     .option('--json', 'print the diff as JSON (with a top-level summary) instead of the table')
     .option('--engine <engine>', 'engine that runs the cross-activations: ort or tfjs', 'ort')
     .option('--threads <n>', 'engine threads (default: every core)')
@@ -45,7 +49,8 @@ export const defineDiffCommand: DefineCommand = (program) => {
       if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) throw userError({ where: '--threads', expected: 'a positive integer', received: JSON.stringify(flags.threads) });
       const top = Number(flags.top);
       if (!(Number.isInteger(top) && top >= 0)) throw userError({ where: '--top', expected: 'a non-negative integer', received: JSON.stringify(flags.top) });
-      let out = flags.out ? resolve(flags.out) : undefined;
+      const chosen = outputFlag(flags);
+      let out = chosen ? resolve(chosen) : undefined;
       if (!out) {
         const [a, b] = [await readAtlasForDiff(pathA, 'A'), await readAtlasForDiff(pathB, 'B')];
         // Beside the atlases, so the site (which reads <output>/diffs/) finds it and relative paths hold.

@@ -3,18 +3,20 @@
  * filters, one PNG each (<out>/<model>-<layer>-<filter>.png); --json prints one line per filter.
  */
 import { Option } from 'commander';
-import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { describeValue, userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import type { MethodParams } from '../../visualize/params.js';
 import type { DefineCommand } from './index.js';
+import { deprecatedOut, outputFlag } from './output-flag.js';
 
 interface VisualizeFlags {
   layer: string;
   filters: string;
   arch?: 'vgg16_bn' | 'vgg16';
-  out: string;
+  output: string;
+  /** Deprecated spelling of --output. */
+  out?: string;
   seed: string;
   engine: EngineName;
   batch?: string;
@@ -59,18 +61,21 @@ export function parseCount(flag: string, text: string, min = 0): number {
 
 /** The method parameters from the defaults and the flags given; zod's complaint is reported against the flag. */
 export async function methodFromFlags(flags: Partial<VisualizeFlags>): Promise<MethodParams> {
-  const { methodParamsSchema } = await import('../../visualize/params.js');
+  const { methodParamsSchema, noiseLevelsSchema } = await import('../../visualize/params.js');
   const overrides: Record<string, unknown> = {};
   for (const [key, flag, field] of METHOD_FLAGS) {
     const text = flags[key];
     if (text !== undefined) overrides[field] = number(flag, text);
   }
   if (flags.noise !== undefined) {
-    const levels = flags.noise.split(',').map(Number);
-    if (levels.length !== 2 || levels.some((v) => !Number.isFinite(v) || v < 0 || v > 255) || levels[0] > levels[1]) {
-      throw userError({ where: '--noise', expected: 'two grey levels "low,high" from 0 to 255 with low <= high, e.g. 150,180', received: describeValue(flags.noise) });
+    // The same unit as the config's `noise`: grey levels from 0 to 255.
+    const levels = flags.noise.split(',').map((v) => (v.trim() === '' ? Number.NaN : Number(v)));
+    const parsed = noiseLevelsSchema.safeParse(levels);
+    if (!parsed.success || levels.some((v) => !Number.isFinite(v))) {
+      const why = parsed.success ? 'expected two grey levels' : parsed.error.issues[0].message;
+      throw userError({ where: '--noise', expected: `${why.replace(/^expected /, '').replace(/\[low, high\]/, '"low,high"').replace(/\[150, 180\]/, '150,180')}`, received: describeValue(flags.noise) });
     }
-    overrides.noise = levels.map((v) => v / 255);
+    overrides.noise = parsed.data;
   }
   if (flags.space !== undefined) overrides.space = flags.space;
   if (flags.clip === false) overrides.clipBetweenScales = false;
@@ -87,6 +92,8 @@ export async function methodFromFlags(flags: Partial<VisualizeFlags>): Promise<M
   });
 }
 
+const DEFAULT_OUTPUT = join('output', 'visualize');
+
 /** File-name-safe form of a model or layer name (ONNX names may hold slashes). */
 export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '_');
@@ -100,10 +107,11 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
     .requiredOption('--layer <name>', 'layer name or index (see `filter-atlas layers <model>`)')
     .requiredOption('--filters <list>', 'filter indices: "0,5,9", ranges "0-7,12" or "all"')
     .addOption(new Option('--arch <arch>', 'architecture of a .safetensors file').choices(['vgg16_bn', 'vgg16']))
-    .option('--out <dir>', 'output folder', join('output', 'visualize'))
+    .option('--output <dir>', 'output folder', DEFAULT_OUTPUT)
+    .addOption(deprecatedOut())
     .option('--seed <n>', 'seed of the start noise (same seed + engine + batch = same image)', '0')
     .addOption(new Option('--engine <engine>', 'numerical engine').choices(['ort', 'tfjs']).default('ort'))
-    .option('--batch <n>', 'filters optimised together (default: what fits in memory at the final size)')
+    .option('--batch <n>', "filters optimised together (default: what fits in build's default 1024 MiB at the final size, so build and visualize cut the same batches)")
     .option('--scales <n>', 'number of scales (article: 12)')
     .option('--steps <n>', 'Adam steps per scale (article: 20)')
     .option('--size <px>', 'start image size (article: 56)')
@@ -119,13 +127,15 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
       const seed = parseCount('--seed', flags.seed);
       const batchFlag = flags.batch === undefined ? undefined : parseCount('--batch', flags.batch, 1);
       const params = await methodFromFlags(flags);
-      const [{ loadModel }, { createEngine }, { findLayer }, { resolveFilters }, { sweepFilters, chooseBatchSize }, { describeMethod }] =
+      const output = outputFlag(flags, DEFAULT_OUTPUT)!;
+      const [{ loadModel }, { createEngine }, { findLayer }, { resolveFilters }, { sweepFilters }, { planBatchSize }, { describeMethod }] =
         await Promise.all([
           import('../../model/load.js'),
           import('../../engine/create.js'),
           import('../../model/layers.js'),
           import('../../config/filters.js'),
           import('../../visualize/sweep.js'),
+          import('../../visualize/batch-plan.js'),
           import('../../visualize/params.js'),
         ]);
       const [{ encodePng }, { writeFileAtomic }, { createProgress }] = await Promise.all([
@@ -140,9 +150,8 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
         const model = await loadModel(modelSpec, { ...(flags.arch ? { arch: flags.arch } : {}), signal: controller.signal });
         const { node, channels } = findLayer(model, flags.layer);
         const filters = resolveFilters(flags.filters, channels, `--filters for layer ${JSON.stringify(flags.layer)}`);
-        // A quarter of the machine's memory, at most 4 GiB: onnxruntime's arena and sharp need room too.
-        const budgetMiB = Math.min(4096, totalmem() / 4 / 2 ** 20);
-        const batchSize = Math.min(batchFlag ?? chooseBatchSize(model, node.name, params, budgetMiB), filters.length);
+        // build's rule and default budget: the same seed then gives the same batches and the same pictures.
+        const batchSize = Math.min(planBatchSize(model, node.name, params, { size: batchFlag ?? 'auto' }), filters.length);
         const engine = await createEngine(model, { engine: flags.engine });
         const progress = createProgress(`visualize ${model.name} ${flags.layer}`, filters.length);
         progress.log(`${filters.length} filter(s), batches of ${batchSize}, ${engine.info.device}. ${describeMethod(params)}`);
@@ -160,7 +169,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
             onResult: async (result) => {
               let image: string | null = null;
               if (result.image) {
-                image = join(flags.out, `${safeName(model.name)}-${safeName(flags.layer)}-${result.filter}.png`);
+                image = join(output, `${safeName(model.name)}-${safeName(flags.layer)}-${result.filter}.png`);
                 await writeFileAtomic(image, await encodePng(result.image));
               }
               progress.tick();

@@ -1,7 +1,7 @@
 /**
  * A small ONNX graph writer on top of onnx-proto: names tensors, collects nodes and
  * initializers, and encodes a ModelProto that onnxruntime accepts from memory.
- * Quirks handled here once (DESIGN.md section 3): the package must be imported as a
+ * Quirks handled here once (docs/design.md section 3): the package must be imported as a
  * default export; attributes need their `type`; int64 values go in as plain numbers
  * (a BigInt silently encodes as 0); floats go in as raw little-endian bytes (fast for
  * VGG-sized weights, where packed repeated floats would be slow).

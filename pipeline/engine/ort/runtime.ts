@@ -3,7 +3,7 @@
  * lazily (it is a native addon, heavy to load), and a failure says how to fix it.
  *
  * GPU: the CPU binaries ship in the npm package; the CUDA provider (CUDA 12 + cuDNN 9
- * on the machine) is a separate download that this project's .npmrc skips. A GPU user
+ * on the machine) is a separate download that package.json's allowScripts skips. A GPU user
  * enables it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`; the
  * engine then picks CUDA by itself and reports it in `info.device`.
  */
@@ -67,7 +67,7 @@ function probeModel(): Uint8Array {
 
 /**
  * Whether the CUDA provider library sits next to the native binding. onnxruntime-node's
- * postinstall downloads it (skipped by this project's .npmrc); without it, trying CUDA
+ * postinstall downloads it (skipped by package.json's allowScripts); without it, trying CUDA
  * only prints a native "cannot open shared object" error.
  */
 function cudaProviderInstalled(): boolean {

@@ -1,7 +1,7 @@
 /**
  * Convolution with a hand-written input gradient (tf.customGrad). tfjs's stock gradient runs
  * Conv2DBackpropInput, which the wasm backend implements as a slow loop (VGG16-BN 112 px:
- * 4.2 s/step vs 0.7 s, DESIGN.md section 3), and it has no DepthwiseConv2dNativeBackpropInput
+ * 4.2 s/step vs 0.7 s, docs/design.md section 3), and it has no DepthwiseConv2dNativeBackpropInput
  * kernel at all. The input gradient of a conv is itself a conv (XNNPACK-fast): zero-insert dy
  * for strides, pad, and correlate with the kernel flipped spatially and in/out channels swapped.
  * A BatchNorm and a ReLU / ReLU6 / LeakyReLU that follow the conv are fused into one call.
