@@ -1,7 +1,9 @@
 /**
  * `npm run bench [-- --json] [-- --engines ort,tfjs,pytorch]`: seconds per step (forward +
  * input gradient, median after warm-up) for VGG16-BN (generated weights) to layer 42 at 112 and
- * 224 px, batch 1 and 8, and darknet-tiny to conv2d_16 at 224 px, on each engine, with the
+ * 224 px, batch 1 and 8, ResNet-50 to layer4 and EfficientNet-B0 to features.8 (torchvision's
+ * initialisation, ONNX exports) at 224 px, batch 1 and 8, and darknet-tiny to conv2d_16 at 224 px,
+ * on each engine, with the
  * PyTorch reference of the same configuration measured in the same run (docs/design.md section 10:
  * ratios, never absolute times from another run). Rows of one configuration run back to back
  * so that load from other processes hits them alike. Then the visualisation rows (seconds per
@@ -13,13 +15,15 @@ import { Command, Option } from 'commander';
 import type { EngineName } from '../pipeline/engine/engine.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
 import { EnginePool, engineCase } from './engines.js';
-import { darknetTiny, generatedVgg16Bn } from './models.js';
-import { findPytorch, pytorchVggCase } from './pytorch.js';
+import { darknetTiny, generatedVgg16Bn, torchvisionModel } from './models.js';
+import { findPytorch, findTorchvision, pytorchTorchvisionCase, pytorchVggCase } from './pytorch.js';
 import { runBench, type BenchCase, type BenchRow } from './runner.js';
 import { formatTable } from './table.js';
 import { runVisualizeBench } from './visualize.js';
 
 const ENGINES = ['pytorch', 'ort', 'tfjs'] as const;
+/** torchvision classifiers benched to a late module (their ONNX exports keep module paths as aliases). */
+const TORCHVISION_ROWS = [['resnet50', 'layer4'], ['efficientnet_b0', 'features.8']] as const;
 type BenchEngine = (typeof ENGINES)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,6 +44,17 @@ async function buildCases(engines: Set<BenchEngine>, pool: EnginePool, log: (lin
     if (pytorch && !('missing' in pytorch)) cases.push(pytorchVggCase(pytorch, size, batch));
     for (const engine of ours) {
       cases.push(engineCase(pool, { engine, modelName: 'vgg16_bn', layer: '42', size, batch, skipOn: size === 224 && batch === 8 && engine === 'tfjs' ? wasmHeapSkip : undefined }));
+    }
+  }
+  // Today's CNNs through their ONNX exports (the exports need torchvision too).
+  const torchvision = engines.has('pytorch') || ours.length > 0 ? await findTorchvision() : undefined;
+  if (torchvision && 'missing' in torchvision) log(`bench: no ResNet-50 / EfficientNet-B0 rows: ${torchvision.missing}`);
+  else if (torchvision) {
+    for (const [arch, layer] of TORCHVISION_ROWS) {
+      for (const batch of [1, 8]) {
+        if (engines.has('pytorch')) cases.push(pytorchTorchvisionCase(torchvision.device, arch, layer, 224, batch));
+        for (const engine of ours) cases.push(engineCase(pool, { engine, modelName: arch, layer, size: 224, batch }));
+      }
     }
   }
   // No PyTorch step script for darknet-tiny: these rows have no ratio.
@@ -66,7 +81,11 @@ async function main(argv: string[]): Promise<void> {
   const json = options.json === true;
   const log = (line: string) => process.stderr.write(line + '\n');
   const started = Date.now();
-  const pool = new EnginePool({ vgg16_bn: generatedVgg16Bn, 'darknet-tiny': darknetTiny });
+  const pool = new EnginePool({
+    vgg16_bn: generatedVgg16Bn,
+    'darknet-tiny': darknetTiny,
+    ...Object.fromEntries(TORCHVISION_ROWS.map(([arch]) => [arch, () => torchvisionModel(arch)])),
+  });
   let rows: BenchRow[];
   try {
     const cases = await buildCases(new Set(requested as BenchEngine[]), pool, log);

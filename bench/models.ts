@@ -1,7 +1,8 @@
 /**
  * The bench's models: VGG16-BN with generated weights (the real ones are a 554 MB download;
  * speed does not depend on the values) written as safetensors to a temporary folder and read
- * back through the product's loader, and the built-in darknet-tiny.
+ * back through the product's loader, the built-in darknet-tiny, and torchvision classifiers
+ * exported to ONNX by PyTorch (bench/torchvision_step.py) and read through the ONNX loader.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { loadModel } from '../pipeline/model/load.js';
 import { writeSafetensors } from '../pipeline/model/safetensors.js';
 import { vggStateDictShapes } from '../pipeline/model/vgg.js';
 import { createRandom } from '../pipeline/util/random.js';
+import { exportTorchvision } from './pytorch.js';
 
 /** Seeded weights of the real keys and shapes; BN statistics away from identity so BN does real work. */
 export async function generatedVgg16Bn(seed = 16): Promise<CnnModel> {
@@ -37,3 +39,15 @@ export async function generatedVgg16Bn(seed = 16): Promise<CnnModel> {
 }
 
 export const darknetTiny = (): Promise<CnnModel> => loadModel('darknet-tiny');
+
+/** A torchvision classifier through its ONNX export, made in a temporary folder. */
+export async function torchvisionModel(arch: string): Promise<CnnModel> {
+  const folder = await mkdtemp(join(tmpdir(), 'filter-atlas-bench-'));
+  try {
+    const path = join(folder, `${arch}.onnx`);
+    await exportTorchvision(arch, path);
+    return await loadModel(path);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}

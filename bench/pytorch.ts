@@ -1,6 +1,7 @@
 /**
- * The PyTorch reference step (../shared/reference/torch_step.py: VGG16-BN to ReLU 42, forward +
- * input gradient, 2 threads) run by Debian's /usr/bin/python3 in a child process. The bench
+ * The PyTorch reference steps, run by Debian's /usr/bin/python3 in a child process (2 threads):
+ * VGG16-BN to ReLU 42 (../shared/reference/torch_step.py) and torchvision classifiers to a module
+ * (bench/torchvision_step.py, which also writes their ONNX exports for our engines). The bench
  * installs nothing: without torch or the reference folder, these rows are skipped with a message.
  */
 import { execFile } from 'node:child_process';
@@ -29,7 +30,15 @@ export async function findPytorch(folder: string): Promise<PytorchReference | { 
   }
 }
 
-/** VGG16-BN step at one size and batch; torch_step.py times 5 steps after 1 warm-up and prints the median. */
+/** Runs a step script; it times 5 steps after 1 warm-up and prints the median last. */
+async function timeScript(script: string, args: string[], cwd: string, device: string): Promise<{ secondsPerStep: number; steps: number; device: string } | { skip: string }> {
+  const { stdout } = await run(PYTHON, [script, ...args], { cwd, timeout: 300_000 });
+  const match = /seconds_per_step=([\d.]+)\s*$/.exec(stdout.trim());
+  if (!match) return { skip: `${script} printed no seconds_per_step: ${JSON.stringify(stdout.slice(-200))}` };
+  return { secondsPerStep: Number(match[1]), steps: 5, device };
+}
+
+/** VGG16-BN step at one size and batch. */
 export function pytorchVggCase(reference: PytorchReference, size: number, batch: number): BenchCase {
   return {
     engine: 'pytorch',
@@ -37,14 +46,35 @@ export function pytorchVggCase(reference: PytorchReference, size: number, batch:
     layer: '42',
     size,
     batch,
-    async measure() {
-      const { stdout } = await run(PYTHON, ['torch_step.py', '--size', String(size), '--batch', String(batch)], {
-        cwd: reference.folder,
-        timeout: 300_000,
-      });
-      const match = /seconds_per_step=([\d.]+)\s*$/.exec(stdout.trim());
-      if (!match) return { skip: `torch_step.py printed no seconds_per_step: ${JSON.stringify(stdout.slice(-200))}` };
-      return { secondsPerStep: Number(match[1]), steps: 5, device: reference.device };
-    },
+    measure: () => timeScript('torch_step.py', ['--size', String(size), '--batch', String(batch)], reference.folder, reference.device),
+  };
+}
+
+const TORCHVISION_SCRIPT = join(import.meta.dirname, 'torchvision_step.py');
+
+/** Whether torchvision imports (the ONNX exports and steps of resnet50, efficientnet_b0, ...), else why not. */
+export async function findTorchvision(): Promise<{ device: string } | { missing: string }> {
+  try {
+    const { stdout } = await run(PYTHON, ['-c', 'import torch, torchvision; print(torch.__version__)'], { timeout: 60_000 });
+    return { device: `PyTorch ${stdout.trim()} cpu, 2 threads` };
+  } catch {
+    return { missing: `${PYTHON} cannot import torchvision (apt-get install python3-torchvision)` };
+  }
+}
+
+/** A torchvision classifier's ONNX export (224 px, opset 17, torchvision's seeded initialisation). */
+export async function exportTorchvision(arch: string, path: string): Promise<void> {
+  await run(PYTHON, [TORCHVISION_SCRIPT, '--arch', arch, '--export', path], { timeout: 300_000, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+}
+
+/** PyTorch's step on a torchvision classifier, to the module `layer`. */
+export function pytorchTorchvisionCase(device: string, arch: string, layer: string, size: number, batch: number): BenchCase {
+  return {
+    engine: 'pytorch',
+    model: arch,
+    layer,
+    size,
+    batch,
+    measure: () => timeScript(TORCHVISION_SCRIPT, ['--arch', arch, '--layer', layer, '--size', String(size), '--batch', String(batch)], import.meta.dirname, device),
   };
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CnnModel, Op } from '../../pipeline/model/graph.js';
 import { findNode, inferShapes } from '../../pipeline/model/layers.js';
+import { graphAtSize } from '../../pipeline/model/sized.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { floatTensor, int64Tensor, modelBytes, node } from './helpers/onnx.js';
 
@@ -104,6 +105,14 @@ describe('ONNX import', () => {
     expect(shapes.get('pad1')).toMatchObject({ dims: [4, 6, 6] });
     expect(shapes.get('cat1')).toMatchObject({ dims: [8, 2, 2] });
     expect(shapes.get('y')?.dims).toEqual([2]);
+  });
+
+  it("recomputes auto_pad SAME_UPPER at other image sizes", () => {
+    const dw = (size: number) => findNode(graphAtSize(model, [size, size]).graph, 'dw').op;
+    expect(dw(8)).toMatchObject({ pads: [0, 0, 1, 1] });
+    // 9 px: output ceil(9 / 2) = 5, total pad 4 * 2 + 3 - 9 = 2, split evenly.
+    expect(dw(9)).toMatchObject({ pads: [1, 1, 1, 1] });
+    expect(graphAtSize(model, [9, 9]).shapes.get('dw')?.dims).toEqual([4, 5, 5]);
   });
 
   it('turns Gemm (transB, alpha) and MatMul + Add into dense [out, in] layers', () => {

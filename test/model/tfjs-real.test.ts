@@ -9,6 +9,7 @@ import { ensureAsset } from '../../pipeline/assets/index.js';
 import { describeLayers } from '../../pipeline/model/describe.js';
 import type { CnnModel, GraphNode, Op } from '../../pipeline/model/graph.js';
 import { findNode, inferShapes } from '../../pipeline/model/layers.js';
+import { graphAtSize } from '../../pipeline/model/sized.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { countParameters } from '../../pipeline/model/params.js';
 
@@ -120,6 +121,21 @@ describe('mobilenet-v1-0.25', () => {
     expect(opOf(findNode(model.graph, 'conv1'), 'conv').pads).toEqual([0, 0, 1, 1]);
     expect(opOf(findNode(model.graph, 'conv_dw_1'), 'conv').pads).toEqual([1, 1, 1, 1]);
     expect(opOf(findNode(model.graph, 'conv1_relu'), 'clip')).toMatchObject({ min: 0, max: 6 });
+  });
+
+  it("recomputes TF 'same' padding at every image size (stride 2: the pads depend on it)", () => {
+    // TF SAME: output ceil(size / stride); total pad (out - 1) * stride + kernel - size, the odd one after.
+    const at = (size: number, layer: string) => opOf(findNode(graphAtSize(model, [size, size]).graph, layer), 'conv');
+    expect(at(224, 'conv1').pads).toEqual([0, 0, 1, 1]);
+    expect(at(225, 'conv1').pads).toEqual([1, 1, 1, 1]);
+    expect(at(227, 'conv1').pads).toEqual([1, 1, 1, 1]);
+    expect(at(226, 'conv1').pads).toEqual([0, 0, 1, 1]);
+    expect(graphAtSize(model, [225, 225]).shapes.get('conv1')?.dims).toEqual([8, 113, 113]);
+    // conv_dw_2 sees conv1's 113 x 113 output at 225 px: out 57, total pad 56 * 2 + 3 - 113 = 2.
+    expect(at(225, 'conv_dw_2').pads).toEqual([1, 1, 1, 1]);
+    // Stride 1 'same' is the same at every size.
+    expect(at(225, 'conv_dw_1').pads).toEqual([1, 1, 1, 1]);
+    expect(at(225, 'conv_dw_1').autoPad).toBeUndefined();
   });
 
   it('carries ImageNet labels in the standard order and [-1, 1] preprocessing', () => {

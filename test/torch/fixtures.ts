@@ -24,6 +24,13 @@ export interface ReferenceLayer {
   maxGradient: number;
 }
 
+/** Channel means of a module's output (per image, per channel), from a float64 forward pass. */
+export interface ReferenceMeans {
+  layer: string;
+  shape: number[];
+  means: number[][];
+}
+
 export interface TorchCase {
   id: string;
   arch: string;
@@ -32,11 +39,14 @@ export interface TorchCase {
   /** The size the model was exported (traced) at, and the size of this case. */
   exportSize: [number, number];
   size: [number, number];
-  /** PyTorch's own float32 vs float64 gradient error on these images (see fixtures.py). */
-  certificate: number;
+  /** PyTorch's own float32 vs float64 gradient error on these images (see fixtures.py); gradient cases only. */
+  certificate?: number;
   n: number;
   images: string;
+  /** Gradient references (empty for forward-only cases). */
   layers: ReferenceLayer[];
+  /** Forward references: channel means at the export size. */
+  means?: ReferenceMeans[];
 }
 
 export interface TorchFixtures {
