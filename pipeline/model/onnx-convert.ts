@@ -384,7 +384,7 @@ class Converter {
    * [1, 48, 28, 28] -> [1, 2, 24, 28, 28] becomes [N, 2, 24, H, W], and one remaining middle dim
    * becomes -1 ([1, 48, 784] from [1, 48, 28, 28] -> [N, C, -1]).
    */
-  private reshapeTarget(node: NodeProto, index: number, input: Shape, value: { value: Const; literal: boolean }): ReshapeDim[] {
+  private reshapeTarget(index: number, input: Shape, value: { value: Const; literal: boolean }): ReshapeDim[] {
     const raw = listOf(value.value).map((d, i): ReshapeDim => (Number.isNaN(d) ? { input: 0 } : d === 0 ? { input: i } : d));
     if (!value.literal) return raw;
     const recorded = this.options.reshapeTargets.get(index);
@@ -410,7 +410,7 @@ class Converter {
     const input = this.tensor(node);
     const value = this.value(node, 1);
     if (value?.kind !== 'const') throw this.error(node, 'a target shape known at import (a constant or shape arithmetic)', 'a tensor computed from the image');
-    this.add(node, { kind: 'reshape', shape: this.reshapeTarget(node, index, this.shapeOfNode(input), value) }, [input]);
+    this.add(node, { kind: 'reshape', shape: this.reshapeTarget(index, this.shapeOfNode(input), value) }, [input]);
   }
 
   private flatten(node: NodeProto, a: Attributes): void {

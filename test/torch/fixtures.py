@@ -94,6 +94,10 @@ def randomize(model, seed, size=(160, 160)):
             model((calibration - MEAN) / STD)
             for m in batch_norms:
                 n = m.num_features
+                # A channel nearly constant on the calibration noise (EfficientNet has variances of
+                # 6e-5) would amplify float rounding 100-fold: its gradient in float32 is then off by
+                # 1e-3 in PyTorch too. A floor keeps the network's numbers those of a trained one.
+                m.running_var.clamp_(min=0.1)
                 m.weight.copy_(torch.empty(n).uniform_(0.5, 1.5, generator=g))
                 m.bias.copy_(torch.empty(n).uniform_(-0.2, 0.2, generator=g))
     return model.eval()

@@ -9,12 +9,12 @@ import { userError } from '../../errors.js';
 import { INPUT, type CnnModel, type Op } from '../../model/graph.js';
 import type { SizedGraph } from '../../model/sized.js';
 import { applyConv, disposeConvUnit, makeConvUnit, type ConvUnit } from './conv.js';
-import { TFJS_RULES, type TfValue } from './ops.js';
+import { TFJS_RULES, type TfjsContext, type TfValue } from './ops.js';
 import { makePlan, type Plan, type Step } from './plan.js';
 import type { TfModule } from './runtime.js';
 import { foldConv } from './weights.js';
 
-type TfjsRule = (op: Op, inputs: TfValue[], ctx: Parameters<(typeof TFJS_RULES)['relu']>[2]) => TfValue;
+type TfjsRule = (op: Op, inputs: TfValue[], ctx: TfjsContext) => TfValue;
 
 export interface GraphRunner {
   /** Plan for these node names (resolved, not aliases) at this size; cached. */
@@ -91,7 +91,7 @@ export function createGraphRunner(tf: TfModule, model: CnnModel): GraphRunner {
           out = { t: applyConv(tf, x, convUnit(step), step.activation), nhwc: true };
         } else {
           const rule = TFJS_RULES[step.node.op.kind as Exclude<Op['kind'], 'conv'>] as unknown as TfjsRule;
-          const context = { tf, node: step.node, inShapes: inputNames.map((n) => sized.shapes.get(n)!), outShape: sized.shapes.get(step.node.name)!, kept: keep };
+          const context: TfjsContext = { tf, node: step.node, inShapes: inputNames.map((n) => sized.shapes.get(n)!), outShape: sized.shapes.get(step.node.name)!, kept: keep };
           out = rule(step.node.op, inputs, context);
         }
         values.set(step.output, out);
