@@ -45,6 +45,18 @@ export interface Engine {
    * channelWeights is n x channels of the layer (row-major); a one-hot row maximises one filter.
    */
   objectiveGradient(batch: ImageBatch, layer: string, channelWeights: Float32Array): Promise<ObjectiveGradient>;
+  /**
+   * The gradient w.r.t. the input of an objective computed outside the engine from a layer's
+   * output (a vector-Jacobian product): `layerGradient` is d objective / d layer output, NCHW like
+   * the layer. Returns the layer's output and d objective / d image (RGB [0, 1] space).
+   */
+  backward(batch: ImageBatch, layer: string, layerGradient: Float32Array): Promise<{ activation: FeatureMaps; gradient: Float32Array }>;
+  /**
+   * For the objective of objectiveGradient, and each channel i of the earlier layer `from`:
+   * sum over space of from[n, i] * d objective[n] / d from[n, i] (gradient x activation), n x C_from,
+   * row-major: how much each of `from`'s channels contributes to each image's objective.
+   */
+  attribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string): Promise<{ objective: Float32Array; attribution: Float32Array }>;
   dispose(): Promise<void>;
 }
 

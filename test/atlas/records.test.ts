@@ -111,6 +111,8 @@ describe('atlas.json during a build', () => {
         }
         return engine.objectiveGradient(batch, layer, weights);
       },
+      backward: (batch, layer, layerGradient) => engine.backward(batch, layer, layerGradient),
+      attribution: (batch, layer, weights, from) => engine.attribution(batch, layer, weights, from),
       dispose: () => engine.dispose(),
     });
     await runBuild(cfg, deps(cfg, watch));

@@ -50,6 +50,8 @@ function fakeEngine(): Engine {
       return new Map(layers.map((l): [string, FeatureMaps] => [l, { data, n: batch.n, channels: 4, height: 1, width: 1 }]));
     },
     objectiveGradient: () => Promise.reject(new Error('not used')),
+    backward: () => Promise.reject(new Error('not used')),
+    attribution: () => Promise.reject(new Error('not used')),
     dispose: () => Promise.resolve(),
   };
 }

@@ -80,6 +80,12 @@ export function fakeEngine(activation: ActivationOf): FakeEngine {
     async objectiveGradient() {
       throw new Error('not used by the dataset scan');
     },
+    async backward() {
+      throw new Error('not used by the dataset scan');
+    },
+    async attribution() {
+      throw new Error('not used by the dataset scan');
+    },
     async dispose() {},
   };
 }

@@ -41,8 +41,15 @@ describe('diff of darknet-tiny variants', () => {
   const diffDeps: DiffDeps = { loadModel, createEngine, log: () => {}, now: () => new Date('2026-11-27T00:00:00Z') };
 
   async function build(name: string, model?: string): Promise<void> {
-    const config = await loadConfig(join(CONFIGS, `${name}.yaml`));
-    if (model) config.model = model;
+    // The shipped config names the variant where `filter-atlas variant` writes it; here it is in the
+    // temp folder, so a copy of the config points there (the loader checks that the model exists).
+    let file = join(CONFIGS, `${name}.yaml`);
+    if (model) {
+      const text = await readFile(file, 'utf8');
+      file = join(dir, `${name}.yaml`);
+      await writeFile(file, text.replace(/^model: .*$/m, `model: ${JSON.stringify(model)}`));
+    }
+    const config = await loadConfig(file);
     config.output = join(dir, 'out');
     const deps: BuildDeps = {
       loadModel,

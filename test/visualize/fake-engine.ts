@@ -77,6 +77,12 @@ export function createFakeEngine(options: FakeEngineOptions): FakeEngine {
       }
       return { objective, gradient };
     },
+    async backward() {
+      throw new Error('fake engine: backward is not used by the method tests');
+    },
+    async attribution() {
+      throw new Error('fake engine: attribution is not used by the method tests');
+    },
     async dispose() {},
   };
 }

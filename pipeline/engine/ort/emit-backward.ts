@@ -24,11 +24,14 @@ function unsupported(node: GraphNode, layer: string): Error {
   });
 }
 
+/** Where the backward pass ends: at the image (through the preprocessing), or at an earlier node's output. */
+export type BackwardEnd = { invStd: readonly number[] } | { stopAt: string };
+
 /**
- * Emits d objective / d image for `layerNode`, given d objective / d layer output.
- * Returns the gradient tensor (same shape as the image).
+ * Emits d objective / d image (or d objective / d `stopAt`'s output) for `layerNode`, given
+ * d objective / d layer output. Returns the gradient tensor.
  */
-export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan: Plan, lowered: Lowered, layerNode: GraphNode, dLayer: string, invStd: readonly number[]): string {
+export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan: Plan, lowered: Lowered, layerNode: GraphNode, dLayer: string, end: BackwardEnd): string {
   const contributions = new Map<string, string[]>([[layerNode.name, [dLayer]]]);
   const gradientOf = (name: string): string | undefined => {
     const parts = contributions.get(name);
@@ -41,7 +44,10 @@ export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan:
     const op = lowered.ops.get(node.name);
     if (op && computed(node.name) && !(DIFFERENTIABLE_OPS as readonly string[]).includes(op.kind)) throw unsupported(node, layerNode.name);
   }
+  const stopAt = 'stopAt' in end ? end.stopAt : undefined;
   for (const node of [...plan.nodes].reverse()) {
+    // Every reader of `stopAt` comes after it: once there, its gradient is complete.
+    if (node.name === stopAt) break;
     const op = lowered.ops.get(node.name);
     const dy = op && gradientOf(node.name);
     if (!op || dy === undefined) continue;
@@ -58,7 +64,12 @@ export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan:
       if (dx !== undefined) contributions.set(inputs[i], [...(contributions.get(inputs[i]) ?? []), dx]);
     });
   }
+  if ('stopAt' in end) {
+    const dStop = gradientOf(end.stopAt);
+    if (dStop === undefined) throw new Error(`layer ${layerNode.name} does not depend on ${end.stopAt}`);
+    return dStop;
+  }
   const dModelInput = gradientOf(INPUT);
   if (dModelInput === undefined) throw new Error(`layer ${layerNode.name} does not depend on the model input`);
-  return builder.op('Mul', [dModelInput, perChannel(builder, 'preprocess.grad_inv_std', invStd)], 'image/grad');
+  return builder.op('Mul', [dModelInput, perChannel(builder, 'preprocess.grad_inv_std', end.invStd)], 'image/grad');
 }

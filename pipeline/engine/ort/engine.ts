@@ -9,7 +9,8 @@ import { SizedGraphs, type SizedGraph } from '../../model/sized.js';
 import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient } from '../engine.js';
 import { featureMapsOf } from '../layer-output.js';
 import { layerChannels } from '../../model/layers.js';
-import { buildForwardProgram, buildGradientProgram, type Program } from './programs.js';
+import { buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, type Program } from './programs.js';
+import { checkEarlier, checkLength } from '../checks.js';
 import { planFor, resolveLayers } from './plan.js';
 import { loadRuntime, type Runtime } from './runtime.js';
 import { SessionCache } from './session-cache.js';
@@ -86,6 +87,35 @@ class OrtEngine implements Engine {
       }),
     );
     return { objective: objective.data as Float32Array, gradient: gradient.data as Float32Array };
+  }
+
+  async backward(batch: ImageBatch, layer: string, layerGradient: Float32Array): Promise<{ activation: FeatureMaps; gradient: Float32Array }> {
+    checkBatch(batch);
+    const sized = this.at([batch.height, batch.width], [layer]);
+    const [node] = resolveLayers(sized.graph, [layer]);
+    const dims = [batch.n, ...sized.shapes.get(node.name)!.dims];
+    checkLength(`gradient of layer ${JSON.stringify(layer)}`, dims, layerGradient);
+    const [activation, gradient] = await this.run(
+      `backward|${node.name}|${sized.size.join('x')}`,
+      () => buildBackwardProgram(this.model, sized, node.name),
+      (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.layerGradient!]: new this.runtime.ort.Tensor('float32', layerGradient, dims) }),
+    );
+    return { activation: featureMapsOf(activation.data as Float32Array, activation.dims as number[]), gradient: gradient.data as Float32Array };
+  }
+
+  async attribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string): Promise<{ objective: Float32Array; attribution: Float32Array }> {
+    checkBatch(batch);
+    const sized = this.at([batch.height, batch.width], [layer, from]);
+    const [node, source] = resolveLayers(sized.graph, [layer, from]);
+    checkEarlier(sized, node.name, source.name);
+    const channels = layerChannels(sized, node.name, layer);
+    checkLength(`channel weights for layer ${JSON.stringify(layer)}`, [batch.n, channels], channelWeights);
+    const [objective, attribution] = await this.run(
+      `attribution|${node.name}|${source.name}|${sized.size.join('x')}`,
+      () => buildAttributionProgram(this.model, sized, node.name, source.name),
+      (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.weights!]: new this.runtime.ort.Tensor('float32', channelWeights, [batch.n, channels]) }),
+    );
+    return { objective: objective.data as Float32Array, attribution: attribution.data as Float32Array };
   }
 
   async dispose(): Promise<void> {

@@ -6,8 +6,9 @@
  *    objective[n] = sum_c weights[n, c] * mean over space of layer[n, c] (the value itself for
  *    (N, C) layers such as class logits).
  */
-import type { CnnModel } from '../../model/graph.js';
+import type { CnnModel, GraphNode } from '../../model/graph.js';
 import type { SizedGraph } from '../../model/sized.js';
+import type { Shape } from '../../model/shapes.js';
 import { emitBackward } from './emit-backward.js';
 import { dimsOf, emitForward } from './emit-forward.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
@@ -18,7 +19,7 @@ export const BATCH_DIM = 'N';
 
 export interface Program {
   bytes: Uint8Array;
-  inputs: { image: string; weights?: string };
+  inputs: { image: string; weights?: string; layerGradient?: string };
   /** Graph output names; for forward, one per requested node, in request order (deduplicated by node). */
   outputs: string[];
 }
@@ -44,34 +45,76 @@ export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: 
   return { bytes: builder.encode(`${model.name} forward`), inputs: { image }, outputs, nodes: targets.map((n) => n.name) };
 }
 
-export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM): Program {
-  const { graph, shapes, size } = sized;
-  const [target] = resolveLayers(graph, [layer]);
-  const plan = planFor(graph, [target]);
-  const layerShape = shapes.get(target.name)!;
-  const [channels, ...spatial] = layerShape.dims;
-  const builder = new OnnxGraphBuilder();
-  const image = builder.input('image', [batch, 3, size[0], size[1]]);
-  const weights = builder.input('channel_weights', [batch, channels]);
-  const lowered = emitForward(builder, model, sized, plan, image, true);
-  const activation = lowered.tensors.get(target.name)!;
-
+/** The channel-mean objective of a layer and its gradient with respect to the layer (see the file comment). */
+function emitObjective(builder: OnnxGraphBuilder, activation: string, layerShape: Shape, weights: string): { objective: string; dLayer: string } {
+  const [, ...spatial] = layerShape.dims;
   const spatialAxes = spatial.map((_, i) => i + 2);
   const means = spatialAxes.length ? builder.op('ReduceMean', [activation], 'objective/channel_means', { axes: spatialAxes, keepdims: 0 }) : activation;
   const weighted = builder.op('Mul', [means, weights], 'objective/weighted');
   const objective = builder.op('ReduceSum', [weighted, builder.int64Tensor('objective.axes', [1])], 'objective', { keepdims: 0 });
-
+  if (spatialAxes.length === 0) return { objective, dLayer: weights };
   // d objective / d layer[n, c, h, w] = weights[n, c] / (H * W), broadcast over space.
-  let dLayer = weights;
-  if (spatialAxes.length) {
-    const area = spatial.reduce((a, b) => a * b, 1);
-    const perPixel = builder.op('Mul', [weights, builder.scalar('objective.inv_area', 1 / area)], 'objective/grad_per_pixel');
-    const perChannel = builder.op('Unsqueeze', [perPixel, builder.int64Tensor('objective.spatial_axes', spatialAxes)], 'objective/grad_nc11');
-    dLayer = builder.op('Expand', [perChannel, builder.int64Tensor('objective.layer_dims', [1, ...layerShape.dims])], 'objective/grad_layer');
-  }
+  const area = spatial.reduce((a, b) => a * b, 1);
+  const perPixel = builder.op('Mul', [weights, builder.scalar('objective.inv_area', 1 / area)], 'objective/grad_per_pixel');
+  const perChannel = builder.op('Unsqueeze', [perPixel, builder.int64Tensor('objective.spatial_axes', spatialAxes)], 'objective/grad_nc11');
+  const dLayer = builder.op('Expand', [perChannel, builder.int64Tensor('objective.layer_dims', [1, ...layerShape.dims])], 'objective/grad_layer');
+  return { objective, dLayer };
+}
 
-  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, model.preprocessing.std.map((s) => 1 / s));
+/** The forward pass of what `nodes` depend on, with max-pool indices for the backward pass. */
+function start(model: CnnModel, sized: SizedGraph, nodes: GraphNode[], batch: number | string) {
+  const builder = new OnnxGraphBuilder();
+  const image = builder.input('image', [batch, 3, sized.size[0], sized.size[1]]);
+  const plan = planFor(sized.graph, nodes);
+  const lowered = emitForward(builder, model, sized, plan, image, true);
+  return { builder, image, plan, lowered };
+}
+
+export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM): Program {
+  const [target] = resolveLayers(sized.graph, [layer]);
+  const layerShape = sized.shapes.get(target.name)!;
+  const { builder, image, plan, lowered } = start(model, sized, [target], batch);
+  const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
+  const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
+  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) });
   builder.output(objective, [batch]);
-  builder.output(gradient, [batch, 3, size[0], size[1]]);
+  builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
   return { bytes: builder.encode(`${model.name} gradient of ${target.name}`), inputs: { image, weights }, outputs: [objective, gradient] };
+}
+
+/**
+ * (image, d objective / d layer) -> d objective / d image, for an objective computed outside the
+ * engine from the layer's output (a vector-Jacobian product), and the layer's output itself.
+ */
+export function buildBackwardProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM): Program {
+  const [target] = resolveLayers(sized.graph, [layer]);
+  const layerShape = sized.shapes.get(target.name)!;
+  const { builder, image, plan, lowered } = start(model, sized, [target], batch);
+  const dLayer = builder.input('layer_gradient', dimsOf(layerShape, batch));
+  const activation = builder.op('Identity', [lowered.tensors.get(target.name)!], 'layer_output');
+  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) });
+  builder.output(activation, dimsOf(layerShape, batch));
+  builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
+  return { bytes: builder.encode(`${model.name} backward of ${target.name}`), inputs: { image, layerGradient: dLayer }, outputs: [activation, gradient] };
+}
+
+/**
+ * (image, channel weights) -> the objective of `layer` and, per channel i of the earlier layer
+ * `from`, sum over space of from[n, i] * d objective[n] / d from[n, i]: how much each of `from`'s
+ * channels contributes to the objective (gradient x input attribution).
+ */
+export function buildAttributionProgram(model: CnnModel, sized: SizedGraph, layer: string, from: string, batch: number | string = BATCH_DIM): Program {
+  const [target, source] = resolveLayers(sized.graph, [layer, from]);
+  const layerShape = sized.shapes.get(target.name)!;
+  const sourceShape = sized.shapes.get(source.name)!;
+  const { builder, image, plan, lowered } = start(model, sized, [target, source], batch);
+  const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
+  const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
+  const dSource = emitBackward(builder, sized, plan, lowered, target, dLayer, { stopAt: source.name });
+  const product = builder.op('Mul', [lowered.tensors.get(source.name)!, dSource], 'attribution/product');
+  const spatialAxes = sourceShape.dims.slice(1).map((_, i) => i + 2);
+  const attribution = spatialAxes.length ? builder.op('ReduceSum', [product, builder.int64Tensor('attribution.axes', spatialAxes)], 'attribution', { keepdims: 0 }) : builder.op('Identity', [product], 'attribution');
+  builder.output(objective, [batch]);
+  builder.output(attribution, [batch, sourceShape.dims[0]]);
+  return { bytes: builder.encode(`${model.name} attribution of ${target.name} to ${source.name}`), inputs: { image, weights }, outputs: [objective, attribution] };
 }

@@ -9,6 +9,7 @@ import type { CnnModel } from '../../model/graph.js';
 import { findNode, layerChannels } from '../../model/layers.js';
 import { SizedGraphs } from '../../model/sized.js';
 import { featureMapsOf } from '../layer-output.js';
+import { checkEarlier, checkLength } from '../checks.js';
 import { logical } from './ops.js';
 import type { Engine, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient } from '../engine.js';
 import { createGraphRunner } from './execute.js';
@@ -113,6 +114,63 @@ export async function createTfjsEngine(model: CnnModel, _options: EngineOptions,
         return { objective: (await objective.data()) as Float32Array, gradient: (await gradient.data()) as Float32Array };
       } finally {
         tf.dispose([objective, gradient]);
+      }
+    },
+
+    async backward(batch: ImageBatch, layer: string, layerGradient: Float32Array): Promise<{ activation: FeatureMaps; gradient: Float32Array }> {
+      alive();
+      checkBatch(batch);
+      const { sized, names, plan } = prepare(batch, [layer]);
+      const [name] = names;
+      const dims = [batch.n, ...sized.shapes.get(name)!.dims];
+      checkLength(`gradient of layer ${JSON.stringify(layer)}`, dims, layerGradient);
+      const [activation, gradient] = tf.tidy(() => {
+        let output: Tensor | undefined;
+        // sum(layer * dLayer) has d / d image = the vector-Jacobian product asked for.
+        const f = (x: Tensor) => {
+          const out = logical(tf, runner.run(x as Tensor4D, sized, plan, false).get(name)!);
+          // Kept: tensors made inside the gradient's own scope are released when it returns.
+          output = tf.keep(out.clone());
+          return tf.sum(tf.mul(out, tf.tensor(layerGradient, dims)));
+        };
+        const { grad } = tf.valueAndGrad(f)(input(batch));
+        return [output!, grad];
+      });
+      try {
+        return { activation: featureMapsOf((await activation.data()) as Float32Array, activation.shape), gradient: (await gradient.data()) as Float32Array };
+      } finally {
+        tf.dispose([activation, gradient]);
+      }
+    },
+
+    async attribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string): Promise<{ objective: Float32Array; attribution: Float32Array }> {
+      alive();
+      checkBatch(batch);
+      // Both are targets, so `from` is not fused away inside a conv step.
+      const { sized, names, plan } = prepare(batch, [layer, from]);
+      const [name, source] = names;
+      checkEarlier(sized, name, source);
+      const channels = layerChannels(sized, name, layer);
+      checkLength(`channel weights for layer ${JSON.stringify(layer)}`, [batch.n, channels], channelWeights);
+      const [objective, attribution] = tf.tidy(() => {
+        const x = input(batch);
+        const computed = runner.run(x, sized, plan, false).get(source)!;
+        // Differentiate with respect to `from`'s value: the rest of the network is computed as is.
+        const f = (value: Tensor) => {
+          const out = logical(tf, runner.run(x, sized, plan, false, new Map([[source, { t: value, nhwc: computed.nhwc }]])).get(name)!);
+          const spatialAxes = Array.from({ length: out.rank - 2 }, (_, i) => i + 2);
+          const perChannel = spatialAxes.length ? tf.mean(out, spatialAxes) : out;
+          return tf.sum(tf.mul(perChannel, tf.tensor2d(channelWeights, [batch.n, channels])), 1);
+        };
+        const { value, grad } = tf.valueAndGrad(f)(computed.t, tf.ones([batch.n]));
+        const product = logical(tf, { t: tf.mul(computed.t, grad), nhwc: computed.nhwc });
+        const spatialAxes = Array.from({ length: product.rank - 2 }, (_, i) => i + 2);
+        return [value, spatialAxes.length ? tf.sum(product, spatialAxes) : product];
+      });
+      try {
+        return { objective: (await objective.data()) as Float32Array, attribution: (await attribution.data()) as Float32Array };
+      } finally {
+        tf.dispose([objective, attribution]);
       }
     },
 

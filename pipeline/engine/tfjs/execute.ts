@@ -22,9 +22,10 @@ export interface GraphRunner {
   /**
    * Outputs of the plan's targets for an NCHW RGB batch, each with its layout. free: dispose
    * intermediates after their last reader (not while recording gradients, whose tape still needs
-   * them). Call inside tf.tidy.
+   * them). replace: values used instead of computing those steps' outputs (a gradient with respect
+   * to an inner layer differentiates through the value given here). Call inside tf.tidy.
    */
-  run(rgbNchw: Tensor4D, sized: SizedGraph, plan: Plan, free: boolean): Map<string, TfValue>;
+  run(rgbNchw: Tensor4D, sized: SizedGraph, plan: Plan, free: boolean, replace?: ReadonlyMap<string, TfValue>): Map<string, TfValue>;
   dispose(): void;
 }
 
@@ -79,14 +80,16 @@ export function createGraphRunner(tf: TfModule, model: CnnModel): GraphRunner {
       return plan;
     },
 
-    run(rgbNchw, sized, plan, free) {
+    run(rgbNchw, sized, plan, free, replace) {
       const nhwc = tf.transpose(rgbNchw, [0, 2, 3, 1]);
       const values = new Map<string, TfValue>([[INPUT, { t: preprocess ? tf.add(tf.mul(nhwc, preprocess.a), preprocess.b) : nhwc, nhwc: true }]]);
       plan.steps.forEach((step, i) => {
         const inputNames = step.kind === 'conv' ? [step.input] : step.node.inputs;
         const inputs = inputNames.map((name) => values.get(name)!);
         let out: TfValue;
-        if (step.kind === 'conv') {
+        const given = replace?.get(step.output);
+        if (given) out = given;
+        else if (step.kind === 'conv') {
           const x = inputs[0].nhwc ? (inputs[0].t as Tensor4D) : (tf.transpose(inputs[0].t, [0, 2, 3, 1]) as Tensor4D);
           out = { t: applyConv(tf, x, convUnit(step), step.activation), nhwc: true };
         } else {
