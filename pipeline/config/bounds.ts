@@ -24,7 +24,8 @@ export const boundedMethodSchema = methodParamsSchema.superRefine((params, conte
     context.addIssue({
       code: 'custom',
       path: ['scales'],
-      message: `the schedule ends at ${size}x${size} px (startSize ${params.startSize}, upscale ${params.upscale}, ${params.scales} scales); expected at most ${MAX_FINAL_SIZE} px: lower startSize, scales or upscale`,
+      // "expected ..." first: config errors read "field: expected ..., received <value>".
+      message: `expected a schedule that ends at ${MAX_FINAL_SIZE} px or less (this one ends at ${size}x${size} px: startSize ${params.startSize}, upscale ${params.upscale}, ${params.scales} scales; lower one of them)`,
     });
   }
 });

@@ -50,7 +50,7 @@ describe('checkBatchMemory', () => {
       now: () => new Date(),
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FilterAtlasError);
-    expect((error as Error).message).toMatch(/^.*big\.yaml: layers\[0\] \(conv2d_16\): expected a visualisation that fits in this machine's memory .* x 2048 images at once/);
+    expect((error as Error).message).toMatch(/^.*big\.yaml:\d+: layers\[0\] \(conv2d_16\): expected a visualisation that fits in this machine's memory .* x 2048 images at once/);
     expect(engines).toBe(0);
   });
 });

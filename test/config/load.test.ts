@@ -148,12 +148,12 @@ describe('loadConfig', () => {
   it('bounds the final image size, the engine threads and the config file size, with the field and the way out', async () => {
     const huge = await configFile('model: darknet-tiny\nlayers: [conv2d_1]\nmethod: {startSize: 1024, scales: 3, upscale: 4}\n');
     await expect(loadConfig(huge)).rejects.toThrow(
-      `${huge}:3: field method.scales: the schedule ends at 16384x16384 px (startSize 1024, upscale 4, 3 scales); expected at most 2048 px: lower startSize, scales or upscale`,
+      `${huge}:3: method.scales: expected a schedule that ends at 2048 px or less (this one ends at 16384x16384 px: startSize 1024, upscale 4, 3 scales; lower one of them), received 3 (number).`,
     );
     const perLayer = await configFile('model: darknet-tiny\nlayers:\n  - layer: conv2d_1\n    method: {startSize: 600, scales: 2, upscale: 4}\n');
-    await expect(loadConfig(perLayer)).rejects.toThrow(`${perLayer}:4: field layers[0].method.scales: the schedule ends at 2400x2400 px`);
+    await expect(loadConfig(perLayer)).rejects.toThrow(`${perLayer}:4: layers[0].method.scales: expected a schedule that ends at 2048 px or less (this one ends at 2400x2400 px`);
     const threads = await configFile('model: darknet-tiny\nlayers: [conv2d_1]\nthreads: 100000\n');
-    await expect(loadConfig(threads)).rejects.toThrow(`${threads}:3: field threads: expected at most 256 threads (more threads than cores only cost memory)`);
+    await expect(loadConfig(threads)).rejects.toThrow(`${threads}:3: threads: expected at most 256 threads (more threads than cores only cost memory)`);
     // 10M filter indices (tens of MB of YAML) would exhaust the heap while parsing: refused by size first.
     const big = await configFile(`model: darknet-tiny\nlayers:\n  - layer: conv2d_1\n    filters: [${'1, '.repeat(400_000)}1]\n`);
     await expect(loadConfig(big)).rejects.toThrow(`${big}: expected a config file of at most 1024 KiB, received 1200065 bytes. Write long filter lists as ranges ("0-999,1500") or "all".`);

@@ -143,7 +143,7 @@ describe('scanDataset with a fake engine', () => {
 
   it('names the existing layers when a layer is unknown, and fails when nothing is readable', async () => {
     await expect(scanDataset(fakeEngine(activation), fakeModel(), { layers: ['conv9'], images })).rejects.toThrow(
-      'layer "conv9": expected a layer name, alias or # index (0-2) of the model, received no such layer. Did you mean "c1", "c2", "pool", "2"? `filter-atlas layers <model>` lists all 3.',
+      'layer "conv9": expected a layer name, alias or # index (0-2) of the model, received no such layer. It has "c1", "pool", "c2", "2", ... `filter-atlas layers <model>` lists all 3.',
     );
     const bogus: DatasetImage[] = [{ file: 'missing.png', path: join(folder, 'missing.png') }];
     await expect(scanDataset(fakeEngine(activation), fakeModel(), { layers: ['c2'], images: bogus })).rejects.toThrow(
