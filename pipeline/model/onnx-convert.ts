@@ -348,7 +348,7 @@ class Converter {
   }
 
   /** Slice with known bounds: one graph slice per sliced axis (step 1), clamped at this size. */
-  private slice(node: NodeProto, a: Attributes): void {
+  private slice(node: NodeProto): void {
     let current = this.tensor(node);
     const rank = rankOf(this.shapeOfNode(current));
     const starts = listOf(this.constant(node, 1, 'the starts'));
@@ -390,7 +390,7 @@ class Converter {
     const recorded = this.options.reshapeTargets.get(index);
     if (recorded && !this.options.record) return recorded;
     const from = [1, ...input.dims];
-    const target = raw.map((d, i) => (typeof d === 'number' ? d : from[d.input] ?? d)) as number[];
+    const target = raw.map((d) => (typeof d === 'number' ? d : from[d.input])) as number[];
     const out: ReshapeDim[] = [...raw];
     out[0] = { input: 0 };
     let prefix = 1;
@@ -551,7 +551,7 @@ class Converter {
       case 'Split':
         return this.split(node, a);
       case 'Slice':
-        return this.slice(node, a);
+        return this.slice(node);
       case 'Concat': {
         const inputs = (node.input ?? []).map((_, i) => this.tensor(node, i));
         return void this.add(node, { kind: 'concat', axis: this.axis(node, a.int('axis', 1), rankOf(this.shapeOfNode(inputs[0]))) }, inputs);

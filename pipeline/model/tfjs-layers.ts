@@ -24,7 +24,6 @@ export interface LoadedGraph {
 /** Size at which size-dependent padding ('same' with stride > 1) is computed when the model does not declare one. */
 export const DEFAULT_INPUT_SIZE: Pair = [224, 224];
 
-type Config = Record<string, unknown>;
 
 const pair = (value: unknown, fallback?: Pair): Pair => {
   if (typeof value === 'number') return [value, value];

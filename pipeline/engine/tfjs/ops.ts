@@ -58,7 +58,7 @@ function perChannel(tf: TfModule, values: Float32Array, x: TfValue): Tensor {
  */
 function broadcasting<K extends 'add' | 'sub' | 'mul' | 'div'>(f: (tf: TfModule, a: Tensor, b: Tensor) => Tensor): TfjsRule<K> {
   return (_op, inputs, { tf, inShapes }) => {
-    const maps = inputs.filter((v, i) => inShapes[i].batched);
+    const maps = inputs.filter((_, i) => inShapes[i].batched);
     const nhwc = maps.every((v) => v.nhwc) && maps.length > 0;
     const tensors = inputs.map((v, i) => {
       if (inShapes[i].batched) return nhwc ? v.t : logical(tf, v);
