@@ -12,7 +12,8 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import type { EngineName } from '../pipeline/engine/engine.js';
+import { DEVICE_NAMES, type DeviceName, type EngineName } from '../pipeline/engine/engine.js';
+import { formatPlacement } from '../pipeline/engine/ort/placement.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
 import { EnginePool, engineCase } from './engines.js';
 import { darknetTiny, generatedVgg16Bn, torchvisionModel } from './models.js';
@@ -70,8 +71,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--json', 'one JSON object per row on stdout')
     .addOption(new Option('--engines <list>', 'comma-separated engines to run').default(ENGINES.join(',')))
     .option('--no-visualize', 'skip the visualisation rows (bench/visualize.ts)')
+    .addOption(new Option('--device <device>', 'where our engines run; auto tries cuda, then webgpu, then cpu').choices(DEVICE_NAMES).default('auto'))
+    .option('--verbose', 'print where ONNX Runtime ran the nodes of each program (one line per program)')
     .parse(argv);
-  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean }>();
+  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean }>();
   const requested = options.engines.split(',').map((e) => e.trim());
   const unknown = requested.filter((e) => !(ENGINES as readonly string[]).includes(e));
   if (unknown.length) {
@@ -81,11 +84,14 @@ async function main(argv: string[]): Promise<void> {
   const json = options.json === true;
   const log = (line: string) => process.stderr.write(line + '\n');
   const started = Date.now();
-  const pool = new EnginePool({
-    vgg16_bn: generatedVgg16Bn,
-    'darknet-tiny': darknetTiny,
-    ...Object.fromEntries(TORCHVISION_ROWS.map(([arch]) => [arch, () => torchvisionModel(arch)])),
-  });
+  const pool = new EnginePool(
+    {
+      vgg16_bn: generatedVgg16Bn,
+      'darknet-tiny': darknetTiny,
+      ...Object.fromEntries(TORCHVISION_ROWS.map(([arch]) => [arch, () => torchvisionModel(arch)])),
+    },
+    { device: options.device, ...(options.verbose ? { onPlacement: (report) => log(`bench: ${formatPlacement(report)}`) } : {}) },
+  );
   let rows: BenchRow[];
   try {
     const cases = await buildCases(new Set(requested as BenchEngine[]), pool, log);
@@ -93,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
     rows = await runBench(cases, {
       onRow: (row) => {
         if (json) console.log(JSON.stringify(row));
-        else log(`bench: ${row.engine} ${row.model} ${row.layer} ${row.size}x${row.batch}: ${row.seconds_per_step.toFixed(3)} s/step`);
+        else log(`bench: ${row.engine} ${row.model} ${row.layer} ${row.size}x${row.batch}: ${row.seconds_per_step.toFixed(3)} s/step on ${row.device}${row.placement ? ` (${row.placement})` : ''}`);
       },
       onSkip: (c, reason) => log(`bench: ${c.engine} ${c.model} ${c.layer} ${c.size}x${c.batch}: ${reason}`),
     });
@@ -103,7 +109,7 @@ async function main(argv: string[]): Promise<void> {
   if (!json) console.log(formatTable(rows, 'seconds_per_step'));
   if (options.visualize) {
     // The whole method per filter (bench/visualize.ts): one filter at a time vs batched, vs PyTorch.
-    const visualizeRows = await runVisualizeBench({ json, log });
+    const visualizeRows = await runVisualizeBench({ json, log, device: options.device });
     if (json) for (const row of visualizeRows) console.log(JSON.stringify(row));
     else if (visualizeRows.length) console.log('\n' + formatTable(visualizeRows, 'seconds_per_filter'));
   }
