@@ -16,6 +16,7 @@ import { DEVICE_NAMES, type DeviceName, type EngineName } from '../pipeline/engi
 import { formatPlacement } from '../pipeline/engine/ort/placement.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
 import { EnginePool, engineCase } from './engines.js';
+import { measureOverhead } from './overhead.js';
 import { darknetTiny, generatedVgg16Bn, torchvisionModel } from './models.js';
 import { findPytorch, findTorchvision, pytorchTorchvisionCase, pytorchVggCase } from './pytorch.js';
 import { runBench, type BenchCase, type BenchRow } from './runner.js';
@@ -65,6 +66,24 @@ async function buildCases(engines: Set<BenchEngine>, pool: EnginePool, log: (lin
   return cases;
 }
 
+/** The step-overhead rows (bench/overhead.ts): a small and a large image, one and eight per batch, two models. */
+async function runOverheadRows(pool: EnginePool, device: DeviceName, json: boolean, log: (line: string) => void): Promise<void> {
+  const percent = (v: number) => `${(100 * v).toFixed(1)} %`;
+  for (const [modelName, layer] of [['darknet-tiny', 'conv2d_16'], ['vgg16_bn', '42']] as const) {
+    const engine = await pool.engine('ort', modelName);
+    for (const [size, batch] of [[56, 1], [56, 8], [224, 1], [224, 8]] as const) {
+      const row = await measureOverhead(engine, await pool.model(modelName), layer, size, batch, 3);
+      if (json) console.log(JSON.stringify(row));
+      else {
+        log(
+          `bench: overhead ${modelName} ${layer} ${size}x${batch} on ${device}: ${row.seconds_per_step.toFixed(3)} s/step, host ${row.host_seconds_per_step.toFixed(4)} s ` +
+            `(${percent(row.host_share)}; transforms ${row.transform_seconds_per_step.toFixed(4)} s), host share if the engine were 10x / 100x faster: ${percent(row.host_share_if_engine_10x)} / ${percent(row.host_share_if_engine_100x)}`,
+        );
+      }
+    }
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command('bench')
     .description('Seconds per optimisation step (forward + input gradient) per engine, against PyTorch in the same run.')
@@ -73,8 +92,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--no-visualize', 'skip the visualisation rows (bench/visualize.ts)')
     .addOption(new Option('--device <device>', 'where our engines run; auto tries cuda, then webgpu, then cpu').choices(DEVICE_NAMES).default('auto'))
     .option('--verbose', 'print where ONNX Runtime ran the nodes of each program (one line per program)')
+    .option('--overhead', 'only the step-overhead rows: host (JavaScript) against engine share of a step (bench/overhead.ts)')
     .parse(argv);
-  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean }>();
+  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean }>();
   const requested = options.engines.split(',').map((e) => e.trim());
   const unknown = requested.filter((e) => !(ENGINES as readonly string[]).includes(e));
   if (unknown.length) {
@@ -92,6 +112,15 @@ async function main(argv: string[]): Promise<void> {
     },
     { device: options.device, ...(options.verbose ? { onPlacement: (report) => log(`bench: ${formatPlacement(report)}`) } : {}) },
   );
+  if (options.overhead) {
+    try {
+      await runOverheadRows(pool, options.device, json, log);
+    } finally {
+      await pool.dispose();
+    }
+    log(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return;
+  }
   let rows: BenchRow[];
   try {
     const cases = await buildCases(new Set(requested as BenchEngine[]), pool, log);
