@@ -42,7 +42,7 @@ export interface OverheadRow {
 }
 
 /** An engine whose objectiveGradient calls add their wall time to `spent.seconds`. */
-function timed(engine: Engine, spent: { seconds: number }): Engine {
+export function timed(engine: Engine, spent: { seconds: number }): Engine {
   return Object.assign(Object.create(engine) as Engine, {
     objectiveGradient: async (...args: Parameters<Engine['objectiveGradient']>) => {
       const start = performance.now();
