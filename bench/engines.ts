@@ -4,7 +4,9 @@
  * Engines are created once per (engine, model) and shared by that model's cases.
  */
 import { createEngine } from '../pipeline/engine/create.js';
-import type { Engine, EngineName } from '../pipeline/engine/engine.js';
+import type { DeviceName, Engine, EngineName, PlacementReport } from '../pipeline/engine/engine.js';
+import { placementSummary } from '../pipeline/engine/ort/placement.js';
+import { FilterAtlasError } from '../pipeline/errors.js';
 import type { CnnModel } from '../pipeline/model/graph.js';
 import { findLayer } from '../pipeline/model/layers.js';
 import { createRandom } from '../pipeline/util/random.js';
@@ -23,12 +25,33 @@ export interface EngineCaseOptions {
   timing?: TimingOptions;
 }
 
-/** Lazily created models and engines, disposed together at the end of the bench. */
+export interface EnginePoolOptions {
+  /** @default 'auto' */
+  device?: DeviceName;
+  /** Every placement report as it comes (the bench prints them with --verbose). */
+  onPlacement?: (report: PlacementReport) => void;
+}
+
+/**
+ * Lazily created models and engines, disposed together at the end of the bench. Every engine
+ * reports where its programs' nodes ran (profiled on the untimed warm-up step).
+ */
 export class EnginePool {
   private readonly models = new Map<string, Promise<CnnModel>>();
   private readonly engines = new Map<string, Promise<Engine>>();
+  /** Placement reports per engine key, in the order they came. */
+  private readonly placements = new Map<string, PlacementReport[]>();
 
-  constructor(private readonly loaders: Record<string, () => Promise<CnnModel>>) {}
+  constructor(
+    private readonly loaders: Record<string, () => Promise<CnnModel>>,
+    private readonly options: EnginePoolOptions = {},
+  ) {}
+
+  /** The latest report of a gradient program at this size, if the engine made one. */
+  placement(engine: EngineName, modelName: string, size: number): PlacementReport | undefined {
+    const matching = (this.placements.get(`${engine}|${modelName}`) ?? []).filter((r) => r.graph.startsWith('gradient|') && r.graph.endsWith(`|${size}x${size}`));
+    return matching.at(-1);
+  }
 
   model(name: string): Promise<CnnModel> {
     let model = this.models.get(name);
@@ -43,7 +66,13 @@ export class EnginePool {
     const key = `${engine}|${modelName}`;
     let created = this.engines.get(key);
     if (!created) {
-      created = this.model(modelName).then((model) => createEngine(model, { engine }));
+      const reports: PlacementReport[] = [];
+      this.placements.set(key, reports);
+      const onPlacement = (report: PlacementReport): void => {
+        reports.push(report);
+        this.options.onPlacement?.(report);
+      };
+      created = this.model(modelName).then((model) => createEngine(model, { engine, ...(this.options.device ? { device: this.options.device } : {}), onPlacement }));
       this.engines.set(key, created);
     }
     return created;
@@ -64,7 +93,14 @@ export function engineCase(pool: EnginePool, options: EngineCaseOptions): BenchC
     size,
     batch,
     async measure() {
-      const engine = await pool.engine(engineName, modelName);
+      let engine: Engine;
+      try {
+        engine = await pool.engine(engineName, modelName);
+      } catch (error) {
+        // A device this engine cannot use here (tfjs on webgpu, cuda not installed): a skipped row, not a failed bench.
+        if (error instanceof FilterAtlasError) return { skip: error.message };
+        throw error;
+      }
       const skip = options.skipOn?.(engine.info.device);
       if (skip) return { skip };
       const model = await pool.model(modelName);
@@ -77,7 +113,8 @@ export function engineCase(pool: EnginePool, options: EngineCaseOptions): BenchC
       for (let i = 0; i < batch; i++) weights[i * channels + ((i * 7) % channels)] = 1;
       const images = { data, n: batch, height: size, width: size };
       const timed = await timeSteps(() => engine.objectiveGradient(images, layer, weights), options.timing);
-      return { ...timed, device: engine.info.device };
+      const placement = pool.placement(engineName, modelName, size);
+      return { ...timed, device: engine.info.device, ...(placement ? { placement: placementSummary(placement) } : {}) };
     },
   };
 }

@@ -12,9 +12,11 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import type { EngineName } from '../pipeline/engine/engine.js';
+import { DEVICE_NAMES, type DeviceName, type EngineName } from '../pipeline/engine/engine.js';
+import { formatPlacement } from '../pipeline/engine/ort/placement.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
 import { EnginePool, engineCase } from './engines.js';
+import { measureOverhead } from './overhead.js';
 import { darknetTiny, generatedVgg16Bn, torchvisionModel } from './models.js';
 import { findPytorch, findTorchvision, pytorchTorchvisionCase, pytorchVggCase } from './pytorch.js';
 import { runBench, type BenchCase, type BenchRow } from './runner.js';
@@ -64,14 +66,35 @@ async function buildCases(engines: Set<BenchEngine>, pool: EnginePool, log: (lin
   return cases;
 }
 
+/** The step-overhead rows (bench/overhead.ts): a small and a large image, one and eight per batch, two models. */
+async function runOverheadRows(pool: EnginePool, device: DeviceName, json: boolean, log: (line: string) => void): Promise<void> {
+  const percent = (v: number) => `${(100 * v).toFixed(1)} %`;
+  for (const [modelName, layer] of [['darknet-tiny', 'conv2d_16'], ['vgg16_bn', '42']] as const) {
+    const engine = await pool.engine('ort', modelName);
+    for (const [size, batch] of [[56, 1], [56, 8], [224, 1], [224, 8]] as const) {
+      const row = await measureOverhead(engine, await pool.model(modelName), layer, size, batch, 3);
+      if (json) console.log(JSON.stringify(row));
+      else {
+        log(
+          `bench: overhead ${modelName} ${layer} ${size}x${batch} on ${device}: ${row.seconds_per_step.toFixed(3)} s/step, host ${row.host_seconds_per_step.toFixed(4)} s ` +
+            `(${percent(row.host_share)}; transforms ${row.transform_seconds_per_step.toFixed(4)} s), host share if the engine were 10x / 100x faster: ${percent(row.host_share_if_engine_10x)} / ${percent(row.host_share_if_engine_100x)}`,
+        );
+      }
+    }
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command('bench')
     .description('Seconds per optimisation step (forward + input gradient) per engine, against PyTorch in the same run.')
     .option('--json', 'one JSON object per row on stdout')
     .addOption(new Option('--engines <list>', 'comma-separated engines to run').default(ENGINES.join(',')))
     .option('--no-visualize', 'skip the visualisation rows (bench/visualize.ts)')
+    .addOption(new Option('--device <device>', 'where our engines run; auto tries cuda, then webgpu, then cpu').choices(DEVICE_NAMES).default('auto'))
+    .option('--verbose', 'print where ONNX Runtime ran the nodes of each program (one line per program)')
+    .option('--overhead', 'only the step-overhead rows: host (JavaScript) against engine share of a step (bench/overhead.ts)')
     .parse(argv);
-  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean }>();
+  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean }>();
   const requested = options.engines.split(',').map((e) => e.trim());
   const unknown = requested.filter((e) => !(ENGINES as readonly string[]).includes(e));
   if (unknown.length) {
@@ -81,11 +104,23 @@ async function main(argv: string[]): Promise<void> {
   const json = options.json === true;
   const log = (line: string) => process.stderr.write(line + '\n');
   const started = Date.now();
-  const pool = new EnginePool({
-    vgg16_bn: generatedVgg16Bn,
-    'darknet-tiny': darknetTiny,
-    ...Object.fromEntries(TORCHVISION_ROWS.map(([arch]) => [arch, () => torchvisionModel(arch)])),
-  });
+  const pool = new EnginePool(
+    {
+      vgg16_bn: generatedVgg16Bn,
+      'darknet-tiny': darknetTiny,
+      ...Object.fromEntries(TORCHVISION_ROWS.map(([arch]) => [arch, () => torchvisionModel(arch)])),
+    },
+    { device: options.device, ...(options.verbose ? { onPlacement: (report) => log(`bench: ${formatPlacement(report)}`) } : {}) },
+  );
+  if (options.overhead) {
+    try {
+      await runOverheadRows(pool, options.device, json, log);
+    } finally {
+      await pool.dispose();
+    }
+    log(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return;
+  }
   let rows: BenchRow[];
   try {
     const cases = await buildCases(new Set(requested as BenchEngine[]), pool, log);
@@ -93,7 +128,7 @@ async function main(argv: string[]): Promise<void> {
     rows = await runBench(cases, {
       onRow: (row) => {
         if (json) console.log(JSON.stringify(row));
-        else log(`bench: ${row.engine} ${row.model} ${row.layer} ${row.size}x${row.batch}: ${row.seconds_per_step.toFixed(3)} s/step`);
+        else log(`bench: ${row.engine} ${row.model} ${row.layer} ${row.size}x${row.batch}: ${row.seconds_per_step.toFixed(3)} s/step on ${row.device}${row.placement ? ` (${row.placement})` : ''}`);
       },
       onSkip: (c, reason) => log(`bench: ${c.engine} ${c.model} ${c.layer} ${c.size}x${c.batch}: ${reason}`),
     });
@@ -103,7 +138,7 @@ async function main(argv: string[]): Promise<void> {
   if (!json) console.log(formatTable(rows, 'seconds_per_step'));
   if (options.visualize) {
     // The whole method per filter (bench/visualize.ts): one filter at a time vs batched, vs PyTorch.
-    const visualizeRows = await runVisualizeBench({ json, log });
+    const visualizeRows = await runVisualizeBench({ json, log, device: options.device });
     if (json) for (const row of visualizeRows) console.log(JSON.stringify(row));
     else if (visualizeRows.length) console.log('\n' + formatTable(visualizeRows, 'seconds_per_filter'));
   }

@@ -18,12 +18,15 @@ export interface BenchRow {
   device?: string;
   /** Timed steps behind the median. */
   steps?: number;
+  /** Where the step's nodes ran (onnxruntime: from a profile of the warm-up step), e.g. "cpu 149/149 nodes". */
+  placement?: string;
 }
 
 export interface Measurement {
   secondsPerStep: number;
   steps: number;
   device?: string;
+  placement?: string;
 }
 
 export interface BenchCase {
@@ -93,6 +96,7 @@ export async function runBench(cases: readonly BenchCase[], events: BenchEvents)
     else if (pytorch.has(key)) row.ratio_vs_pytorch = pytorch.get(key)! / result.secondsPerStep;
     if (result.device) row.device = result.device;
     row.steps = result.steps;
+    if (result.placement) row.placement = result.placement;
     rows.push(row);
     events.onRow(row);
   }

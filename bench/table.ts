@@ -8,12 +8,13 @@ export interface TableRow {
   batch: number;
   ratio_vs_pytorch?: number;
   device?: string;
+  placement?: string;
 }
 
 /** One line per row; `seconds` names the timing field (seconds_per_step, seconds_per_filter). */
 export function formatTable<R extends TableRow>(rows: readonly R[], seconds: keyof R & string): string {
   const unit = seconds.replace(/^seconds_per_/, 's/');
-  const header = ['engine', 'model', 'layer', 'size', 'batch', unit, 'PyTorch/ours', 'device'];
+  const header = ['engine', 'model', 'layer', 'size', 'batch', unit, 'PyTorch/ours', 'device', 'placement'];
   const body = rows.map((r) => [
     r.engine,
     r.model,
@@ -23,6 +24,7 @@ export function formatTable<R extends TableRow>(rows: readonly R[], seconds: key
     Number(r[seconds]).toFixed(3),
     r.ratio_vs_pytorch === undefined ? (r.engine === 'pytorch' ? '1' : '-') : r.ratio_vs_pytorch.toFixed(2),
     r.device ?? '',
+    r.placement ?? '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i].length)));
   const numeric = new Set([3, 4, 5, 6]);

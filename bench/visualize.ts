@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { DeviceName } from '../pipeline/engine/engine.js';
 
 export interface VisualizeBenchRow {
   engine: 'ort' | 'pytorch';
@@ -40,6 +41,8 @@ export interface VisualizeBenchOptions {
   /** Filters per configuration, also the batched batch size. @default 8 */
   filters?: number;
   log?: (line: string) => void;
+  /** @default 'auto' */
+  device?: DeviceName;
 }
 
 const PYTHON = '/usr/bin/python3';
@@ -97,7 +100,7 @@ export async function runVisualizeBench(options: VisualizeBenchOptions): Promise
   const common = { model: 'darknet-tiny' as const, layer, size, scales, steps, filters: count };
   const rows: VisualizeBenchRow[] = [];
 
-  const engine = await createEngine(model, { engine: 'ort' });
+  const engine = await createEngine(model, { engine: 'ort', ...(options.device ? { device: options.device } : {}) });
   try {
     for (const batch of [1, count]) {
       const sweep = () => sweepFilters(engine, { layer, channels, filters, params, seed: 0, batchSize: batch, preprocessing: model.preprocessing });

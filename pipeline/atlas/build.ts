@@ -126,7 +126,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
   await store.removeLitter();
   const previous = await store.readAtlas();
-  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads });
+  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads, device: config.device });
+  if (engine.info.selection) deps.log(engine.info.selection);
   deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
 
   const records = new Map<string, Map<number, VisualRecord>>(plans.map((p) => [p.name, new Map()]));
@@ -149,7 +150,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       weightsDigest: model.weightsDigest,
       inputSize: model.preprocessing.inputSize,
     },
-    engine: { name: engine.info.name, device: engine.info.device },
+    engine: { name: engine.info.name, device: engine.info.device, deviceKind: engine.info.deviceKind },
     method: methodSummary(config.method),
     ...(dataset
       ? {

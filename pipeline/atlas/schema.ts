@@ -113,7 +113,11 @@ export const atlasSchema = z.object({
     weightsDigest: z.string(),
     inputSize: z.tuple([z.number().int(), z.number().int()]),
   }),
-  engine: z.object({ name: z.string(), device: z.string() }),
+  /**
+   * `device`: what ran the maths (provider or backend, version, threads; every record key holds it);
+   * `deviceKind`: cpu, webgpu or cuda (absent in atlases built before devices could be chosen).
+   */
+  engine: z.object({ name: z.string(), device: z.string(), deviceKind: z.enum(['cpu', 'webgpu', 'cuda']).optional() }),
   /** The method's parameters and a sentence describing the objective. */
   method: methodSchema,
   dataset: z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEVICE_NAMES } from '../engine/engine.js';
 import { threadsSchema } from './bounds.js';
 
 /**
@@ -38,6 +39,8 @@ export const configSchema = z.strictObject({
   model: z.string().min(1),
   arch: z.enum(['vgg16_bn', 'vgg16']).optional(),
   engine: z.enum(['ort', 'tfjs']).default('ort'),
+  /** Where the engine runs: auto tries cuda, then webgpu, then cpu (`--device` overrides it). */
+  device: z.enum(DEVICE_NAMES).default('auto'),
   /** Intra-op threads of the engine; default: every core. At most MAX_THREADS (bounds.ts). */
   threads: threadsSchema.optional(),
   seed: z.number().int().nonnegative().default(0),

@@ -5,7 +5,7 @@
  */
 import { join, relative, sep } from 'node:path';
 import type { AtlasFilter } from '../atlas/schema.js';
-import type { Engine, EngineName, EngineOptions } from '../engine/engine.js';
+import type { DeviceName, Engine, EngineName, EngineOptions } from '../engine/engine.js';
 import { userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
 import { checkComparable, readAtlasForDiff, readMeans, sharedRows, type LoadedAtlas } from './read.js';
@@ -30,6 +30,8 @@ export interface DiffInput {
   out: string;
   engine?: EngineName;
   threads?: number;
+  /** @default 'auto' */
+  device?: DeviceName;
   /** Model specs replacing the atlases' own `model.spec` (when an atlas moved to another machine). */
   modelA?: string;
   modelB?: string;
@@ -107,8 +109,9 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
   }
   const { rowsA, rowsB, files } = sharedRows(a.atlas, b.atlas);
   const toOut = (dir: string) => (p: string) => relative(input.out, join(dir, p)).split(sep).join('/');
-  const engineOptions: EngineOptions = { engine: input.engine ?? 'ort', threads: input.threads };
+  const engineOptions: EngineOptions = { engine: input.engine ?? 'ort', threads: input.threads, ...(input.device ? { device: input.device } : {}) };
   const engineA = await deps.createEngine(modelA, engineOptions);
+  if (engineA.info.selection) deps.log(engineA.info.selection);
   // The same weights need one engine (a diff of an atlas against itself, or against a rebuild).
   const engineB = modelB.weightsDigest === modelA.weightsDigest ? engineA : await deps.createEngine(modelB, engineOptions);
 

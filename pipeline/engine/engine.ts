@@ -26,10 +26,44 @@ export interface ObjectiveGradient {
 
 export type EngineName = 'ort' | 'tfjs';
 
+/** What `--device` and the config's `device` accept; `auto` tries cuda, then webgpu, then cpu. */
+export const DEVICE_NAMES = ['auto', 'cpu', 'webgpu', 'cuda'] as const;
+export type DeviceName = (typeof DEVICE_NAMES)[number];
+/** The device an engine actually runs on. */
+export type DeviceKind = Exclude<DeviceName, 'auto'>;
+
 export interface EngineInfo {
   name: EngineName;
-  /** What actually runs the maths, e.g. "onnxruntime 1.30.0 cpu (2 threads)" or "tfjs wasm". */
+  /**
+   * What actually runs the maths, e.g. "onnxruntime 1.30.0 cpu, 2 threads", "onnxruntime 1.30.0
+   * webgpu, 2 threads" or "tfjs 4.22.0 wasm (SIMD, 1 thread)". Every content key holds it, so
+   * records of one device are never reused for another (float rounding differs between them).
+   */
   device: string;
+  /** The device asked for, resolved: `auto` became one of these. */
+  deviceKind: DeviceKind;
+  /**
+   * For `device: auto`, one line saying what was chosen and why the devices before it were
+   * skipped, e.g. "device auto: cpu (cuda: ...; webgpu: ...)"; callers print it. Absent otherwise.
+   */
+  selection?: string;
+}
+
+/**
+ * Where each node of one ONNX program ran, from ONNX Runtime's profile of its first run
+ * (onnxruntime engine only; see ort/placement.ts).
+ */
+export interface PlacementReport {
+  /** The program: purpose, layer and image size, e.g. "gradient|features.42|224x224". */
+  graph: string;
+  /** Nodes run (after ONNX Runtime's own graph optimisations and layout changes). */
+  nodes: number;
+  /** Nodes and estimated FLOPs per execution provider ("cpu", "webgpu", "cuda"). */
+  providers: Record<string, { nodes: number; flops: number }>;
+  /** Host <-> device copies ONNX Runtime inserted between providers: count and bytes per run. */
+  copies: { nodes: number; bytes: number };
+  /** Op types of the nodes left on the CPU while a GPU provider ran the rest, with counts. */
+  cpuOps: Record<string, number>;
 }
 
 /**
@@ -64,6 +98,13 @@ export interface EngineOptions {
   engine: EngineName;
   /** Intra-op threads; default: the number of cores. */
   threads?: number;
+  /** @default 'auto' */
+  device?: DeviceName;
+  /**
+   * Called once per program the engine builds, with where its nodes ran (onnxruntime: from a profile
+   * of the program's first run; `--verbose` and the bench print it). Unset: no profiling at all.
+   */
+  onPlacement?: (report: PlacementReport) => void;
 }
 
 export type EngineFactory = (model: CnnModel, options: EngineOptions) => Promise<Engine>;

@@ -184,8 +184,28 @@ describe('record reuse', () => {
   });
 });
 
+describe('devices', () => {
+  it('records the device in atlas.json, and never reuses one device\'s records on another', async () => {
+    const cfg = await config('devices');
+    const dir = join(cfg.output!, cfg.atlas);
+    const logged: string[] = [];
+    const first = await runBuild(cfg, { ...deps(cfg), log: (line) => logged.push(line) });
+    expect(first).toMatchObject({ filtersComputed: 6, datasetScanned: true, probesComputed: 1 });
+    expect(logged[0]).toMatch(/^device auto: cpu \(/);
+    expect((await readAtlas(dir)).engine).toEqual({ name: 'ort', device: expect.stringMatching(/^onnxruntime \S+ cpu, \d+ threads?$/), deviceKind: 'cpu' });
+    // The same engine reporting another provider (what a GPU machine's engine says): nothing of the CPU's is reused.
+    const onWebgpu = (engine: Engine): Engine => Object.assign(Object.create(engine) as Engine, { info: { ...engine.info, device: engine.info.device.replace(' cpu,', ' webgpu,'), deviceKind: 'webgpu' } });
+    const second = await runBuild(cfg, deps(cfg, onWebgpu));
+    expect(second).toMatchObject({ filtersComputed: 6, filtersReused: 0, datasetScanned: true, probesComputed: 1 });
+    expect((await readAtlas(dir)).engine).toMatchObject({ device: expect.stringContaining(' webgpu, '), deviceKind: 'webgpu' });
+    // Both devices' records stay: back on the CPU, everything is reused.
+    const third = await runBuild(cfg, deps(cfg));
+    expect(third).toMatchObject({ filtersComputed: 0, filtersReused: 6, datasetScanned: false, probesComputed: 0 });
+  });
+});
+
 describe('content keys', () => {
-  const engine = { name: 'ort' as const, device: 'onnxruntime 1.30.0 cpu, 2 threads' };
+  const engine = { name: 'ort' as const, device: 'onnxruntime 1.30.0 cpu, 2 threads', deviceKind: 'cpu' as const };
   const preprocessing = { inputSize: [224, 224], resize: 'stretch', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], channelOrder: 'rgb' } as unknown as VisualKeyParts['preprocessing'];
   const params = methodParamsSchema.parse({});
   const changes = <T extends object>(key: (parts: T) => string, base: T, variants: Partial<T>[]): boolean[] =>
@@ -194,13 +214,14 @@ describe('content keys', () => {
   it('the visualisation key holds what runs the maths (provider, backend, threads), not only the engine', () => {
     const base: VisualKeyParts = { weights: 'w', preprocessing, layer: 'l', filter: 1, batch: [0, 1], params, seed: 0, engine };
     expect(changes(visualKey, base, [
-      { engine: { ...engine, device: 'onnxruntime 1.30.0 cuda, 2 threads' } },
+      { engine: { ...engine, device: 'onnxruntime 1.30.0 cuda, 2 threads', deviceKind: 'cuda' } },
+      { engine: { ...engine, device: 'onnxruntime 1.30.0 webgpu, 2 threads', deviceKind: 'webgpu' } },
       { engine: { ...engine, device: 'onnxruntime 1.30.0 cpu, 1 thread' } },
-      { engine: { name: 'tfjs', device: engine.device } },
+      { engine: { ...engine, name: 'tfjs' } },
       { batch: [1, 2] },
       { seed: 1 },
       { weights: 'v' },
-    ])).toEqual([true, true, true, true, true, true]);
+    ])).toEqual([true, true, true, true, true, true, true]);
   });
 
   it('the scan key holds the device too; the examples key follows the scan key', () => {

@@ -44,7 +44,7 @@ describe('top-k and probabilities', () => {
 /** A fake engine with fixed logits [0, 1, 2, 3] for every image. */
 function fakeEngine(): Engine {
   return {
-    info: { name: 'ort', device: 'fake' },
+    info: { name: 'ort', device: 'fake', deviceKind: 'cpu' },
     async forward(batch, layers) {
       const data = new Float32Array(batch.n * 4).map((_, i) => i % 4);
       return new Map(layers.map((l): [string, FeatureMaps] => [l, { data, n: batch.n, channels: 4, height: 1, width: 1 }]));

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
     const config = await loadConfig(file);
     expect(config.atlas).toBe('atlas');
     expect(config.engine).toBe('ort');
+    expect(config.device).toBe('auto');
     expect(config.batch).toEqual({ size: 'auto', memoryMiB: 1024, concurrency: 1 });
     expect(config.dataset).toBeNull();
     expect(config.layers[0]).toEqual({ layer: 'conv2d_1', filters: 'all', method: { ...defaultMethodParams, stepsPerScale: 5 } });
@@ -39,6 +40,14 @@ describe('loadConfig', () => {
     const file = await configFile('model: darknet-tiny\nlayers:\n  - layer: conv2d_1\n    filters: "3-x"\nbatch:\n  size: -2\n');
     await expect(loadConfig(file)).rejects.toThrow(`${file}:4: layers[0].filters: expected "all", or indices and ranges like "0-15,20", received "3-x".`);
     await expect(loadConfig(file)).rejects.toThrow(`${file}:6: batch.size: expected a number above 0, received -2 (number).`);
+  });
+
+  it('takes a device (auto, cpu, webgpu, cuda) and names the line of any other', async () => {
+    expect((await loadConfig(await configFile('model: darknet-tiny\nlayers: [conv2d_1]\ndevice: webgpu\n'))).device).toBe('webgpu');
+    const file = await configFile('model: darknet-tiny\nlayers: [conv2d_1]\ndevice: gpu\n');
+    const error = await failure(loadConfig(file));
+    expect(error.message).toContain(`${file}:3: device:`);
+    for (const device of ['auto', 'cpu', 'webgpu', 'cuda']) expect(error.message).toContain(device);
   });
 
   it('rejects unknown fields, also inside method', async () => {

@@ -58,7 +58,7 @@ export function fakeEngine(activation: ActivationOf): FakeEngine {
   const calls: FakeEngine['calls'] = [];
   const graph = fakeModel().graph;
   return {
-    info: { name: 'ort', device: 'fake' },
+    info: { name: 'ort', device: 'fake', deviceKind: 'cpu' },
     calls,
     async forward(batch: ImageBatch, layers: readonly string[]) {
       calls.push({ n: batch.n, layers: [...layers] });

@@ -56,7 +56,7 @@ export function createFakeEngine(options: FakeEngineOptions): FakeEngine {
     if (name !== layer) throw new Error(`fake engine: no layer ${name}`);
   };
   return {
-    info: { name: 'ort', device: 'fake' },
+    info: { name: 'ort', device: 'fake', deviceKind: 'cpu' },
     calls,
     async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
       layers.forEach(check);

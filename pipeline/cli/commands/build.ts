@@ -3,9 +3,10 @@
  * Ctrl-C stops between steps; finished filters are kept and the next run resumes.
  */
 import { dirname } from 'node:path';
+import { deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { DefineCommand } from './index.js';
 
-interface BuildFlags {
+interface BuildFlags extends DeviceFlags {
   output?: string;
   json?: boolean;
 }
@@ -19,6 +20,8 @@ export const defineBuildCommand: DefineCommand = (program) => {
     .argument('[config]', 'YAML config file', DEFAULT_CONFIG)
     .option('--output <dir>', 'output folder (overrides the config\'s "output")')
     .option('--json', 'print a JSON summary when done')
+    .addOption(deviceOption())
+    .addOption(verboseOption())
     .action(async (configFile: string, flags: BuildFlags) => {
       const [{ loadConfig }, { runBuild }, { loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }] = await Promise.all([
         import('../../config/load.js'),
@@ -31,6 +34,8 @@ export const defineBuildCommand: DefineCommand = (program) => {
       ]);
       const config = await loadConfig(configFile);
       if (flags.output) config.output = (await import('node:path')).resolve(flags.output);
+      if (flags.device) config.device = flags.device;
+      const { onPlacement } = deviceEngineOptions(flags);
 
       const controller = new AbortController();
       const interrupt = () => {
@@ -45,7 +50,7 @@ export const defineBuildCommand: DefineCommand = (program) => {
           config,
           {
             loadModel,
-            createEngine,
+            createEngine: (model, options) => createEngine(model, { ...options, ...(onPlacement ? { onPlacement } : {}) }),
             resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
             listDataset,
             progress: (label, total, options) => createProgress(label, total, options),

@@ -8,9 +8,10 @@ import { Option } from 'commander';
 import { userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import type { Preprocessing } from '../../model/graph.js';
+import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { DefineCommand } from './index.js';
 
-interface ClassifyFlags {
+interface ClassifyFlags extends DeviceFlags {
   arch?: 'vgg16_bn' | 'vgg16';
   top: string;
   batch: string;
@@ -39,6 +40,8 @@ export const defineClassifyCommand: DefineCommand = (program) => {
     .option('--batch <n>', 'images per engine call', '8')
     .option('--json', 'one JSON object per line per image: {"image","top":[{"index","label","prob"}]}')
     .addOption(new Option('--engine <engine>', 'numerical engine').choices(['ort', 'tfjs']).default('ort'))
+    .addOption(deviceOption())
+    .addOption(verboseOption())
     .addOption(new Option('--resize <mode>', "override how images reach the model's input size").choices(['stretch', 'center-crop']))
     .option('--evaluate <folder>', 'top-1 / top-5 accuracy over a folder of <wnid>_<name>.JPEG images')
     .option('--limit <n>', 'with --evaluate: only the first n images')
@@ -59,7 +62,8 @@ export const defineClassifyCommand: DefineCommand = (program) => {
         ...(flags.arch ? { arch: flags.arch } : {}),
         ...(flags.resize ? { preprocessing: { resize: flags.resize } } : {}),
       });
-      const engine = await createEngine(model, { engine: flags.engine });
+      const engine = await createEngine(model, { engine: flags.engine, ...deviceEngineOptions(flags) });
+      announceDevice(engine.info);
       try {
         if (flags.evaluate !== undefined) {
           const { evaluateDataset } = await import('../../classify/evaluate.js');

@@ -2,10 +2,11 @@
  * `filter-atlas diff <atlasA> <atlasB> [--output DIR] [--json]`: what changed between two atlases of one
  * architecture (retrained, fine-tuned, quantised weights), unit by unit -> diff.json + a summary.
  */
+import { deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { DefineCommand } from './index.js';
 import { deprecatedOut, outputFlag } from './output-flag.js';
 
-interface DiffFlags {
+interface DiffFlags extends DeviceFlags {
   output?: string;
   /** Deprecated spelling of --output. */
   out?: string;
@@ -30,6 +31,8 @@ export const defineDiffCommand: DefineCommand = (program) => {
     .option('--json', 'print the diff as JSON (with a top-level summary) instead of the table')
     .option('--engine <engine>', 'engine that runs the cross-activations: ort or tfjs', 'ort')
     .option('--threads <n>', 'engine threads (default: every core)')
+    .addOption(deviceOption())
+    .addOption(verboseOption())
     .option('--model-a <spec>', "model of atlas A, when its recorded spec no longer resolves (the weights must match)")
     .option('--model-b <spec>', 'model of atlas B, likewise')
     .option('--top <n>', 'changed units listed in the summary', '10')
@@ -61,8 +64,13 @@ export const defineDiffCommand: DefineCommand = (program) => {
       process.once('SIGINT', interrupt);
       try {
         const diff = await runDiff(
-          { a: pathA, b: pathB, out, engine: flags.engine, threads, modelA: flags.modelA, modelB: flags.modelB, signal: controller.signal },
-          { loadModel, createEngine, log: (message) => process.stderr.write(`${message}\n`), now: () => new Date() },
+          { a: pathA, b: pathB, out, engine: flags.engine, threads, ...(flags.device ? { device: flags.device } : {}), modelA: flags.modelA, modelB: flags.modelB, signal: controller.signal },
+          {
+            loadModel,
+            createEngine: (model, options) => createEngine(model, { ...options, ...deviceEngineOptions({ verbose: flags.verbose }) }),
+            log: (message) => process.stderr.write(`${message}\n`),
+            now: () => new Date(),
+          },
         );
         const file = join(out, 'diff.json');
         await writeFileAtomic(file, JSON.stringify(diff, null, 1) + '\n');

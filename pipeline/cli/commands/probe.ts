@@ -6,9 +6,10 @@ import { Option } from 'commander';
 import { basename } from 'node:path';
 import { userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
+import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { DefineCommand } from './index.js';
 
-interface ProbeFlags {
+interface ProbeFlags extends DeviceFlags {
   layer: string;
   arch?: 'vgg16_bn' | 'vgg16';
   top: string;
@@ -28,6 +29,8 @@ export const defineProbeCommand: DefineCommand = (program) => {
     .option('--top <k>', 'how many filters to list and highlight', '5')
     .option('--svg <file>', 'write the bar chart of every channel as SVG')
     .addOption(new Option('--engine <engine>', 'numerical engine').choices(['ort', 'tfjs']).default('ort'))
+    .addOption(deviceOption())
+    .addOption(verboseOption())
     .option('--json', 'print {"model","layer","image","means","top"} as one JSON line')
     .action(async (modelSpec: string, imagePath: string, flags: ProbeFlags) => {
       const topK = Number(flags.top);
@@ -40,7 +43,8 @@ export const defineProbeCommand: DefineCommand = (program) => {
         import('../../probe/probe.js'),
       ]);
       const model = await loadModel(modelSpec, flags.arch ? { arch: flags.arch } : undefined);
-      const engine = await createEngine(model, { engine: flags.engine });
+      const engine = await createEngine(model, { engine: flags.engine, ...deviceEngineOptions(flags) });
+      announceDevice(engine.info);
       let result;
       try {
         result = await probeImage(engine, model, imagePath, flags.layer, topK);

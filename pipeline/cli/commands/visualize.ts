@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { describeValue, userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import type { MethodParams } from '../../visualize/params.js';
+import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { DefineCommand } from './index.js';
 import { deprecatedOut, outputFlag } from './output-flag.js';
 
-interface VisualizeFlags {
+interface VisualizeFlags extends DeviceFlags {
   layer: string;
   filters: string;
   arch?: 'vgg16_bn' | 'vgg16';
@@ -111,6 +112,8 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
     .addOption(deprecatedOut())
     .option('--seed <n>', 'seed of the start noise (same seed + engine + batch = same image)', '0')
     .addOption(new Option('--engine <engine>', 'numerical engine').choices(['ort', 'tfjs']).default('ort'))
+    .addOption(deviceOption())
+    .addOption(verboseOption())
     .option('--batch <n>', "filters optimised together (default: what fits in build's default 1024 MiB at the final size, so build and visualize cut the same batches)")
     .option('--scales <n>', 'number of scales (article: 12)')
     .option('--steps <n>', 'Adam steps per scale (article: 20)')
@@ -122,7 +125,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
     .option('--noise <low,high>', 'start noise grey levels (article: 150,180)')
     .addOption(new Option('--space <space>', 'optimise ImageNet-normalised pixels or the model input').choices(['imagenet', 'model']))
     .option('--no-clip', 'do not clip the image to [0, 1] between scales (the article does not)')
-    .option('--json', 'print one JSON line per filter: {"model","layer","filter","activation","seconds","image","engine"}')
+    .option('--json', 'print one JSON line per filter: {"model","layer","filter","activation","seconds","image","engine","device","status"}')
     .action(async (modelSpec: string, flags: VisualizeFlags) => {
       const seed = parseCount('--seed', flags.seed);
       const batchFlag = flags.batch === undefined ? undefined : parseCount('--batch', flags.batch, 1);
@@ -152,8 +155,9 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
         const filters = resolveFilters(flags.filters, channels, `--filters for layer ${JSON.stringify(flags.layer)}`);
         // build's rule and default budget: the same seed then gives the same batches and the same pictures.
         const batchSize = Math.min(planBatchSize(model, node.name, params, { size: batchFlag ?? 'auto' }), filters.length);
-        const engine = await createEngine(model, { engine: flags.engine });
         const progress = createProgress(`visualize ${model.name} ${flags.layer}`, filters.length);
+        const engine = await createEngine(model, { engine: flags.engine, ...deviceEngineOptions(flags, (line) => progress.log(line)) });
+        announceDevice(engine.info, (line) => progress.log(line));
         progress.log(`${filters.length} filter(s), batches of ${batchSize}, ${engine.info.device}. ${describeMethod(params)}`);
         const written: Array<{ filter: number; status: string; activation: number; start: number; seconds: number; image: string | null }> = [];
         try {
@@ -176,7 +180,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
               if (result.status !== 'ok') progress.log(`filter ${result.filter}: ${result.status}${result.flags.diverged ? ' (diverged)' : ''}`);
               written.push({ filter: result.filter, status: result.status, activation: result.activation, start: result.startActivation, seconds: result.seconds, image });
               if (flags.json) {
-                const line = { model: model.name, layer: flags.layer, filter: result.filter, activation: result.activation, seconds: result.seconds, image, engine: engine.info.name, status: result.status };
+                const line = { model: model.name, layer: flags.layer, filter: result.filter, activation: result.activation, seconds: result.seconds, image, engine: engine.info.name, device: engine.info.deviceKind, status: result.status };
                 process.stdout.write(JSON.stringify(line) + '\n');
               }
             },

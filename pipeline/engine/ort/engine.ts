@@ -3,15 +3,17 @@
  * through ONNX programs built from the model graph at each image size (programs.ts) and
  * cached sessions.
  */
+import { rm } from 'node:fs/promises';
 import { userError } from '../../errors.js';
 import type { CnnModel, Pair } from '../../model/graph.js';
 import { SizedGraphs, type SizedGraph } from '../../model/sized.js';
-import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient } from '../engine.js';
+import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient, PlacementReport } from '../engine.js';
 import { featureMapsOf } from '../layer-output.js';
 import { layerChannels } from '../../model/layers.js';
 import { buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, type Program } from './programs.js';
 import { checkEarlier, checkLength } from '../checks.js';
 import { planFor, resolveLayers } from './plan.js';
+import { finishProfile, startProfile, type PendingProfile } from './placement.js';
 import { loadRuntime, type Runtime } from './runtime.js';
 import { SessionCache } from './session-cache.js';
 
@@ -40,15 +42,17 @@ function checkBatch(batch: ImageBatch): void {
 
 class OrtEngine implements Engine {
   readonly info: EngineInfo;
-  private readonly sessions: SessionCache<{ program: Omit<Program, 'bytes'> }>;
+  /** With each session: its program's names, and its profile until the first run has reported the placement. */
+  private readonly sessions: SessionCache<{ program: Omit<Program, 'bytes'>; profile?: PendingProfile }>;
   private readonly sized: SizedGraphs;
 
   constructor(
     private readonly model: CnnModel,
     private readonly runtime: Runtime,
     maxSessions: number,
+    private readonly onPlacement?: (report: PlacementReport) => void,
   ) {
-    this.info = { name: 'ort', device: runtime.device };
+    this.info = { name: 'ort', device: runtime.device, deviceKind: runtime.provider, ...(runtime.selection ? { selection: runtime.selection } : {}) };
     this.sessions = new SessionCache(maxSessions);
     this.sized = new SizedGraphs(model);
   }
@@ -143,16 +147,28 @@ class OrtEngine implements Engine {
   private async run(key: string, build: () => Program, feeds: (inputs: Program['inputs']) => Record<string, Tensor>): Promise<Tensor[]> {
     const create = async () => {
       const { bytes, ...program } = build();
-      return Object.assign(await this.runtime.createSession(bytes), { program });
+      const profile = this.onPlacement ? await startProfile() : undefined;
+      try {
+        return Object.assign(await this.runtime.createSession(bytes, profile?.options), { program, profile });
+      } catch (error) {
+        if (profile) await rm(profile.folder, { recursive: true, force: true });
+        throw error;
+      }
     };
     return this.sessions.with(key, create, async (session) => {
       const results = await session.run(feeds(session.program.inputs), session.program.outputs);
+      const { profile } = session;
+      if (profile && this.onPlacement) {
+        // One profiled run says where every node ran; later runs are not slowed by profiling.
+        session.profile = undefined;
+        this.onPlacement(await finishProfile(key, session, profile));
+      }
       return session.program.outputs.map((name) => results[name]);
     });
   }
 }
 
 export async function createOrtEngine(model: CnnModel, options: OrtEngineOptions): Promise<Engine> {
-  const runtime = await loadRuntime(options.threads);
-  return new OrtEngine(model, runtime, options.maxSessions ?? 16);
+  const runtime = await loadRuntime({ threads: options.threads, device: options.device });
+  return new OrtEngine(model, runtime, options.maxSessions ?? 16, options.onPlacement);
 }

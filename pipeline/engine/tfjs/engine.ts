@@ -41,9 +41,10 @@ function checkBatch(batch: ImageBatch): void {
 /**
  * A tfjs Engine for the model. EngineOptions.threads has no effect: tfjs wasm in Node runs on
  * one thread, and tfjs-node reads its thread counts from TensorFlow's own environment variables.
+ * EngineOptions.device: see runtime.ts; onPlacement is not called (no ONNX programs here).
  */
-export async function createTfjsEngine(model: CnnModel, _options: EngineOptions, tfjsOptions: TfjsEngineOptions = {}): Promise<Engine> {
-  const runtime = await loadTfRuntime(tfjsOptions.backend ?? 'auto');
+export async function createTfjsEngine(model: CnnModel, options: EngineOptions, tfjsOptions: TfjsEngineOptions = {}): Promise<Engine> {
+  const runtime = await loadTfRuntime(tfjsOptions.backend ?? 'auto', options.device ?? 'auto');
   const tf = runtime.tf;
   const runner = createGraphRunner(tf, model);
   let disposed = false;
@@ -61,7 +62,7 @@ export async function createTfjsEngine(model: CnnModel, _options: EngineOptions,
   };
 
   return {
-    info: { name: 'tfjs', device: runtime.device },
+    info: { name: 'tfjs', device: runtime.device, deviceKind: runtime.deviceKind, ...(runtime.selection ? { selection: runtime.selection } : {}) },
 
     async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
       alive();

@@ -1,0 +1,196 @@
+/**
+ * The filter-atlas half of the device check (scripts/device-check.sh runs it from the pack, after
+ * scripts/device_check_torch.py): on the device asked for, VGG16-BN (the weights PyTorch generated)
+ *  1. starts the onnxruntime engine and reports where the nodes of the layer-42 gradient ran;
+ *  2. compares its objective and input gradient with PyTorch's float64 reference;
+ *  3. times the step to features.42 at 224 x 1 and 224 x 8, beside PyTorch's time for the same step;
+ *  4. runs one batch of layer-40 filters at the article's full schedule (12 scales x 20 steps,
+ *     56 -> 408 px), timing the engine's share of it (the rest is JavaScript on the host);
+ * and prints one JSON summary with the seconds per filter and the projected time of the article's
+ * atlas. A deadline keeps the whole check inside one command's time: what does not fit is cut
+ * short and projected from what ran.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../pipeline/config/load.js';
+import { DEVICE_NAMES, type DeviceName, type Engine, type PlacementReport } from '../../pipeline/engine/engine.js';
+import { createOrtEngine } from '../../pipeline/engine/ort/engine.js';
+import { formatPlacement } from '../../pipeline/engine/ort/placement.js';
+import { describeGpuFacts, gpuFacts } from '../../pipeline/engine/ort/vulkan.js';
+import { modelFromSafetensors } from '../../pipeline/model/from-file.js';
+import { findLayer } from '../../pipeline/model/layers.js';
+import { visualizeBatch } from '../../pipeline/visualize/batch.js';
+import { filterCost } from '../../pipeline/visualize/cost.js';
+import { scaleSizes } from '../../pipeline/visualize/params.js';
+import { timed } from '../overhead.js';
+import { timeSteps } from '../runner.js';
+import { projectAtlas, relativeError, relativeL2Error, scheduleFractionDone, scheduleParams } from './projection.js';
+
+/** The article's layer-40 gallery (config/article.yaml): the batch's filters come from it. */
+const GALLERY_40 = [4, 9, 34, 35, 75, 123, 150, 158, 203, 234, 246, 253, 256, 261, 265, 277, 286, 462];
+
+interface TorchResult {
+  device: string;
+  gpu: string | null;
+  torch: string;
+  steps: Array<{ size: number; batch: number; seconds_per_step: number }>;
+  schedule: { batch: number; sizes: number[]; seconds_per_filter_estimate: number } | null;
+}
+
+interface Reference {
+  size: number;
+  batch: number;
+  layer: string;
+  filters: number[];
+  image: string;
+  gradient: string;
+  objective_fp64: number[];
+  torch_fp32_gradient_relative_error: number;
+}
+
+const log = (line: string) => process.stderr.write(`device-check: ${line}\n`);
+const round = (value: number, digits = 4) => Number(value.toPrecision(digits));
+
+async function f32(file: string): Promise<Float32Array> {
+  const bytes = await readFile(file);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      work: { type: 'string' },
+      device: { type: 'string', default: 'webgpu' },
+      config: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      batch: { type: 'string', default: '8' },
+      'deadline-seconds': { type: 'string', default: '360' },
+    },
+  });
+  if (!values.work || !values.config) throw new Error('usage: check --work DIR --config config/article.yaml [--device webgpu] [--quick] [--batch 8] [--deadline-seconds 360]');
+  if (!(DEVICE_NAMES as readonly string[]).includes(values.device!)) throw new Error(`--device: expected one of ${DEVICE_NAMES.join(', ')}`);
+  return { work: values.work, config: values.config, device: values.device as DeviceName, quick: values.quick!, batch: Number(values.batch), deadline: Date.now() + 1000 * Number(values['deadline-seconds']) };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const args = options();
+  const torch = JSON.parse(await readFile(path.join(args.work, 'torch.json'), 'utf8')) as TorchResult;
+  const reference = JSON.parse(await readFile(path.join(args.work, 'reference.json'), 'utf8')) as Reference;
+  const summary: Record<string, unknown> = {
+    check: 'filter-atlas device check',
+    mode: args.quick ? 'quick (dry run: shortened schedule)' : 'full',
+    node: process.version,
+    device_asked: args.device,
+    // PyTorch's numbers first: they stand even when our engine cannot start on the device.
+    torch: { version: torch.torch, device: torch.device, gpu: torch.gpu, steps: torch.steps, seconds_per_filter_estimate: torch.schedule ? round(torch.schedule.seconds_per_filter_estimate) : undefined },
+    ...(process.platform === 'linux' ? { gpu_facts: describeGpuFacts(gpuFacts()) } : {}),
+  };
+  const errors: string[] = [];
+  const model = await modelFromSafetensors(path.join(args.work, 'vgg16_bn.safetensors'), 'vgg16_bn');
+  const placements: PlacementReport[] = [];
+  let engine: Engine;
+  try {
+    engine = await createOrtEngine(model, { engine: 'ort', device: args.device, onPlacement: (r) => (placements.push(r), log(formatPlacement(r))) });
+  } catch (error) {
+    summary.status = 'failed';
+    summary.errors = [error instanceof Error ? error.message : String(error)];
+    summary.elapsed_seconds = round((Date.now() - started) / 1000);
+    process.stdout.write(JSON.stringify(summary) + '\n');
+    process.exitCode = 1;
+    return;
+  }
+  summary.engine = engine.info;
+  log(engine.info.selection ?? `engine on ${engine.info.device}`);
+  try {
+    // 2. Numerics against PyTorch float64.
+    const image = await f32(path.join(args.work, reference.image));
+    const { node, channels } = findLayer(model, reference.layer);
+    const weights = new Float32Array(reference.batch * channels);
+    reference.filters.forEach((filter, n) => (weights[n * channels + filter] = 1));
+    const ours = await engine.objectiveGradient({ data: image, n: reference.batch, height: reference.size, width: reference.size }, node.name, weights);
+    const want = await f32(path.join(args.work, reference.gradient));
+    summary.numerics = {
+      what: `objective and input gradient of features.42, 2 x 224 px, filters ${reference.filters.join(', ')}, against PyTorch float64`,
+      objective_relative_error: round(relativeError(ours.objective, reference.objective_fp64)),
+      gradient_relative_error: round(relativeError(ours.gradient, want)),
+      gradient_relative_l2_error: round(relativeL2Error(ours.gradient, want)),
+      torch_float32_gradient_relative_error: round(reference.torch_fp32_gradient_relative_error),
+    };
+    log(`numerics: ${JSON.stringify(summary.numerics)}`);
+
+    // 3. Steps at 224 x 1 and 224 x 8, beside PyTorch's.
+    const steps = [];
+    for (const batch of [1, 8]) {
+      const data = new Float32Array(batch * 3 * 224 * 224).map((_, i) => ((i * 2654435761) % 1000) / 1000);
+      const w = new Float32Array(batch * channels);
+      for (let n = 0; n < batch; n++) w[n * channels + ((n * 7) % channels)] = 1;
+      const timing = args.quick ? { warmup: 1, minSteps: 1, maxSteps: 1 } : { warmup: 1, minSteps: 3, maxSteps: 10, budgetSeconds: 10 };
+      const { secondsPerStep, steps: n } = await timeSteps(() => engine.objectiveGradient({ data, n: batch, height: 224, width: 224 }, node.name, w), timing);
+      const theirs = torch.steps.find((s) => s.size === 224 && s.batch === batch)?.seconds_per_step;
+      steps.push({ size: 224, batch, seconds_per_step: round(secondsPerStep), steps: n, torch_seconds_per_step: theirs, torch_over_ours: theirs ? round(theirs / secondsPerStep, 3) : undefined });
+      log(`step 224x${batch}: ${secondsPerStep.toFixed(4)} s (PyTorch ${torch.device}: ${theirs?.toFixed(4)} s)`);
+    }
+    summary.steps = steps;
+    const gradient224 = placements.find((p) => p.graph.startsWith('gradient|') && p.graph.endsWith('|224x224'));
+    if (gradient224) summary.placement = { line: formatPlacement(gradient224), ...gradient224 };
+
+    // 4. One batch of layer-40 filters at the schedule, cut at the deadline.
+    const params = scheduleParams(args.quick);
+    const layer40 = findLayer(model, '40');
+    const filters = GALLERY_40.slice(0, args.batch);
+    const spent = { seconds: 0 };
+    let stepsDone = 0;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('deadline')), Math.max(0, args.deadline - Date.now()));
+    const batchStart = Date.now();
+    let completed = true;
+    try {
+      await visualizeBatch(timed(engine, spent), { layer: layer40.node.name, channels: layer40.channels, filters, params, seed: 0, signal: controller.signal, onStep: (done) => (stepsDone = done) });
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+      completed = false;
+      errors.push(`the schedule batch was cut at the deadline after ${stepsDone} of ${params.scales * params.stepsPerScale} steps`);
+    } finally {
+      clearTimeout(timer);
+    }
+    const seconds = (Date.now() - batchStart) / 1000;
+    const fraction = completed ? 1 : scheduleFractionDone(model, layer40.node.name, params, stepsDone);
+    const secondsPerFilter = seconds / fraction / filters.length;
+    const article = scheduleParams(false);
+    // The same engine on the article's schedule: equal to secondsPerFilter when that schedule ran to the end.
+    const secondsPerArticleFilter = (secondsPerFilter * filterCost(model, layer40.node.name, article)) / filterCost(model, layer40.node.name, params);
+    summary.schedule = {
+      layer: 'features.40',
+      filters,
+      batch: filters.length,
+      sizes: scaleSizes(params),
+      steps_per_scale: params.stepsPerScale,
+      completed,
+      steps_done: stepsDone,
+      seconds: round(seconds),
+      seconds_per_filter: round(secondsPerFilter),
+      seconds_per_filter_article_schedule: round(secondsPerArticleFilter),
+      engine_share: round(spent.seconds / seconds, 3),
+      host_share: round(1 - spent.seconds / seconds, 3),
+      torch_seconds_per_filter_estimate: torch.schedule ? round(torch.schedule.seconds_per_filter_estimate) : undefined,
+    };
+    log(`schedule batch: ${JSON.stringify(summary.schedule)}`);
+    const config = await loadConfig(args.config);
+    summary.projection = projectAtlas(model, config, layer40.node.name, params, secondsPerFilter).map((p) => ({ ...p, seconds: round(p.seconds), hours: round(p.hours, 3) }));
+    if (!completed || args.quick) summary.projection_note = `projected from ${completed ? 'a shortened' : 'part of the'} schedule by the cost model (pipeline/visualize/cost.ts); the article's is ${scaleSizes(article).length} scales x ${article.stepsPerScale} steps`;
+    summary.placements = placements.map((p) => formatPlacement(p));
+  } catch (error) {
+    errors.push(error instanceof Error ? error.message : String(error));
+  } finally {
+    await engine.dispose();
+  }
+  summary.status = errors.length === 0 ? 'ok' : summary.schedule ? 'partial' : 'failed';
+  if (errors.length) summary.errors = errors;
+  summary.elapsed_seconds = round((Date.now() - started) / 1000);
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  if (summary.status === 'failed') process.exitCode = 1;
+}
+
+await main();

@@ -1,0 +1,136 @@
+/**
+ * Where ONNX Runtime ran each node of a program. A provider silently leaves the nodes it has no
+ * kernel for to the CPU provider and inserts host <-> device copies around them, which can cost more
+ * than the GPU saves; its profile (one JSON event per node run, with the provider, the op type and
+ * the input and output shapes) says which nodes ran where. The engine profiles the first run of each
+ * program only when asked (`onPlacement`; `--verbose`, the bench), since profiling costs time.
+ *
+ * FLOPs are estimated from the shapes: 2 x multiply-adds for Conv, ConvTranspose, MatMul and Gemm,
+ * one per output value for everything else: enough to say what share of the work a provider ran.
+ */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { PlacementReport } from '../engine.js';
+
+/** One entry of ONNX Runtime's profile (Chrome trace format); node runs have cat "Node". */
+export interface ProfileEvent {
+  cat?: string;
+  name?: string;
+  args?: {
+    op_name?: string;
+    provider?: string;
+    input_type_shape?: Array<Record<string, number[]>>;
+    output_type_shape?: Array<Record<string, number[]>>;
+    output_size?: string;
+  };
+}
+
+const COPY_OPS = new Set(['MemcpyFromHost', 'MemcpyToHost']);
+
+/** "CPUExecutionProvider" -> "cpu", "WebGpuExecutionProvider" -> "webgpu", "CUDAExecutionProvider" -> "cuda". */
+export function providerKey(name: string): string {
+  const short = name.replace(/ExecutionProvider$/, '').toLowerCase();
+  return short || 'unknown';
+}
+
+const shapeOf = (entry: Record<string, number[]> | undefined): number[] => (entry ? (Object.values(entry)[0] ?? []) : []);
+const count = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Estimated floating-point operations of one node run (see the file comment). */
+export function nodeFlops(op: string, inputs: number[][], outputs: number[][]): number {
+  const [x = [], w = []] = inputs;
+  const y = outputs[0] ?? [];
+  switch (op) {
+    case 'Conv':
+    case 'FusedConv':
+      // Each output value: (C_in / group) x kh x kw multiply-adds; the kernel is OIHW.
+      return 2 * count(y) * count(w.slice(1));
+    case 'ConvTranspose':
+      // Each input value is spread over (C_out / group) x kh x kw outputs; the kernel is (C_in, C_out / group, kh, kw).
+      return 2 * count(x) * count(w.slice(1));
+    case 'MatMul':
+    case 'Gemm':
+    case 'FusedMatMul':
+      return 2 * count(y) * (x.at(-1) ?? 1);
+    default:
+      return count(y);
+  }
+}
+
+/** The placement of one program from the node events of its profiled run(s). */
+export function placementFromProfile(graph: string, events: readonly ProfileEvent[]): PlacementReport {
+  const providers: PlacementReport['providers'] = {};
+  const copies = { nodes: 0, bytes: 0 };
+  const cpuOps: Record<string, number> = {};
+  const seen = new Set<string>();
+  const nodes = events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time') && e.args?.op_name);
+  for (const event of nodes) {
+    // Two runs in flight while profiling (batches in parallel) log a node twice: count it once.
+    if (seen.has(event.name!)) continue;
+    seen.add(event.name!);
+    const args = event.args!;
+    const op = args.op_name!;
+    if (COPY_OPS.has(op)) {
+      copies.nodes++;
+      copies.bytes += Number(args.output_size ?? 0);
+      continue;
+    }
+    const provider = providerKey(args.provider ?? '');
+    const entry = (providers[provider] ??= { nodes: 0, flops: 0 });
+    entry.nodes++;
+    entry.flops += nodeFlops(op, (args.input_type_shape ?? []).map(shapeOf), (args.output_type_shape ?? []).map(shapeOf));
+    if (provider === 'cpu') cpuOps[op] = (cpuOps[op] ?? 0) + 1;
+  }
+  const total = Object.values(providers).reduce((sum, p) => sum + p.nodes, 0);
+  // With the CPU provider alone, "left on the CPU" says nothing.
+  const gpu = Object.keys(providers).some((p) => p !== 'cpu');
+  return { graph, nodes: total, providers, copies, cpuOps: gpu ? cpuOps : {} };
+}
+
+const percent = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'} %`;
+
+/** One line, e.g. "placement gradient|features.42|224x224: 149 nodes, webgpu 141 (99.6 % of FLOPs), cpu 8 (MaxPool x4, MaxUnpool x4); 16 copies, 412.3 MB". */
+export function formatPlacement(report: PlacementReport): string {
+  const flops = Object.values(report.providers).reduce((sum, p) => sum + p.flops, 0);
+  const parts = Object.entries(report.providers)
+    .sort(([a], [b]) => (a === 'cpu' ? 1 : b === 'cpu' ? -1 : a.localeCompare(b)))
+    .map(([provider, p]) => {
+      const ops = provider === 'cpu' && Object.keys(report.cpuOps).length ? `, ${Object.entries(report.cpuOps).map(([op, n]) => `${op} x${n}`).join(', ')}` : '';
+      return `${provider} ${p.nodes} (${percent(p.flops, flops)} of ${(flops / 1e9).toFixed(2)} GFLOP${ops})`;
+    });
+  const copies = report.copies.nodes ? `; ${report.copies.nodes} host<->device copies, ${(report.copies.bytes / 1e6).toFixed(1)} MB per run` : '; no host<->device copies';
+  return `placement ${report.graph}: ${report.nodes} nodes, ${parts.join(', ')}${copies}`;
+}
+
+/** A few words for a table cell: "webgpu 141/149 nodes, 99.6 % of FLOPs, 16 copies", or "cpu 149/149 nodes". */
+export function placementSummary(report: PlacementReport): string {
+  const flops = Object.values(report.providers).reduce((sum, p) => sum + p.flops, 0);
+  const gpu = Object.entries(report.providers).find(([provider]) => provider !== 'cpu');
+  if (!gpu) return `cpu ${report.nodes}/${report.nodes} nodes`;
+  const [provider, p] = gpu;
+  return `${provider} ${p.nodes}/${report.nodes} nodes, ${percent(p.flops, flops)} of FLOPs, ${report.copies.nodes} copies`;
+}
+
+/** A profile in the making: session options that write it into a fresh temporary folder. */
+export interface PendingProfile {
+  options: { enableProfiling: true; profileFilePrefix: string };
+  folder: string;
+}
+
+export async function startProfile(): Promise<PendingProfile> {
+  const folder = await mkdtemp(path.join(tmpdir(), 'filter-atlas-profile-'));
+  return { folder, options: { enableProfiling: true, profileFilePrefix: path.join(folder, 'profile') } };
+}
+
+/** Ends the session's profiling (ONNX Runtime writes the file then), reads the placement, removes the folder. */
+export async function finishProfile(graph: string, session: { endProfiling(): void }, profile: PendingProfile): Promise<PlacementReport> {
+  try {
+    session.endProfiling();
+    const events: ProfileEvent[] = [];
+    for (const file of await readdir(profile.folder)) events.push(...(JSON.parse(await readFile(path.join(profile.folder, file), 'utf8')) as ProfileEvent[]));
+    return placementFromProfile(graph, events);
+  } finally {
+    await rm(profile.folder, { recursive: true, force: true });
+  }
+}
