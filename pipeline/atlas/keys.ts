@@ -25,7 +25,7 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
  * writes, so records of the older code are not reused. viz 2: the low-contrast flag per colour
  * plane; 3: one start noise per seed, not per filter index.
  */
-export const CODE_VERSIONS = { viz: 3, scan: 1, examples: 1, probe: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 1, examples: 1, probe: 1, web: 1, connections: 1, probeModel: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,
@@ -95,4 +95,36 @@ export interface ProbeKeyParts {
 export function probeKey({ engine, labels, ...parts }: ProbeKeyParts): string {
   const labelDigest = labels ? createHash('sha256').update(labels.join('\n')).digest('hex') : null;
   return contentKey('probe', { code: CODE_VERSIONS.probe, ...parts, labels: labelDigest, ...engineParts(engine) });
+}
+
+/** Web versions of a visualisation: the visualisation's key determines the PNG they are made from. */
+export function webKey(parts: { viz: string }): string {
+  return contentKey('web', { code: CODE_VERSIONS.web, ...parts });
+}
+
+export interface ConnectionsKeyParts {
+  /** The scan's key: model, dataset, engine and every filter's top images are in it. */
+  scan: string;
+  layer: string;
+  filter: number;
+  /** The earlier layer whose channels are attributed. */
+  from: string;
+  /** How many of the filter's top images are averaged over. */
+  images: number;
+  engine: EngineInfo;
+}
+
+export function connectionsKey({ engine, ...parts }: ConnectionsKeyParts): string {
+  return contentKey('conn', { code: CODE_VERSIONS.connections, ...parts, ...engineParts(engine) });
+}
+
+export interface ProbeModelKeyParts {
+  weights: string;
+  preprocessing: Preprocessing;
+  /** The visualised layers, whose outputs the graph returns. */
+  layers: readonly string[];
+}
+
+export function probeModelKey({ layers, ...parts }: ProbeModelKeyParts): string {
+  return contentKey('probemodel', { code: CODE_VERSIONS.probeModel, ...parts, layers: [...layers] });
 }
