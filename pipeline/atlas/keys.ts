@@ -23,9 +23,10 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
 /**
  * The version of the code behind each kind of artifact: bump one when its code changes what it
  * writes, so records of the older code are not reused. viz 2: the low-contrast flag per colour
- * plane; 3: one start noise per seed, not per filter index.
+ * plane; 3: one start noise per seed, not per filter index. scan 2, probe 2: photos resized by
+ * image/resize.ts instead of sharp (the browser probe's resize).
  */
-export const CODE_VERSIONS = { viz: 3, scan: 1, examples: 1, probe: 1, web: 1, connections: 1, probeModel: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 1, probe: 2, web: 1, connections: 1, probeModel: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,
