@@ -24,9 +24,11 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
  * The version of the code behind each kind of artifact: bump one when its code changes what it
  * writes, so records of the older code are not reused. viz 2: the low-contrast flag per colour
  * plane; 3: one start noise per seed, not per filter index. scan 2, probe 2: photos resized by
- * image/resize.ts instead of sharp (the browser probe's resize).
+ * image/resize.ts instead of sharp (the browser probe's resize); examples 2: crops and thumbnails
+ * 128 px at WebP quality 65; web 2: thumbnails at quality 70, the full WebP at 85, no 2x thumbnail
+ * for a picture no larger than it.
  */
-export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 1, probe: 2, web: 1, connections: 1, probeModel: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 2, probe: 2, web: 2, connections: 1, probeModel: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,

@@ -64,7 +64,10 @@ export const dominantLabelSchema = z.object({
 export const webImagesSchema = z.object({
   /** High-quality WebP at the visualisation's own size. */
   full: relativePath,
-  /** Thumbnails for a grid tile at 1x and 2x pixel density, and the 1x size in CSS pixels. */
+  /**
+   * Thumbnails for a grid tile at 1x and 2x pixel density, and the 1x size in CSS pixels. thumb2x
+   * is `full` itself when the picture is no larger than a 2x thumbnail.
+   */
   thumb1x: relativePath,
   thumb2x: relativePath,
   thumbSize: z.number().int().positive(),

@@ -36,7 +36,7 @@ export async function runWebImages(input: {
           web = {
             full: await store.writeFile(`files/${key}/full.webp`, encoded.full),
             thumb1x: await store.writeFile(`files/${key}/thumb-1x.webp`, encoded.thumb1x),
-            thumb2x: await store.writeFile(`files/${key}/thumb-2x.webp`, encoded.thumb2x),
+            thumb2x: encoded.thumb2x ? await store.writeFile(`files/${key}/thumb-2x.webp`, encoded.thumb2x) : `files/${key}/full.webp`,
             thumbSize: WEB_IMAGES.thumbSize,
           };
           await store.writeRecord(key, web);
