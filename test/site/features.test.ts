@@ -89,6 +89,9 @@ beforeAll(async () => {
   await writeFile(join(tmp, 'features.yaml'), CONFIG);
   await cli('build features', ['build', join(tmp, 'features.yaml'), '--output', output]);
   atlas = atlasSchema.parse(JSON.parse(await readFile(join(output, ATLAS, 'atlas.json'), 'utf8')));
+  const passes = atlas.layers.find((l) => l.name === 'conv2d_16')!.filters.reduce((n, f) => n + (f.top?.length ?? 0), 0);
+  console.log(`connections: ${atlas.connections?.seconds.toFixed(1)} s for ${passes} (filter, image) backward passes`);
+  console.log(`probe model: ${atlas.probeModel?.bytes} bytes float32, ${atlas.probeModel?.fp16?.bytes} bytes float16 (within ${atlas.probeModel?.fp16?.maxRelativeError} of the largest)`);
   chelsea = join(await ensureAsset('photos'), 'chelsea.png');
   const built = await buildSite(output, dist, BASE);
   console.log(`site build: ${built.seconds.toFixed(1)} s, ${built.files} files, ${(built.bytes / 1e6).toFixed(2)} MB`);

@@ -46,12 +46,15 @@ export async function buildSite(output: string, dist: string, base: string): Pro
   return { seconds: (performance.now() - started) / 1000, files: files.length, bytes };
 }
 
-/** Files under dist/files/ that some page references (src attributes and Pagefind image meta), and the files copied there. */
+/**
+ * Files under dist/files/ that some page references (src attributes, Pagefind image meta and the
+ * browser probe's model URLs in its JSON config), and the files copied there.
+ */
 export async function referencedAndCopied(dist: string, base: string): Promise<{ referenced: string[]; copied: string[] }> {
   const html = (await filesUnder(dist)).filter((f) => f.endsWith('.html'));
   const referenced = new Set<string>();
   for (const file of html) {
-    for (const match of (await readFile(file, 'utf8')).matchAll(/(?:src="|image:)([^"]+)"/g)) {
+    for (const match of (await readFile(file, 'utf8')).matchAll(/(?:src="|image:|"url":")([^"]+)"/g)) {
       if (match[1].startsWith(`${base}files/`)) referenced.add(decodeURIComponent(match[1].slice(base.length)));
     }
   }
