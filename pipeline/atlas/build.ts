@@ -23,6 +23,13 @@ import { methodSummary, visualizeLayer, type VisualRecord } from './stage-visual
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
 import { runProbe, type ProbePlan } from './stage-probes.js';
 import { checkBatchMemory } from './memory.js';
+import { runWebImages } from './stage-web-images.js';
+import { layerPairs, runConnections, strongest, type ConnectionsStageOutput } from './stage-connections.js';
+import { runProbeModel } from './stage-probe-model.js';
+import { datasetLabeller, type Labeller } from '../labels/for-dataset.js';
+import { loadImageForModel } from '../image/load.js';
+import type { WebRecord } from './records.js';
+import type { ProbeModel } from './schema.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -97,7 +104,36 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
   });
 }
 
-function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined): AtlasFilter {
+/** Connected filters shown per filter page, each way (strongest positive and most negative). */
+const CONNECTIONS_SHOWN = 8;
+
+/** What the later stages add to a filter (web images, dominant label, connected filters). */
+interface Extras {
+  web: Map<string, WebRecord>;
+  labeller?: Labeller;
+  connections?: ConnectionsStageOutput & { pairs: { layer: string; from: string }[]; images: string };
+  /** Layer -> its visualised filters (connections are listed among those only: they have pages). */
+  visualised: Map<string, Set<number>>;
+}
+
+function connectionsOf(extras: Extras, layer: string, filter: number): Pick<AtlasFilter, 'inputs' | 'feeds'> {
+  const out: Pick<AtlasFilter, 'inputs' | 'feeds'> = {};
+  const c = extras.connections;
+  if (!c) return out;
+  const into = c.pairs.find((p) => p.layer === layer);
+  const record = into && c.records.get(layer)?.get(filter);
+  if (into && record) out.inputs = { layer: into.from, images: `${record.images.length} top images`, ...strongest(record.values, extras.visualised.get(into.from), CONNECTIONS_SHOWN) };
+  const onward = c.pairs.find((p) => p.from === layer);
+  const later = onward && c.records.get(onward.layer);
+  if (onward && later && later.size > 0) {
+    const values: number[] = [];
+    for (const [j, r] of later) values[j] = r.values[filter];
+    out.feeds = { layer: onward.layer, ...strongest(Array.from(values, (v) => v ?? Number.NaN), undefined, CONNECTIONS_SHOWN) };
+  }
+  return out;
+}
+
+function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined, extras: Extras): AtlasFilter {
   const { startActivation: _start, ...filter } = record;
   const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
   const stats = scanLayer?.stats[record.filter] ?? undefined;
@@ -113,8 +149,12 @@ function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetSta
   if (examples) {
     entry.top = examples.top;
     entry.labels = examples.labels;
+    const dominant = extras.labeller?.(examples.top.map((t) => t.file));
+    if (dominant !== undefined) entry.dominant = dominant;
   }
-  return entry;
+  const web = extras.web.get(record.key);
+  if (web) entry.web = web;
+  return { ...entry, ...connectionsOf(extras, layer, record.filter) };
 }
 
 export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSignal): Promise<BuildSummary> {
@@ -134,6 +174,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
   const probes: AtlasProbe[] = [];
   let changed = false;
+  const extras: Extras = { web: new Map(), visualised: new Map(plans.map((p) => [p.name, new Set(p.filters)])) };
+  let probeModel: ProbeModel | undefined;
 
   const assemble = (complete: boolean): Atlas => ({
     schemaVersion: ATLAS_SCHEMA_VERSION,
@@ -173,11 +215,13 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         channels: plan.channels,
         // A unit that sees the whole image (class logits after global pooling) has no field to show.
         ...(receptiveField(model.graph, plan.name).global ? {} : { receptiveField: receptiveField(model.graph, plan.name).size }),
-        filters: [...records.get(plan.name)!.values()].sort((a, b) => a.filter - b.filter).map((r) => assembleFilter(r, plan.name, dataset?.stage)),
+        filters: [...records.get(plan.name)!.values()].sort((a, b) => a.filter - b.filter).map((r) => assembleFilter(r, plan.name, dataset?.stage, extras)),
         ...(scanLayer ? { datasetMeans: scanLayer.means } : {}),
       };
     }),
     probes,
+    ...(probeModel ? { probeModel } : {}),
+    ...(extras.connections ? { connections: { images: extras.connections.images, seconds: extras.connections.seconds, pairs: extras.connections.pairs } } : {}),
   });
 
   let filtersComputed = 0;
@@ -213,6 +257,11 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     }
     progress.stop();
 
+    const visualRecords = plans.flatMap((p) => [...records.get(p.name)!.values()]);
+    const webImages = await runWebImages({ store, records: visualRecords, progress: deps.progress('web images', visualRecords.length), signal });
+    extras.web = webImages.images;
+    if (webImages.computed > 0) changed = true;
+
     if (config.dataset) {
       const folder = await deps.resolveSource(config.dataset.source, signal);
       let source = await deps.listDataset(folder);
@@ -233,9 +282,39 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       });
       dataset = { source, stage };
       if (stage.scanned) changed = true;
+      const byFile = new Map(source.images.map((image) => [image.file, image]));
+      const scanned = stage.scan.images.map((file) => byFile.get(file)!);
+      extras.labeller = await datasetLabeller(scanned);
+      const pairs = layerPairs(model, plans);
+      if (pairs.length > 0) {
+        const connections = await runConnections({
+          model,
+          engine,
+          store,
+          scan: stage.scan,
+          scanKey: stage.scan.key,
+          images: scanned,
+          pairs,
+          filters: new Map(plans.map((p) => [p.name, p.filters])),
+          batchSize: config.dataset.batchSize,
+          signal,
+          progress: deps.progress,
+        });
+        if (connections.computed > 0) changed = true;
+        const seconds = [...connections.records.values()].flatMap((m) => [...m.values()]).reduce((sum, r) => sum + r.seconds, 0);
+        extras.connections = { ...connections, seconds, pairs, images: `each filter's top ${config.dataset.topK} dataset images` };
+      }
       const skipped = [...(source.skipped ?? []), ...stage.scan.skipped];
       if (skipped.length > 0) deps.log(`dataset: skipped ${skipped.length} unreadable file(s): ${skipped.map((s) => s.file).join(', ')}`);
     }
+
+    // The browser probe's model, checked on a dataset photo (or grey when there is no dataset).
+    const [height, width] = model.preprocessing.inputSize;
+    const first = dataset?.source.images.find((image) => image.file === dataset!.stage.scan.images[0]);
+    const sample = first ? (await loadImageForModel(first.path, model.preprocessing)).data : new Float32Array(3 * height * width).fill(0.5);
+    const emitted = await runProbeModel({ model, engine, store, layers: plans.map((p) => p.name), sample: { data: sample, n: 1, height, width } });
+    probeModel = emitted.probeModel;
+    if (emitted.computed) changed = true;
 
     let probesComputed = 0;
     for (const entry of config.probes) {

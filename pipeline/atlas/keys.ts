@@ -23,9 +23,12 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
 /**
  * The version of the code behind each kind of artifact: bump one when its code changes what it
  * writes, so records of the older code are not reused. viz 2: the low-contrast flag per colour
- * plane; 3: one start noise per seed, not per filter index.
+ * plane; 3: one start noise per seed, not per filter index. scan 2, probe 2: photos resized by
+ * image/resize.ts instead of sharp (the browser probe's resize); examples 2: crops and thumbnails
+ * 128 px at WebP quality 65; web 2: thumbnails at quality 70, the full WebP at 85, no 2x thumbnail
+ * for a picture no larger than it.
  */
-export const CODE_VERSIONS = { viz: 3, scan: 1, examples: 1, probe: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 2, probe: 2, web: 2, connections: 1, probeModel: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,
@@ -95,4 +98,36 @@ export interface ProbeKeyParts {
 export function probeKey({ engine, labels, ...parts }: ProbeKeyParts): string {
   const labelDigest = labels ? createHash('sha256').update(labels.join('\n')).digest('hex') : null;
   return contentKey('probe', { code: CODE_VERSIONS.probe, ...parts, labels: labelDigest, ...engineParts(engine) });
+}
+
+/** Web versions of a visualisation: the visualisation's key determines the PNG they are made from. */
+export function webKey(parts: { viz: string }): string {
+  return contentKey('web', { code: CODE_VERSIONS.web, ...parts });
+}
+
+export interface ConnectionsKeyParts {
+  /** The scan's key: model, dataset, engine and every filter's top images are in it. */
+  scan: string;
+  layer: string;
+  filter: number;
+  /** The earlier layer whose channels are attributed. */
+  from: string;
+  /** How many of the filter's top images are averaged over. */
+  images: number;
+  engine: EngineInfo;
+}
+
+export function connectionsKey({ engine, ...parts }: ConnectionsKeyParts): string {
+  return contentKey('conn', { code: CODE_VERSIONS.connections, ...parts, ...engineParts(engine) });
+}
+
+export interface ProbeModelKeyParts {
+  weights: string;
+  preprocessing: Preprocessing;
+  /** The visualised layers, whose outputs the graph returns. */
+  layers: readonly string[];
+}
+
+export function probeModelKey({ layers, ...parts }: ProbeModelKeyParts): string {
+  return contentKey('probemodel', { code: CODE_VERSIONS.probeModel, ...parts, layers: [...layers] });
 }

@@ -5,7 +5,7 @@
  * folder costs a recomputation, never a build that stops or an atlas that points at nothing.
  */
 import { z } from 'zod';
-import { filterSchema, filterStatsSchema, probeSchema, topImageSchema } from './schema.js';
+import { filterSchema, filterStatsSchema, probeModelSchema, probeSchema, topImageSchema, webImagesSchema } from './schema.js';
 
 export const visualRecordSchema = filterSchema
   .omit({ stats: true, superstimulus: true, top: true, labels: true })
@@ -59,4 +59,30 @@ export function examplesFiles(record: FilterExamplesRecord): string[] {
 
 export function probeFiles(record: z.infer<typeof probeRecordSchema>): string[] {
   return [record.image, record.chart];
+}
+
+export const webRecordSchema = webImagesSchema;
+export type WebRecord = z.infer<typeof webRecordSchema>;
+
+export function webFiles(record: WebRecord): string[] {
+  return [record.full, record.thumb1x, record.thumb2x];
+}
+
+/** One filter's mean attribution to every channel of the earlier layer, over its top images. */
+export const connectionsRecordSchema = z.object({
+  layer: z.string(),
+  filter: z.number().int().nonnegative(),
+  from: z.string(),
+  /** Dataset indices of the images averaged over. */
+  images: z.array(z.number().int().nonnegative()),
+  /** Per channel of `from`: mean over the images of activation x gradient, summed over space. */
+  values: z.array(z.number()),
+  seconds: z.number(),
+});
+export type ConnectionsRecord = z.infer<typeof connectionsRecordSchema>;
+
+export const probeModelRecordSchema = probeModelSchema;
+
+export function probeModelFiles(record: z.infer<typeof probeModelRecordSchema>): string[] {
+  return [record.file, ...(record.fp16 ? [record.fp16.file] : [])];
 }

@@ -3,9 +3,12 @@ import { z } from 'zod';
 /**
  * atlas.json: the only contract between the pipeline and the site (and the diff).
  * Every path in it is relative to the atlas folder (output/<atlas-id>/).
- * Bump ATLAS_SCHEMA_VERSION on any breaking change.
+ * Bump ATLAS_SCHEMA_VERSION on any change. Version 2 only adds optional fields (web images, dominant
+ * labels, connected filters, the browser probe model), so a version 1 atlas still reads as one
+ * without them: readers accept SUPPORTED_ATLAS_VERSIONS.
  */
-export const ATLAS_SCHEMA_VERSION = 1;
+export const ATLAS_SCHEMA_VERSION = 2;
+export const SUPPORTED_ATLAS_VERSIONS = [1, 2] as const;
 
 const relativePath = z.string().min(1);
 
@@ -42,6 +45,44 @@ export const filterStatsSchema = z.object({
   activeFraction: z.number(),
 });
 
+/** The label a filter's top images support, with its evidence (pipeline/labels/dominant.ts states the test). */
+export const dominantLabelSchema = z.object({
+  label: z.string(),
+  wnid: z.string().optional(),
+  /** Labelled top images under the label, of `of`. */
+  count: z.number().int().nonnegative(),
+  of: z.number().int().positive(),
+  /** Fraction of the dataset's labelled images under the label. */
+  baseRate: z.number(),
+  /** One-sided binomial tail of `count` of `of` at `baseRate`. */
+  p: z.number(),
+  /** Broader labels (WordNet hypernyms below a base rate of 1/2), most specific first. */
+  broader: z.array(z.string()),
+});
+
+/** Web versions of a visualisation (the PNG stays the lossless original). */
+export const webImagesSchema = z.object({
+  /** High-quality WebP at the visualisation's own size. */
+  full: relativePath,
+  /**
+   * Thumbnails for a grid tile at 1x and 2x pixel density, and the 1x size in CSS pixels. thumb2x
+   * is `full` itself when the picture is no larger than a 2x thumbnail.
+   */
+  thumb1x: relativePath,
+  thumb2x: relativePath,
+  thumbSize: z.number().int().positive(),
+});
+
+/** One connected filter and its mean attribution (pipeline/atlas/stage-connections.ts). */
+export const connectionSchema = z.object({ filter: z.number().int().nonnegative(), value: z.number() });
+export const connectionsSchema = z.object({
+  /** The other layer: the previous visualised layer (`from`) or the next one (`to`). */
+  layer: z.string(),
+  /** Largest positive contributions first, then the most negative first. */
+  positive: z.array(connectionSchema),
+  negative: z.array(connectionSchema),
+});
+
 export const filterSchema = z.object({
   filter: z.number().int().nonnegative(),
   /** Content hash of everything that determines this filter's visualisation. */
@@ -63,6 +104,17 @@ export const filterSchema = z.object({
   top: z.array(topImageSchema).optional(),
   /** Class histogram of the top images, most frequent first. */
   labels: z.array(z.object({ label: z.string(), count: z.number().int() })).optional(),
+  /** v2: WebP versions of the visualisation. */
+  web: webImagesSchema.optional(),
+  /** v2: the label the top images support (null: no dominant class; absent: no labelled images). */
+  dominant: dominantLabelSchema.nullable().optional(),
+  /**
+   * v2: filters of the previous visualised layer K that contribute most to this one, by attribution
+   * over dataset images: mean of activation_K[i] * d(mean activation of this filter) / d activation_K[i].
+   */
+  inputs: connectionsSchema.extend({ images: z.string() }).optional(),
+  /** v2: filters of the next visualised layer that this filter contributes to most (the same numbers read the other way). */
+  feeds: connectionsSchema.optional(),
 });
 
 const methodSchema = z.object({ description: z.string(), params: z.record(z.string(), z.unknown()) });
@@ -96,8 +148,22 @@ export const probeSchema = z.object({
   top: z.array(z.object({ filter: z.number().int(), mean: z.number(), label: z.string().optional() })),
 });
 
+/** v2: the model's forward graph up to the last visualised layer, for probing a photo in the browser. */
+export const probeModelSchema = z.object({
+  /** ONNX, float32 weights: RGB in [0, 1] NCHW at inputSize, batch dynamic; preprocessing is inside the graph. */
+  file: relativePath,
+  bytes: z.number().int().positive(),
+  /** The same graph with float16 weights cast to float32 at load (half the download), when emitted. */
+  fp16: z.object({ file: relativePath, bytes: z.number().int().positive(), maxRelativeError: z.number() }).optional(),
+  /** Graph output name of each visualised layer. */
+  outputs: z.array(z.object({ layer: z.string(), output: z.string() })),
+  input: z.string(),
+  inputSize: z.tuple([z.number().int(), z.number().int()]),
+  resize: z.enum(['stretch', 'center-crop']),
+});
+
 export const atlasSchema = z.object({
-  schemaVersion: z.literal(ATLAS_SCHEMA_VERSION),
+  schemaVersion: z.union([z.literal(1), z.literal(2)]),
   id: z.string(),
   title: z.string(),
   /** ISO date of the last build that changed anything. */
@@ -132,6 +198,9 @@ export const atlasSchema = z.object({
     .optional(),
   layers: z.array(layerSchema),
   probes: z.array(probeSchema),
+  probeModel: probeModelSchema.optional(),
+  /** v2: how the connected filters were measured (images per filter, seconds), when they were. */
+  connections: z.object({ images: z.string(), seconds: z.number(), pairs: z.array(z.object({ layer: z.string(), from: z.string() })) }).optional(),
 });
 
 export type Atlas = z.infer<typeof atlasSchema>;
@@ -141,3 +210,7 @@ export type FilterFlags = z.infer<typeof filterFlagsSchema>;
 export type FilterStats = z.infer<typeof filterStatsSchema>;
 export type TopImage = z.infer<typeof topImageSchema>;
 export type AtlasProbe = z.infer<typeof probeSchema>;
+export type DominantLabelEntry = z.infer<typeof dominantLabelSchema>;
+export type WebImages = z.infer<typeof webImagesSchema>;
+export type Connections = z.infer<typeof connectionsSchema>;
+export type ProbeModel = z.infer<typeof probeModelSchema>;

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { userError } from '../errors.js';
 import type { Preprocessing } from '../model/graph.js';
+import { resizeForModel } from './resize.js';
 
 /** sharp refuses images with more pixels than this by default; we allow large photos but not absurd ones. */
 const MAX_INPUT_PIXELS = 20000 * 20000;
@@ -14,19 +15,21 @@ export interface RgbImage {
 
 /**
  * Decodes any image sharp reads (JPEG, PNG, WebP, grayscale, with alpha) and resizes it
- * to the model's input size as its preprocessing says. Errors name the file.
+ * to the model's input size as its preprocessing says. Errors name the file. The resize is
+ * resize.ts (TypeScript, libvips' algorithm) rather than sharp's own, so that the site's in-browser
+ * probe, which runs the same file on the pixels the browser decodes, feeds the model the same input
+ * (sharp's resize differs by a fraction of a grey level, enough to move class logits by 1 %).
  */
 export async function loadImageForModel(path: string, preprocessing: Pick<Preprocessing, 'inputSize' | 'resize'>): Promise<RgbImage> {
   const [height, width] = preprocessing.inputSize;
-  let raw: Buffer;
+  let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    raw = await sharp(path, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+    decoded = await sharp(path, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')
-      .resize(width, height, { fit: preprocessing.resize === 'center-crop' ? 'cover' : 'fill', kernel: 'cubic' })
       .raw()
-      .toBuffer();
+      .toBuffer({ resolveWithObject: true });
   } catch (error) {
     throw userError(
       {
@@ -38,7 +41,9 @@ export async function loadImageForModel(path: string, preprocessing: Pick<Prepro
       error,
     );
   }
-  return { data: interleavedToPlanar(raw, height, width), height, width };
+  const { data, info } = decoded;
+  const resized = resizeForModel(data, info.width, info.height, info.channels, { inputSize: [height, width], resize: preprocessing.resize });
+  return resized;
 }
 
 /** HWC bytes (RGB) -> CHW floats in [0, 1]. */

@@ -49,3 +49,30 @@ export async function encodeWebpThumbnail(image: RgbFloatImage, size: number): P
     .webp({ quality: 82, effort: 4, smartSubsample: true })
     .toBuffer();
 }
+
+/** Sizes and qualities of the web versions of a visualisation (README "Light pages" has the measurements). */
+export const WEB_IMAGES = {
+  /** CSS pixels of a grid tile's thumbnail (the 2x one has twice as many, never more than the picture). */
+  thumbSize: 128,
+  thumbQuality: 70,
+  /** The full-size WebP shown on the filter page; the PNG stays the lossless original. */
+  fullQuality: 85,
+} as const;
+
+/**
+ * From a visualisation's PNG: a high-quality WebP at its own size and WebP thumbnails at 1x and 2x.
+ * A picture no larger than the 2x thumbnail (the default atlas's 142 and 227 px) has the full WebP
+ * as its 2x thumbnail (thumb2x undefined): the same pixels, one file fewer per filter.
+ */
+export async function encodeWebImages(png: Uint8Array): Promise<{ full: Buffer; thumb1x: Buffer; thumb2x?: Buffer }> {
+  const sharp = await loadSharp();
+  const source = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
+  const { width = 0, height = 0 } = await sharp(source).metadata();
+  const thumb = (size: number) =>
+    sharp(source).resize(size, size, { fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' }).webp({ quality: WEB_IMAGES.thumbQuality, effort: 5 }).toBuffer();
+  return {
+    full: await sharp(source).webp({ quality: WEB_IMAGES.fullQuality, effort: 5 }).toBuffer(),
+    thumb1x: await thumb(WEB_IMAGES.thumbSize),
+    ...(Math.max(width, height) > 2 * WEB_IMAGES.thumbSize ? { thumb2x: await thumb(2 * WEB_IMAGES.thumbSize) } : {}),
+  };
+}

@@ -80,8 +80,8 @@ describe('scanDataset on darknet-tiny', () => {
     });
     expect(examples.top[0]).toMatchObject({ file: 'n01440764_tench.JPEG', label: 'tench', classIndex: 0, crop: `examples/conv2d_16/${tench}-0.webp` });
     expect(examples.labels[0]).toEqual({ label: examples.top[0].label, count: 1 });
-    // Field 134 of 224 input px, centre crop of a 500 x 375 photo (scale 224/375): a 224 px square, shrunk to 160.
+    // Field 134 of 224 input px, centre crop of a 500 x 375 photo (scale 224/375): a 224 px square, shrunk to 128.
     const crop = await sharp(join(folder, examples.top[0].crop)).metadata();
-    expect([crop.width, crop.height]).toEqual([160, 160]);
+    expect([crop.width, crop.height]).toEqual([128, 128]);
   });
 });

@@ -117,18 +117,18 @@ describe('writeFilterExamples', () => {
     expect((await readdir(join(atlas, 'thumbs'))).sort()).toEqual(['land.png.webp', 'rotated.jpg.webp']);
     expect(second.top.map((t) => t.thumb)).toEqual(['thumbs/land.png.webp', 'thumbs/rotated.jpg.webp']);
 
-    // Landscape crop: 100 x 75 px of the photo, enlarged to 160 x 120; red in the middle, grey at the corner.
+    // Landscape crop: 100 x 75 px of the photo, enlarged to 128 x 96; red in the middle, grey at the corner.
     const land = await sharp(join(atlas, 'examples/c2/0-1.webp')).toBuffer();
-    expect(await sharp(land).metadata()).toMatchObject({ width: 160, height: 120, format: 'webp' });
-    expectColour(await pixel(land, 80, 60), RED);
+    expect(await sharp(land).metadata()).toMatchObject({ width: 128, height: 96, format: 'webp' });
+    expectColour(await pixel(land, 64, 48), RED);
     expectColour(await pixel(land, 3, 3), GREY);
-    // Rotated photo: upright crop 75 x 100 -> 120 x 160; red centre, grey corner.
+    // Rotated photo: upright crop 75 x 100 -> 96 x 128; red centre, grey corner.
     const rotated = await sharp(join(atlas, 'examples/c2/0-0.webp')).toBuffer();
-    expect(await sharp(rotated).metadata()).toMatchObject({ width: 120, height: 160 });
-    expectColour(await pixel(rotated, 60, 80), RED);
+    expect(await sharp(rotated).metadata()).toMatchObject({ width: 96, height: 128 });
+    expectColour(await pixel(rotated, 48, 64), RED);
     expectColour(await pixel(rotated, 3, 3), GREY);
-    // Thumbnail of the rotated photo is upright (portrait) and at most 160 px.
-    expect(await sharp(join(atlas, 'thumbs/rotated.jpg.webp')).metadata()).toMatchObject({ width: 120, height: 160 });
+    // Thumbnail of the rotated photo is upright (portrait) and at most 128 px.
+    expect(await sharp(join(atlas, 'thumbs/rotated.jpg.webp')).metadata()).toMatchObject({ width: 96, height: 128 });
   });
 
   it('refuses a filter outside the layer', async () => {

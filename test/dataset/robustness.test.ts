@@ -82,11 +82,11 @@ describe('scan of a messy dataset folder', () => {
       ),
     );
     // Field 8 of 32 input px (stretch) = a quarter of each side: 113 x 75 of chelsea's 451 x 300, 2000 x 1500 of
-    // the huge photo, 4 x 4 of the tiny one (enlarged); thumbnails fit 160 px and never enlarge.
+    // the huge photo, 4 x 4 of the tiny one (enlarged); thumbnails fit 128 px and never enlarge.
     expect(sizes).toEqual({
-      'gray.png': [160, 106, 160, 106],
-      'huge.jpg': [160, 120, 160, 120],
-      'tiny.png': [160, 160, 16, 16],
+      'gray.png': [128, 85, 128, 85],
+      'huge.jpg': [128, 96, 128, 96],
+      'tiny.png': [128, 128, 16, 16],
     });
   });
 });

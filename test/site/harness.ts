@@ -12,7 +12,10 @@ import { expect } from 'vitest';
 
 export const REPO = join(import.meta.dirname, '../..');
 export const ARTIFACTS = join(REPO, 'test-artifacts/site');
-const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM = '/usr/bin/chromium';
+/** The phone the site is checked on: a 390 CSS px wide screen (iPhone 12-15). */
+export const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1200, height: 900 };
 
 export async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
@@ -43,12 +46,15 @@ export async function buildSite(output: string, dist: string, base: string): Pro
   return { seconds: (performance.now() - started) / 1000, files: files.length, bytes };
 }
 
-/** Files under dist/files/ that some page references (src attributes and Pagefind image meta), and the files copied there. */
+/**
+ * Files under dist/files/ that some page references (src attributes, Pagefind image meta and the
+ * browser probe's model URLs in its JSON config), and the files copied there.
+ */
 export async function referencedAndCopied(dist: string, base: string): Promise<{ referenced: string[]; copied: string[] }> {
   const html = (await filesUnder(dist)).filter((f) => f.endsWith('.html'));
   const referenced = new Set<string>();
   for (const file of html) {
-    for (const match of (await readFile(file, 'utf8')).matchAll(/(?:src="|image:)([^"]+)"/g)) {
+    for (const match of (await readFile(file, 'utf8')).matchAll(/(?:src="|image:|"url":")([^"]+)"/g)) {
       if (match[1].startsWith(`${base}files/`)) referenced.add(decodeURIComponent(match[1].slice(base.length)));
     }
   }
@@ -68,7 +74,7 @@ export async function openBrowser(profile: string): Promise<Browser> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    viewport: { width: 1200, height: 900 },
+    viewport: DESKTOP,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   const page = context.pages()[0] ?? (await context.newPage());
@@ -83,7 +89,29 @@ export async function openBrowser(profile: string): Promise<Browser> {
   return { context, page, problems };
 }
 
-/** Loads every image now (thumbnails are lazy), then checks each decoded, screenshots the page as `<name>.png` and reports problems. */
+let axeSource: string | undefined;
+
+/**
+ * axe-core run in the page (WCAG 2.x A/AA rules and best practices): its serious and critical
+ * violations, one line each naming the rule and the first elements.
+ */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  axeSource ??= await readFile(join(REPO, 'node_modules/axe-core/axe.min.js'), 'utf8');
+  // Evaluated through the DevTools protocol, so the site's script policy does not apply to it.
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate<{ id: string; impact: string | null; help: string; targets: string[] }[]>(
+    `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) })))`,
+  );
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.targets.slice(0, 3).join(', ')}${v.targets.length > 3 ? ` and ${v.targets.length - 3} more` : ''}`);
+}
+
+/**
+ * Loads every image now (thumbnails are lazy), then checks each decoded, runs axe (no serious or
+ * critical violation), screenshots the page as `<name>.png` at 1200 px and `<name>-phone.png` at
+ * 390 px (where nothing may stick out sideways) and reports problems.
+ */
 export async function checkPage(browser: Browser, name: string): Promise<void> {
   const { page, problems } = browser;
   await page.waitForLoadState('load');
@@ -91,11 +119,22 @@ export async function checkPage(browser: Browser, name: string): Promise<void> {
   await page.evaluate(`document.querySelectorAll('img').forEach((img) => { img.loading = 'eager'; })`);
   await page.waitForFunction(`Array.from(document.images).every((img) => img.complete)`, undefined, { timeout: 30_000 });
   const broken = await page.evaluate<string[]>(
-    `Array.from(document.images).filter((img) => img.naturalWidth === 0).map((img) => img.getAttribute('src'))`,
+    // A hidden image without a source is a slot a script fills (the browser probe's photo preview).
+    `Array.from(document.images).filter((img) => img.naturalWidth === 0 && !(img.hidden && !img.hasAttribute('src'))).map((img) => img.getAttribute('src'))`,
   );
   expect(broken, `images that did not load on ${name}`).toEqual([]);
   const missingAlt = await page.evaluate<number>(`Array.from(document.images).filter((img) => !img.hasAttribute('alt')).length`);
   expect(missingAlt, `images without alt on ${name}`).toBe(0);
+  expect(await accessibilityViolations(page), `serious or critical axe violations on ${name}`).toEqual([]);
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  try {
+    // A page wider than the phone scrolls sideways: something (a table, a long name) does not fit.
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    await page.screenshot({ path: join(ARTIFACTS, `${name}-phone.png`), fullPage: true });
+    expect(overflow, `${name} is wider than a ${PHONE.width} px phone by`).toBeLessThanOrEqual(0);
+  } finally {
+    await page.setViewportSize(DESKTOP);
+  }
   expect(problems, `console errors / failed requests on ${name}`).toEqual([]);
 }

@@ -133,7 +133,7 @@ describe('loadSiteData', () => {
   it('reports the schema version and invalid fields of atlas.json', async () => {
     await mkdir(join(tmp, 'old', 'a'), { recursive: true });
     await writeFile(join(tmp, 'old', 'a', 'atlas.json'), JSON.stringify({ schemaVersion: 0 }));
-    await expect(loadSiteData(join(tmp, 'old'))).rejects.toThrow('(schemaVersion): expected atlas schema version 1, received 0 (number)');
+    await expect(loadSiteData(join(tmp, 'old'))).rejects.toThrow('(schemaVersion): expected atlas schema version 1 or 2, received 0 (number)');
     await mkdir(join(tmp, 'bad', 'a'), { recursive: true });
     await writeFile(join(tmp, 'bad', 'a', 'atlas.json'), JSON.stringify({ schemaVersion: 1, id: 3 }));
     await expect(loadSiteData(join(tmp, 'bad'))).rejects.toThrow(/expected an atlas.json matching the atlas schema, received id: .*; and \d+ more/);

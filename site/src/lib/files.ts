@@ -12,14 +12,18 @@ import { diffPageFiles } from './diff-view.js';
 import type { SiteAtlas, SiteData } from './load.js';
 import { diffFilesSegments, FILES_SEGMENT } from './urls.js';
 import { publishable } from './publish.js';
+import { fullFile, losslessFile, publishLossless, tileFiles } from './pictures.js';
 
-/** Every atlas-relative file a page references: visualisations, thumbnails, crops, probe photos and charts. */
-export function referencedFiles(atlas: Atlas): string[] {
+/**
+ * Every atlas-relative file a page references: visualisations (WebP, the PNG when published),
+ * thumbnails, crops, probe photos and charts, the browser probe's models.
+ */
+export function referencedFiles(atlas: Atlas, lossless = publishLossless(process.env)): string[] {
   const files = new Set<string>();
   for (const layer of atlas.layers) {
     for (const filter of layer.filters) {
-      if (filter.image) files.add(filter.image);
-      if (filter.thumb) files.add(filter.thumb);
+      const tile = tileFiles(filter);
+      for (const file of [tile?.x1, tile?.x2, fullFile(filter), losslessFile(filter, lossless)]) if (file) files.add(file);
       for (const top of filter.top ?? []) {
         files.add(top.crop);
         files.add(top.thumb);
@@ -29,6 +33,10 @@ export function referencedFiles(atlas: Atlas): string[] {
   for (const probe of atlas.probes) {
     files.add(probe.image);
     files.add(probe.chart);
+  }
+  if (atlas.probeModel) {
+    files.add(atlas.probeModel.file);
+    if (atlas.probeModel.fp16) files.add(atlas.probeModel.fp16.file);
   }
   return [...files].sort();
 }

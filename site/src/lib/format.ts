@@ -45,11 +45,18 @@ export function filterBadges(filter: AtlasFilter): { key: string; text: string }
   return badges;
 }
 
-/** The most frequent label among the filter's top images, if any. */
+/**
+ * The filter's label: its dominant label when the atlas has them (none when no class dominates:
+ * pipeline/labels/dominant.ts), else, for a schema 1 atlas, the most frequent class of its top images.
+ */
 export function topLabel(filter: AtlasFilter): string | undefined {
+  if (filter.dominant !== undefined) return filter.dominant ? humanLabel(filter.dominant.label) : undefined;
   const label = filter.labels?.[0]?.label ?? filter.top?.find((t) => t.label)?.label;
   return label === undefined ? undefined : humanLabel(label);
 }
+
+/** What the page and the search facet say when no label passes the base-rate test. */
+export const NO_DOMINANT = 'no dominant class';
 
 export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;

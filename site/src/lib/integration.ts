@@ -16,6 +16,7 @@ import { copyReferencedFiles, fileRoots, servedFile } from './files.js';
 import { loadSite } from './load.js';
 import { publishable } from './publish.js';
 import { FILES_SEGMENT, normaliseBase } from './urls.js';
+import { copyOrtRuntime } from './ort-runtime.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png',
@@ -23,6 +24,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.jpg': 'image/jpeg',
   '.jpeg': 'image/jpeg',
   '.svg': 'image/svg+xml',
+  '.onnx': 'application/octet-stream',
 };
 
 async function indexWithPagefind(distDir: string): Promise<number> {
@@ -81,6 +83,10 @@ export function atlasSite(options: { outputDir: string }): AstroIntegration {
         const data = await loadSite(options.outputDir);
         const copied = await copyReferencedFiles(data, distDir);
         logger.info(`copied ${copied.files} files that atlas and diff pages show (${(copied.bytes / 1e6).toFixed(1)} MB) from ${options.outputDir}`);
+        if (data.atlases.some((site) => site.atlas.probeModel)) {
+          const runtime = await copyOrtRuntime(distDir);
+          logger.info(`copied onnxruntime-web for the browser probe (${runtime.files.join(', ')}: ${(runtime.bytes / 1e6).toFixed(1)} MB)`);
+        }
         const pages = await indexWithPagefind(distDir);
         logger.info(`Pagefind index written to ${distDir}/pagefind (${pages} pages read; filter pages are the ones indexed)`);
       },

@@ -6,7 +6,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { atlasSchema, ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/atlas/schema.js';
+import { atlasSchema, SUPPORTED_ATLAS_VERSIONS, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/atlas/schema.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
 import { DIFFS_FOLDER, loadDiffs, type SiteDiff } from './diffs.js';
 import { publishedFiles } from './files.js';
@@ -64,10 +64,10 @@ async function readAtlas(file: string): Promise<Atlas> {
     );
   }
   const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
-  if (version !== ATLAS_SCHEMA_VERSION) {
+  if (!(SUPPORTED_ATLAS_VERSIONS as readonly unknown[]).includes(version)) {
     throw userError({
       where: `${file} (schemaVersion)`,
-      expected: `atlas schema version ${ATLAS_SCHEMA_VERSION}`,
+      expected: `atlas schema version ${SUPPORTED_ATLAS_VERSIONS.join(' or ')}`,
       received: describeValue(version),
       fix: 'Rebuild the atlas with this version of filter-atlas, or build the site with the version that wrote it.',
     });

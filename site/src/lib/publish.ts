@@ -3,21 +3,39 @@
  * output folder from a cache) may point them anywhere. A file is published only when its real path
  * (symbolic links resolved) lies inside the output folder, it is a regular file, its name is an image
  * type the pages show, and its bytes are that type: a PNG, WebP or JPEG by its signature, an SVG only
- * when it holds drawing elements and nothing that runs script or loads anything. Anything else fails
+ * when it holds drawing elements and nothing that runs script or loads anything, an ONNX model only
+ * when it decodes as one. Anything else fails
  * the site build with the file that named it, before a page is written.
  */
 import { open, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, isAbsolute, relative } from 'node:path';
+import onnxProto from 'onnx-proto';
 import { userError } from '../../../pipeline/errors.js';
 
-/** The image types pages show (visualisations, thumbnails, crops, probe photos and charts). */
+/** The types pages show (visualisations, thumbnails, crops, probe photos and charts) and the browser probe's ONNX models. */
 export const PUBLISHED_TYPES: Record<string, (head: Buffer) => boolean> = {
   '.png': (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
   '.webp': (b) => b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP',
   '.jpg': (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   '.jpeg': (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   '.svg': () => true,
+  '.onnx': () => true,
 };
+
+/**
+ * Why a file is not an ONNX model a page may hand to onnxruntime-web, or undefined when it decodes
+ * as one (a ModelProto with a graph that has inputs and outputs); the browser probe's models only.
+ */
+export function notOnnx(bytes: Uint8Array): string | undefined {
+  try {
+    const model = onnxProto.onnx.ModelProto.decode(bytes);
+    const graph = model.graph;
+    if (!model.irVersion || !graph || !graph.input?.length || !graph.output?.length) return 'a protobuf that is not an ONNX model with inputs and outputs';
+    return undefined;
+  } catch {
+    return 'bytes that are not an ONNX model';
+  }
+}
 
 /** SVG elements a chart is drawn with; nothing that scripts, links, embeds or animates. */
 const SVG_ELEMENTS = new Set(['svg', 'g', 'rect', 'line', 'path', 'text', 'tspan', 'title', 'desc', 'circle', 'ellipse', 'polyline', 'polygon']);
@@ -58,6 +76,7 @@ async function contentProblem(path: string, extension: string): Promise<string |
     const reason = unsafeSvg(await readFile(path, 'utf8'));
     return reason && `an SVG with ${reason}`;
   }
+  if (extension === '.onnx') return notOnnx(await readFile(path));
   const handle = await open(path, 'r');
   try {
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(16), 0, 16, 0);

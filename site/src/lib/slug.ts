@@ -6,9 +6,9 @@
  */
 
 /** Root-level segments the site uses itself (atlas ids must avoid them). */
-export const RESERVED_ROOT = ['search', 'diffs', 'files', 'pagefind', '_astro', '404', 'favicon.svg'] as const;
+export const RESERVED_ROOT = ['search', 'diffs', 'files', 'pagefind', '_astro', '404', 'favicon.svg', 'ort'] as const;
 /** Segments inside an atlas that are not layers. */
-export const RESERVED_IN_ATLAS = ['probes'] as const;
+export const RESERVED_IN_ATLAS = ['probes', 'probe'] as const;
 
 /** A readable, safe path segment: letters, digits, `.`, `_`, `-`; never empty, never `.`/`..`. */
 export function slugify(name: string): string {

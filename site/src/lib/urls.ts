@@ -28,6 +28,10 @@ export interface Urls {
   atlas(atlas: SiteAtlas): string;
   layer(atlas: SiteAtlas, layer: SiteLayer): string;
   filter(atlas: SiteAtlas, layer: SiteLayer, filter: number): string;
+  /** A page of a layer's grid in a sort order; index order page 1 is the layer's own URL. */
+  layerPage(atlas: SiteAtlas, layer: SiteLayer, order: string, page: number): string;
+  /** The page that probes a user's photo in the browser. */
+  tryProbe(atlas: SiteAtlas): string;
   probe(atlas: SiteAtlas, probe: SiteProbe): string;
   /** URL of a file of the atlas folder, as copied into dist/ by the build integration. */
   file(atlas: SiteAtlas, relative: string): string;
@@ -38,7 +42,7 @@ export interface Urls {
    * atlas's copy when the site has that atlas folder, else the diff's own copy.
    */
   diffFile(diff: SiteDiff, side: DiffAtlasSide, relative: string): string;
-  /** Any path under the base (pagefind bundle, icon). */
+  /** Any path under the base (pagefind bundle, icon, onnxruntime-web). */
   asset(path: string): string;
 }
 
@@ -58,6 +62,8 @@ export function makeUrls(baseInput: string | undefined): Urls {
     atlas: (a) => `${base}${seg(a.slug)}/`,
     layer: (a, l) => `${urls.atlas(a)}${seg(l.slug)}/`,
     filter: (a, l, f) => `${urls.layer(a, l)}${f}/`,
+    layerPage: (a, l, order, page) => (order === 'index' && page === 1 ? urls.layer(a, l) : `${urls.layer(a, l)}by/${seg(order)}/${page}/`),
+    tryProbe: (a) => `${urls.atlas(a)}probe/`,
     probe: (a, p) => `${urls.atlas(a)}probes/${seg(p.slug)}/`,
     file: (a, relative) => `${base}${FILES_SEGMENT}/${seg(a.slug)}/${encodePath(relative)}`,
     diffs: () => `${base}diffs/`,

@@ -1,0 +1,20 @@
+/** A grid tile's picture for a page: 1x source, 2x srcset, intrinsic size and the CSS size. */
+import type { AtlasFilter } from '../../../pipeline/atlas/schema.js';
+import { imageRef } from './images.js';
+import type { SiteAtlas } from './load.js';
+import { tileFiles } from './pictures.js';
+import type { Urls } from './urls.js';
+
+export interface TileImage {
+  src: string;
+  srcset?: string;
+  width: number;
+  height: number;
+}
+
+export async function tileImage(urls: Urls, site: SiteAtlas, filter: AtlasFilter): Promise<TileImage | undefined> {
+  const files = tileFiles(filter);
+  if (!files) return undefined;
+  const x1 = await imageRef(urls, site, files.x1);
+  return { ...x1, ...(files.x2 ? { srcset: `${x1.src} 1x, ${urls.file(site, files.x2)} 2x` } : {}) };
+}
