@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EngineInfo } from '../engine/engine.js';
 import type { Preprocessing } from '../model/graph.js';
 import type { MethodParams } from '../visualize/params.js';
+import type { LucidParams } from '../visualize/lucid/params.js';
 
 /** JSON with sorted object keys, so equal content always hashes the same. */
 export function canonicalJson(value: unknown): string {
@@ -25,7 +26,7 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
  * writes, so records of the older code are not reused. viz 2: the low-contrast flag per colour
  * plane; 3: one start noise per seed, not per filter index.
  */
-export const CODE_VERSIONS = { viz: 3, scan: 1, examples: 1, probe: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 1, examples: 1, probe: 1, lucid: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,
@@ -42,13 +43,21 @@ export interface VisualKeyParts {
   filter: number;
   /** The filters optimised together with this one (results depend on the batch). */
   batch: readonly number[];
-  params: MethodParams;
+  method: VisualMethodParts;
   seed: number;
   engine: EngineInfo;
 }
 
-export function visualKey({ engine, ...parts }: VisualKeyParts): string {
-  return contentKey('viz', { code: CODE_VERSIONS.viz, ...parts, ...engineParts(engine) });
+/**
+ * An article picture's key holds exactly what it held before the lucid method existed (no `kind`), so
+ * every article record of an existing atlas is reused and its bytes stay the same. A lucid picture's
+ * key adds the kind and its own code version.
+ */
+export type VisualMethodParts = { kind: 'article'; params: MethodParams } | { kind: 'lucid'; params: LucidParams };
+
+export function visualKey({ engine, method, ...parts }: VisualKeyParts): string {
+  if (method.kind === 'article') return contentKey('viz', { code: CODE_VERSIONS.viz, ...parts, params: method.params, ...engineParts(engine) });
+  return contentKey('viz', { code: CODE_VERSIONS.viz, kind: 'lucid', lucidCode: CODE_VERSIONS.lucid, ...parts, params: method.params, ...engineParts(engine) });
 }
 
 export interface ScanKeyParts {

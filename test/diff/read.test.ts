@@ -42,4 +42,25 @@ describe('checkComparable', () => {
     const c = loaded('c', [layer('conv1'), layer('conv2')], { scales: 5, stepsPerScale: 10 });
     expect(checkComparable(a, c)).toEqual(['the atlases used different method parameters: visualisations differ for that reason alone, so SSIM means less']);
   });
+
+  it('compares like with like: the method both atlases have, and says when a layer shares none', () => {
+    const article = { kind: 'article' as const, description: 'd', params: { scales: 4, stepsPerScale: 10 } };
+    const lucid = (steps: number) => ({ kind: 'lucid' as const, description: 'd', params: { steps } });
+    const both = (steps: number): AtlasLayer => ({ ...layer('conv1'), method: article, otherMethods: [lucid(steps)] });
+    const onlyLucid = (steps: number): AtlasLayer => ({ ...layer('conv1'), method: lucid(steps) });
+    // A has article + lucid, B lucid alone: the lucid pictures are compared, with equal parameters.
+    const a = loaded('a', [both(512)]);
+    expect(checkComparable(a, { ...loaded('b', [onlyLucid(512)]), atlas: { ...loaded('b', [onlyLucid(512)]).atlas, method: lucid(512) } })).toEqual([]);
+    // The same pairing with other lucid parameters is reported for that layer.
+    const b2 = loaded('b2', [onlyLucid(256)]);
+    expect(checkComparable(a, { ...b2, atlas: { ...b2.atlas, method: lucid(256) } })).toEqual([
+      'layer conv1 used different method parameters in the two atlases: their visualisations differ for that reason alone, so SSIM means less',
+    ]);
+    // Article against lucid: nothing in common to compare pictures by.
+    const c = loaded('c', [layer('conv1', { scales: 4, stepsPerScale: 10 })]);
+    const d = loaded('d', [onlyLucid(512)]);
+    expect(checkComparable(c, { ...d, atlas: { ...d.atlas, method: lucid(512) } })).toEqual([
+      'layer conv1 shares no visualisation method in the two atlases (e.g. article against lucid): their pictures are not compared (no cross-activation, no SSIM)',
+    ]);
+  });
 });

@@ -76,7 +76,7 @@ describe('filter-atlas visualize on darknet-tiny', () => {
     await run(['darknet-tiny', '--layer', 'leaky_re_lu_2', '--filters', '0-2', '--scales', '1', '--steps', '1', '--size', '600', '--output', out]);
     const model = await loadModel('darknet-tiny');
     const params = methodParamsSchema.parse({ scales: 1, stepsPerScale: 1, startSize: 600 });
-    const build = planBatchSize(model, 'leaky_re_lu_2', params, { size: 'auto', memoryMiB: DEFAULT_BATCH_MEMORY_MIB });
+    const build = planBatchSize(model, 'leaky_re_lu_2', { kind: 'article', params }, { size: 'auto', memoryMiB: DEFAULT_BATCH_MEMORY_MIB });
     expect(build).toBe(2);
     expect(errors).toContain(`3 filter(s), batches of ${build},`);
   });

@@ -3,6 +3,8 @@
  * Ctrl-C stops between steps; finished filters are kept and the next run resumes.
  */
 import { dirname } from 'node:path';
+import type { BuildDeps } from '../../atlas/build.js';
+import type { Config } from '../../config/load.js';
 import type { DefineCommand } from './index.js';
 
 interface BuildFlags {
@@ -12,6 +14,26 @@ interface BuildFlags {
 
 export const DEFAULT_CONFIG = 'config/default.yaml';
 
+/** The real dependencies of a build (model loader, engine, assets, dataset listing, terminal progress). */
+export async function buildDeps(config: Config): Promise<BuildDeps> {
+  const [{ loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }] = await Promise.all([
+    import('../../model/load.js'),
+    import('../../engine/create.js'),
+    import('../../dataset/list.js'),
+    import('../../util/progress.js'),
+    import('../../atlas/sources.js'),
+  ]);
+  return {
+    loadModel,
+    createEngine,
+    resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
+    listDataset,
+    progress: (label, total, options) => createProgress(label, total, options),
+    log: (message) => process.stderr.write(`${message}\n`),
+    now: () => new Date(),
+  };
+}
+
 export const defineBuildCommand: DefineCommand = (program) => {
   program
     .command('build')
@@ -20,15 +42,7 @@ export const defineBuildCommand: DefineCommand = (program) => {
     .option('--output <dir>', 'output folder (overrides the config\'s "output")')
     .option('--json', 'print a JSON summary when done')
     .action(async (configFile: string, flags: BuildFlags) => {
-      const [{ loadConfig }, { runBuild }, { loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }] = await Promise.all([
-        import('../../config/load.js'),
-        import('../../atlas/build.js'),
-        import('../../model/load.js'),
-        import('../../engine/create.js'),
-        import('../../dataset/list.js'),
-        import('../../util/progress.js'),
-        import('../../atlas/sources.js'),
-      ]);
+      const [{ loadConfig }, { runBuild }] = await Promise.all([import('../../config/load.js'), import('../../atlas/build.js')]);
       const config = await loadConfig(configFile);
       if (flags.output) config.output = (await import('node:path')).resolve(flags.output);
 
@@ -41,19 +55,7 @@ export const defineBuildCommand: DefineCommand = (program) => {
       process.on('SIGINT', interrupt);
       process.on('SIGTERM', interrupt);
       try {
-        const summary = await runBuild(
-          config,
-          {
-            loadModel,
-            createEngine,
-            resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
-            listDataset,
-            progress: (label, total, options) => createProgress(label, total, options),
-            log: (message) => process.stderr.write(`${message}\n`),
-            now: () => new Date(),
-          },
-          controller.signal,
-        );
+        const summary = await runBuild(config, await buildDeps(config), controller.signal);
         if (flags.json) {
           process.stdout.write(JSON.stringify(summary) + '\n');
         } else {

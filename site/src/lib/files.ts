@@ -20,6 +20,11 @@ export function referencedFiles(atlas: Atlas): string[] {
     for (const filter of layer.filters) {
       if (filter.image) files.add(filter.image);
       if (filter.thumb) files.add(filter.thumb);
+      // The pictures by the layer's other methods, shown beside the main one.
+      for (const view of filter.others ?? []) {
+        if (view.image) files.add(view.image);
+        if (view.thumb) files.add(view.thumb);
+      }
       for (const top of filter.top ?? []) {
         files.add(top.crop);
         files.add(top.thumb);
