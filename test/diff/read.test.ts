@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Atlas, AtlasLayer } from '../../pipeline/atlas/schema.js';
 import { checkComparable, type LoadedAtlas } from '../../pipeline/diff/read.js';
+import { commonKind, pictureOf } from '../../pipeline/diff/methods.js';
 
 const method = (params: Record<string, unknown>) => ({ description: 'd', params });
 
@@ -62,5 +63,18 @@ describe('checkComparable', () => {
     expect(checkComparable(c, { ...d, atlas: { ...d.atlas, method: lucid(512) } })).toEqual([
       'layer conv1 shares no visualisation method in the two atlases (e.g. article against lucid): their pictures are not compared (no cross-activation, no SSIM)',
     ]);
+  });
+
+  it("picks each side's picture of the shared method", () => {
+    const flags = { dead: false, diverged: false, lowContrast: false, clippedFraction: 0 };
+    const filter = { filter: 0, key: 'a', status: 'ok' as const, image: 'article.png', activation: 1, seconds: 1, flags, others: [{ kind: 'lucid' as const, key: 'l', status: 'ok' as const, image: 'lucid.png', activation: 2, seconds: 3, flags }] };
+    const both: AtlasLayer = { ...layer('conv1'), method: { kind: 'article', description: 'd', params: {} }, otherMethods: [{ kind: 'lucid', description: 'd', params: {} }], filters: [filter] };
+    const lucidOnly: AtlasLayer = { ...layer('conv1'), method: { kind: 'lucid', description: 'd', params: {} } };
+    const articleOnly = layer('conv1');
+    expect(commonKind(both, lucidOnly)).toBe('lucid');
+    expect(commonKind(both, articleOnly)).toBe('article');
+    expect(commonKind(articleOnly, lucidOnly)).toBeUndefined();
+    expect(pictureOf(filter, both, 'lucid')?.image).toBe('lucid.png');
+    expect(pictureOf(filter, both, 'article')?.image).toBe('article.png');
   });
 });
