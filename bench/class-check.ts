@@ -1,26 +1,90 @@
 /**
- * `npm run check:classes -- output/<atlas>`: the class check of docs/design.md section 2.5. For an atlas whose
- * layer has one filter per class (darknet-tiny conv2d_16), the visualisation of class c, classified
- * by the same model (as `filter-atlas classify` does), should come out as c. And the probe check:
- * a dataset photo of class c should spike at filter c; the dataset scan's per-image channel means
- * (the probe's numbers, at the model's input size) give that for every scanned photo at once.
+ * `npm run check:classes -- output/<atlas>` (or `-- config/classes.yaml`): the class check of docs/design.md
+ * section 2.5. For an atlas whose layer has one filter per class (darknet-tiny conv2d_16), the
+ * visualisation of class c, classified by the same model (as `filter-atlas classify` does), should come
+ * out as c: top-1, top-5 and seconds per filter for every method of that layer (the article's and lucid's
+ * when the config lists both), on the same filters. And the probe check: a dataset photo of class c should
+ * spike at filter c; the dataset scan's per-image channel means give that for every scanned photo at once.
+ *
+ * Given a config instead of an atlas, it builds it first; `--sample N --seed S` then restricts the class
+ * layer to a seeded subset of N filters (into the atlas `<atlas>-sample<N>-seed<S>`), for machines where
+ * 1000 lucid filters are too many.
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { atlasSchema, type Atlas, type AtlasLayer } from '../pipeline/atlas/schema.js';
+import { runBuild } from '../pipeline/atlas/build.js';
+import { atlasSchema, type Atlas, type AtlasLayer, type MethodKindName } from '../pipeline/atlas/schema.js';
 import { classifyImages } from '../pipeline/classify/classify.js';
+import { buildDeps } from '../pipeline/cli/commands/build.js';
+import { parseCount } from '../pipeline/cli/commands/visualize.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
+import { resolveFilters, sampleFilters } from '../pipeline/config/filters.js';
+import { DEFAULT_OUTPUT, loadConfig } from '../pipeline/config/load.js';
 import { createEngine } from '../pipeline/engine/create.js';
 import { userError } from '../pipeline/errors.js';
+import { findLayer } from '../pipeline/model/layers.js';
 import { loadModel } from '../pipeline/model/load.js';
+
+interface Flags {
+  json?: boolean;
+  sample?: string;
+  seed: string;
+}
+
+export interface MethodScore {
+  kind: MethodKindName;
+  description: string;
+  filters: number;
+  top1: number;
+  top5: number;
+  /** Mean of the filters' recorded optimisation seconds (batch time / batch size, as built). */
+  secondsPerFilter: number;
+}
+
+/** A config: builds it (the class layer restricted to the seeded sample when asked) and returns the atlas folder. */
+async function buildConfig(file: string, sample: number | undefined, seed: number): Promise<string> {
+  const config = await loadConfig(file);
+  if (sample !== undefined) {
+    const model = await loadModel(config.model, { ...(config.arch ? { arch: config.arch } : {}) });
+    const classes = model.labels?.length;
+    config.layers = config.layers.map((entry, i) => {
+      const { channels } = findLayer(model, entry.layer);
+      if (channels !== classes) return entry;
+      const all = resolveFilters(entry.filters, channels, config.locate(['layers', i, 'filters']));
+      return { ...entry, filters: sampleFilters(all, sample, seed) };
+    });
+    config.atlas = `${config.atlas}-sample${sample}-seed${seed}`;
+  }
+  const summary = await runBuild(config, await buildDeps(config));
+  process.stderr.write(`built ${summary.atlasDir}: ${summary.filtersComputed} filters computed, ${summary.filtersReused} reused, ${summary.seconds.toFixed(1)} s\n`);
+  return config.output ? join(config.output, config.atlas) : resolve(DEFAULT_OUTPUT, config.atlas);
+}
+
+/** Each method of the layer (main first) with its picture per filter. */
+function methodPictures(atlas: Atlas, layer: AtlasLayer): Array<{ kind: MethodKindName; description: string; pictures: Map<number, { image: string; seconds: number }> }> {
+  const main = layer.method ?? atlas.method;
+  const methods = [{ kind: main.kind ?? 'article', description: main.description, pictures: new Map<number, { image: string; seconds: number }>() }];
+  (layer.otherMethods ?? []).forEach((m) => methods.push({ kind: m.kind ?? 'article', description: m.description, pictures: new Map() }));
+  for (const filter of layer.filters) {
+    if (filter.image) methods[0].pictures.set(filter.filter, { image: filter.image, seconds: filter.seconds });
+    (filter.others ?? []).forEach((view, k) => view.image && methods[k + 1]?.pictures.set(filter.filter, { image: view.image, seconds: view.seconds }));
+  }
+  return methods;
+}
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('check:classes')
-    .argument('<atlas>', 'atlas folder (output/<atlas>)')
+    .argument('<atlas>', 'atlas folder (output/<atlas>), or a YAML config to build first')
+    .option('--sample <n>', 'only a seeded subset of n class filters (with a config: build only those)')
+    .option('--seed <s>', "the subset's seed", '1')
     .option('--json', 'print one JSON object')
     .parse(argv);
-  const dir = resolve(program.args[0]);
+  const flags = program.opts<Flags>();
+  const sample = flags.sample === undefined ? undefined : parseCount('--sample', flags.sample, 1);
+  const seed = parseCount('--seed', flags.seed);
+  const given = program.args[0];
+  const dir = /\.ya?ml$/i.test(given) ? await buildConfig(given, sample, seed) : resolve(given);
   const atlas = atlasSchema.parse(JSON.parse(await readFile(join(dir, 'atlas.json'), 'utf8')));
   const model = await loadModel(atlas.model.spec);
   const classes = model.labels?.length;
@@ -28,28 +92,41 @@ async function main(argv: string[]): Promise<void> {
   if (!classes || !layer) {
     throw userError({ where: dir, expected: `an atlas with a layer of one filter per class (${classes ?? 'no'} classes)`, received: atlas.layers.map((l) => `${l.name} (${l.channels})`).join(', ') });
   }
-  const filters = layer.filters.filter((f) => f.image);
+  const methods = methodPictures(atlas, layer);
+  // The same filters for every method: those every method drew (a failed filter has no picture).
+  let filters = layer.filters.map((f) => f.filter).filter((f) => methods.every((m) => m.pictures.has(f)));
+  if (sample !== undefined) filters = sampleFilters(filters, sample, seed);
   const engine = await createEngine(model, { engine: 'ort' });
-  let top1 = 0;
-  let top5 = 0;
+  const scores: MethodScore[] = [];
   try {
-    const results = await classifyImages(engine, model, filters.map((f) => join(dir, f.image!)), { top: 5, batch: 16 });
-    results.forEach((result, i) => {
-      const wanted = filters[i].filter;
-      if (result.top[0].index === wanted) top1++;
-      if (result.top.some((t) => t.index === wanted)) top5++;
-    });
+    for (const method of methods) {
+      const results = await classifyImages(engine, model, filters.map((f) => join(dir, method.pictures.get(f)!.image)), { top: 5, batch: 16 });
+      let top1 = 0;
+      let top5 = 0;
+      results.forEach((result, i) => {
+        if (result.top[0].index === filters[i]) top1++;
+        if (result.top.some((t) => t.index === filters[i])) top5++;
+      });
+      const seconds = filters.reduce((sum, f) => sum + method.pictures.get(f)!.seconds, 0) / Math.max(1, filters.length);
+      scores.push({ kind: method.kind, description: method.description, filters: filters.length, top1: top1 / filters.length, top5: top5 / filters.length, secondsPerFilter: seconds });
+    }
   } finally {
     await engine.dispose();
   }
   const probe = await probeCheck(dir, atlas, layer, model.labelWnids);
-  const summary = { atlas: atlas.id, layer: layer.name, classes: filters.length, top1: top1 / filters.length, top5: top5 / filters.length, probe };
-  if (program.opts<{ json?: boolean }>().json) {
+  const summary = { atlas: atlas.id, layer: layer.name, classes: filters.length, ...(sample !== undefined ? { sample, seed } : {}), methods: scores, probe };
+  if (flags.json) {
     console.log(JSON.stringify(summary));
     return;
   }
-  console.log(`${atlas.id} ${layer.name}: visualisation of class c classified as c for ${top1}/${filters.length} classes (top-1 ${(100 * summary.top1).toFixed(1)} %), top-5 ${(100 * summary.top5).toFixed(1)} %`);
-  if (probe) console.log(`${atlas.id} ${layer.name}: probing a dataset photo of class c spikes at filter c for ${probe.top1Count}/${probe.photos} photos (top-1 ${(100 * probe.top1).toFixed(1)} %), top-5 ${(100 * probe.top5).toFixed(1)} %`);
+  const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+  for (const s of scores) {
+    console.log(
+      `${atlas.id} ${layer.name} [${s.kind}]: visualisation of class c classified as c for ${Math.round(s.top1 * s.filters)}/${s.filters} classes ` +
+        `(top-1 ${pct(s.top1)}), top-5 ${pct(s.top5)}, ${s.secondsPerFilter.toFixed(2)} s per filter`,
+    );
+  }
+  if (probe) console.log(`${atlas.id} ${layer.name}: probing a dataset photo of class c spikes at filter c for ${probe.top1Count}/${probe.photos} photos (top-1 ${pct(probe.top1)}), top-5 ${pct(probe.top5)}`);
 }
 
 /** Top-1 / top-5 of the class filters' mean activations over the scanned photos whose file names carry a wnid. */

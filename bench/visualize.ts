@@ -103,7 +103,7 @@ export async function runVisualizeBench(options: VisualizeBenchOptions): Promise
   const engine = await createEngine(model, { engine: 'ort', ...(options.device ? { device: options.device } : {}) });
   try {
     for (const batch of [1, count]) {
-      const sweep = () => sweepFilters(engine, { layer, channels, filters, params, seed: 0, batchSize: batch, preprocessing: model.preprocessing });
+      const sweep = () => sweepFilters(engine, { layer, channels, filters, method: { kind: 'article', params }, seed: 0, batchSize: batch, preprocessing: model.preprocessing });
       // A first pass builds and caches the sessions for every size of the schedule; the second is timed.
       await sweep();
       const started = performance.now();

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     const batchStart = Date.now();
     let completed = true;
     try {
-      await visualizeBatch(timed(engine, spent), { layer: layer40.node.name, channels: layer40.channels, filters, params, seed: 0, signal: controller.signal, onStep: (done) => (stepsDone = done) });
+      await visualizeBatch(timed(engine, spent), { layer: layer40.node.name, channels: layer40.channels, filters, method: { kind: 'article', params }, seed: 0, signal: controller.signal, onStep: (done) => (stepsDone = done) });
     } catch (error) {
       if (!controller.signal.aborted) throw error;
       completed = false;
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     const secondsPerFilter = seconds / fraction / filters.length;
     const article = scheduleParams(false);
     // The same engine on the article's schedule: equal to secondsPerFilter when that schedule ran to the end.
-    const secondsPerArticleFilter = (secondsPerFilter * filterCost(model, layer40.node.name, article)) / filterCost(model, layer40.node.name, params);
+    const secondsPerArticleFilter = (secondsPerFilter * filterCost(model, layer40.node.name, { kind: 'article', params: article })) / filterCost(model, layer40.node.name, { kind: 'article', params });
     summary.schedule = {
       layer: 'features.40',
       filters,

@@ -40,10 +40,12 @@ export interface AtlasProjection {
  * the config's layers and filters as written, and every filter of the same layers.
  */
 export function projectAtlas(model: CnnModel, config: Config, layer: string, measured: MethodParams, secondsPerFilter: number): AtlasProjection[] {
-  const secondsPerCost = secondsPerFilter / filterCost(model, findLayer(model, layer).node.name, measured);
+  const secondsPerCost = secondsPerFilter / filterCost(model, findLayer(model, layer).node.name, { kind: 'article', params: measured });
   const entries = config.layers.map((entry) => {
     const { node, channels } = findLayer(model, entry.layer);
-    return { cost: filterCost(model, node.name, entry.method), chosen: resolveFilters(entry.filters, channels, entry.layer).length, all: channels };
+    // Every method of the layer is a picture per filter.
+    const cost = entry.methods.reduce((sum, method) => sum + filterCost(model, node.name, method), 0);
+    return { cost, chosen: resolveFilters(entry.filters, channels, entry.layer).length, all: channels };
   });
   const total = (pick: 'chosen' | 'all') => {
     const seconds = entries.reduce((sum, e) => sum + e[pick] * e.cost * secondsPerCost, 0);

@@ -16,10 +16,10 @@ import type { Progress } from '../util/progress.js';
 import { bytesPerImage } from '../visualize/sweep.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
 import { filterCost } from '../visualize/cost.js';
-import type { MethodParams } from '../visualize/params.js';
-import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from './schema.js';
+import { methodSummary, type Method } from '../visualize/method.js';
+import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasFilterView, type AtlasLayer, type AtlasProbe } from './schema.js';
 import { AtlasStore } from './store.js';
-import { methodSummary, visualizeLayer, type VisualRecord } from './stage-visualize.js';
+import { visualizeLayer, type VisualRecord } from './stage-visualize.js';
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
 import { runProbe, type ProbePlan } from './stage-probes.js';
 import { checkBatchMemory } from './memory.js';
@@ -53,16 +53,29 @@ export interface BuildSummary {
   seconds: number;
 }
 
+/** One method of a layer: its batch size and the cost of one filter's schedule. */
+interface MethodPlan {
+  method: Method;
+  batchSize: number;
+  /** Cost of one filter's schedule (activation values, visualize/cost.ts), for the ETA. */
+  cost: number;
+}
+
 interface LayerPlan {
   name: string;
   index: number;
   kind: string;
   channels: number;
   filters: number[];
-  method: MethodParams;
-  batchSize: number;
-  /** Cost of one filter's schedule (activation values, visualize/cost.ts), for the ETA. */
-  cost: number;
+  /** The first is the layer's main picture; the others are shown beside it (filters[].others). */
+  methods: MethodPlan[];
+}
+
+/** A lucid diversity layer as the engine names it (a config may give an alias or an index). */
+function resolveMethodLayers(method: Method, model: CnnModel): Method {
+  if (method.kind !== 'lucid' || !method.params.diversity) return method;
+  const { node } = findLayer(model, method.params.diversity.layer);
+  return { kind: 'lucid', params: { ...method.params, diversity: { ...method.params.diversity, layer: node.name } } };
 }
 
 /** Runs a check against the model and puts the config line in front of its error: "file:line: field: ...". */
@@ -83,13 +96,17 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
       throw userError({ where: config.locate(['layers', i]), expected: 'each layer once', received: `${entry.layer} again`, fix: 'Merge the two entries.' });
     }
     seen.add(node.name);
-    const batchSize = planBatchSize(model, node.name, entry.method, config.batch);
-    checkBatchMemory({
-      where: `${config.locate(['layers', i])} (${node.name})`,
-      bytesPerImage: bytesPerImage(model, node.name, entry.method),
-      batchSize,
-      concurrency: config.batch.concurrency,
-      auto: config.batch.size === 'auto',
+    const methods = entry.methods.map((written, m): MethodPlan => {
+      const method = at(config, ['layers', i, 'method'], () => resolveMethodLayers(written, model));
+      const batchSize = planBatchSize(model, node.name, method, config.batch);
+      checkBatchMemory({
+        where: `${config.locate(['layers', i])} (${node.name}${entry.methods.length > 1 ? `, method ${m + 1}: ${method.kind}` : ''})`,
+        bytesPerImage: bytesPerImage(model, node.name, method),
+        batchSize,
+        concurrency: config.batch.concurrency,
+        auto: config.batch.size === 'auto',
+      });
+      return { method, batchSize, cost: filterCost(model, node.name, method) };
     });
     return {
       name: node.name,
@@ -97,9 +114,7 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
       kind: node.op.kind,
       channels,
       filters: resolveFilters(entry.filters, channels, `${config.locate(['layers', i, 'filters'])} (layer ${node.name})`),
-      method: entry.method,
-      batchSize,
-      cost: filterCost(model, node.name, entry.method),
+      methods,
     };
   });
 }
@@ -133,7 +148,15 @@ function connectionsOf(extras: Extras, layer: string, filter: number): Pick<Atla
   return out;
 }
 
-function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined, extras: Extras): AtlasFilter {
+/** The superstimulus ratio of a picture's activation against the filter's best dataset photo (both spatial means). */
+function superstimulusOf(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined): number | undefined {
+  const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
+  if (!scanLayer?.stats[record.filter]) return undefined;
+  const bestMean = scanLayer.top[record.filter]?.[0]?.mean;
+  return record.status === 'failed' || bestMean === undefined ? undefined : superstimulusRatio(record.activation, bestMean);
+}
+
+function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined, extras: Extras, others: Array<{ kind: Method['kind']; record: VisualRecord | undefined }>): AtlasFilter {
   const { startActivation: _start, ...filter } = record;
   const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
   const stats = scanLayer?.stats[record.filter] ?? undefined;
@@ -142,8 +165,7 @@ function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetSta
   if (stats) {
     entry.stats = stats;
     // Like with like: the visualisation's spatial mean against the best dataset image's spatial mean.
-    const bestMean = scanLayer?.top[record.filter]?.[0]?.mean;
-    const ratio = record.status === 'failed' || bestMean === undefined ? undefined : superstimulusRatio(record.activation, bestMean);
+    const ratio = superstimulusOf(record, layer, dataset);
     if (ratio !== undefined) entry.superstimulus = ratio;
   }
   if (examples) {
@@ -154,6 +176,13 @@ function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetSta
   }
   const web = extras.web.get(record.key);
   if (web) entry.web = web;
+  const views = others.flatMap(({ kind, record: other }): AtlasFilterView[] => {
+    if (!other) return [];
+    const { startActivation: _s, filter: _f, ...fields } = other;
+    const ratio = superstimulusOf(other, layer, dataset);
+    return [{ kind, ...fields, ...(ratio !== undefined ? { superstimulus: ratio } : {}) }];
+  });
+  if (views.length > 0) entry.others = views;
   return { ...entry, ...connectionsOf(extras, layer, record.filter) };
 }
 
@@ -170,7 +199,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   if (engine.info.selection) deps.log(engine.info.selection);
   deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
 
-  const records = new Map<string, Map<number, VisualRecord>>(plans.map((p) => [p.name, new Map()]));
+  // Per layer, per method of the layer (in plan order): each filter's record.
+  const records = new Map<string, Array<Map<number, VisualRecord>>>(plans.map((p) => [p.name, p.methods.map(() => new Map())]));
   let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
   const probes: AtlasProbe[] = [];
   let changed = false;
@@ -193,7 +223,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       inputSize: model.preprocessing.inputSize,
     },
     engine: { name: engine.info.name, device: engine.info.device, deviceKind: engine.info.deviceKind },
-    method: methodSummary(config.method),
+    method: methodSummary(config.methods[0]),
     ...(dataset
       ? {
           dataset: {
@@ -209,13 +239,19 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       const scanLayer = dataset?.stage.scan.layers.find((l) => l.layer === plan.name);
       return {
         name: plan.name,
-        method: methodSummary(plan.method),
+        method: methodSummary(plan.methods[0].method),
+        ...(plan.methods.length > 1 ? { otherMethods: plan.methods.slice(1).map((m) => methodSummary(m.method)) } : {}),
         index: plan.index,
         kind: plan.kind,
         channels: plan.channels,
         // A unit that sees the whole image (class logits after global pooling) has no field to show.
         ...(receptiveField(model.graph, plan.name).global ? {} : { receptiveField: receptiveField(model.graph, plan.name).size }),
-        filters: [...records.get(plan.name)!.values()].sort((a, b) => a.filter - b.filter).map((r) => assembleFilter(r, plan.name, dataset?.stage, extras)),
+        filters: [...records.get(plan.name)![0].values()]
+          .sort((a, b) => a.filter - b.filter)
+          .map((r) => {
+            const others = plan.methods.slice(1).map((m, k) => ({ kind: m.method.kind, record: records.get(plan.name)![k + 1].get(r.filter) }));
+            return assembleFilter(r, plan.name, dataset?.stage, extras, others);
+          }),
         ...(scanLayer ? { datasetMeans: scanLayer.means } : {}),
       };
     }),
@@ -227,37 +263,41 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   let filtersComputed = 0;
   let filtersReused = 0;
   try {
-    const total = plans.reduce((sum, p) => sum + p.filters.length, 0);
+    const total = plans.reduce((sum, p) => sum + p.filters.length * p.methods.length, 0);
     // Weighted by each layer's cost: a late layer at full size takes many times an early one.
-    const progress = deps.progress('filters', total, { work: plans.reduce((sum, p) => sum + p.filters.length * p.cost, 0) });
+    const work = plans.reduce((sum, p) => sum + p.methods.reduce((w, m) => w + p.filters.length * m.cost, 0), 0);
+    const progress = deps.progress('filters', total, { work });
     for (const plan of plans) {
-      const result = await visualizeLayer({
-        model,
-        engine,
-        store,
-        layer: plan.name,
-        channels: plan.channels,
-        filters: plan.filters,
-        params: plan.method,
-        seed: config.seed,
-        batchSize: plan.batchSize,
-        filterCost: plan.cost,
-        concurrency: config.batch.concurrency,
-        signal,
-        progress,
-        // Into the build's map at once, so atlas.json written after a batch lists this layer's finished filters too.
-        onRecord: (record) => records.get(plan.name)!.set(record.filter, record),
-        onBatchWritten: async () => {
-          changed = true;
-          await store.writeAtlas(assemble(false));
-        },
-      });
-      filtersComputed += result.computed;
-      filtersReused += result.reused;
+      for (const [m, { method, batchSize, cost }] of plan.methods.entries()) {
+        const result = await visualizeLayer({
+          model,
+          engine,
+          store,
+          layer: plan.name,
+          channels: plan.channels,
+          filters: plan.filters,
+          method,
+          seed: config.seed,
+          batchSize,
+          filterCost: cost,
+          concurrency: config.batch.concurrency,
+          signal,
+          progress,
+          // Into the build's map at once, so atlas.json written after a batch lists this layer's finished filters too.
+          onRecord: (record) => records.get(plan.name)![m].set(record.filter, record),
+          onBatchWritten: async () => {
+            changed = true;
+            await store.writeAtlas(assemble(false));
+          },
+        });
+        filtersComputed += result.computed;
+        filtersReused += result.reused;
+      }
     }
     progress.stop();
 
-    const visualRecords = plans.flatMap((p) => [...records.get(p.name)!.values()]);
+    // Web versions of the main pictures; a layer's other methods are shown from their PNGs.
+    const visualRecords = plans.flatMap((p) => [...records.get(p.name)![0].values()]);
     const webImages = await runWebImages({ store, records: visualRecords, progress: deps.progress('web images', visualRecords.length), signal });
     extras.web = webImages.images;
     if (webImages.computed > 0) changed = true;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EngineInfo } from '../engine/engine.js';
 import type { Preprocessing } from '../model/graph.js';
 import type { MethodParams } from '../visualize/params.js';
+import type { LucidParams } from '../visualize/lucid/params.js';
 
 /** JSON with sorted object keys, so equal content always hashes the same. */
 export function canonicalJson(value: unknown): string {
@@ -28,7 +29,7 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
  * 128 px at WebP quality 65; web 2: thumbnails at quality 70, the full WebP at 85, no 2x thumbnail
  * for a picture no larger than it.
  */
-export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 2, probe: 2, web: 2, connections: 1, probeModel: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 2, probe: 2, web: 2, connections: 1, probeModel: 1, lucid: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,
@@ -45,13 +46,21 @@ export interface VisualKeyParts {
   filter: number;
   /** The filters optimised together with this one (results depend on the batch). */
   batch: readonly number[];
-  params: MethodParams;
+  method: VisualMethodParts;
   seed: number;
   engine: EngineInfo;
 }
 
-export function visualKey({ engine, ...parts }: VisualKeyParts): string {
-  return contentKey('viz', { code: CODE_VERSIONS.viz, ...parts, ...engineParts(engine) });
+/**
+ * An article picture's key holds exactly what it held before the lucid method existed (no `kind`), so
+ * every article record of an existing atlas is reused and its bytes stay the same. A lucid picture's
+ * key adds the kind and its own code version.
+ */
+export type VisualMethodParts = { kind: 'article'; params: MethodParams } | { kind: 'lucid'; params: LucidParams };
+
+export function visualKey({ engine, method, ...parts }: VisualKeyParts): string {
+  if (method.kind === 'article') return contentKey('viz', { code: CODE_VERSIONS.viz, ...parts, params: method.params, ...engineParts(engine) });
+  return contentKey('viz', { code: CODE_VERSIONS.viz, kind: 'lucid', lucidCode: CODE_VERSIONS.lucid, ...parts, params: method.params, ...engineParts(engine) });
 }
 
 export interface ScanKeyParts {

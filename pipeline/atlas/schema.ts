@@ -83,6 +83,27 @@ export const connectionsSchema = z.object({
   negative: z.array(connectionSchema),
 });
 
+/** Absent in atlases written before the lucid method existed: those are `article`. */
+export const methodKindSchema = z.enum(['article', 'lucid']);
+
+const methodSchema = z.object({ kind: methodKindSchema.optional(), description: z.string(), params: z.record(z.string(), z.unknown()) });
+
+/**
+ * A filter's picture by one more method of its layer (layer.otherMethods), shown beside the main one:
+ * the same fields as the filter's own picture, and its superstimulus ratio against the same dataset.
+ */
+export const filterViewSchema = z.object({
+  kind: methodKindSchema,
+  key: z.string(),
+  status: z.enum(['ok', 'dead', 'failed']),
+  image: relativePath.optional(),
+  thumb: relativePath.optional(),
+  activation: z.number(),
+  seconds: z.number(),
+  flags: filterFlagsSchema,
+  superstimulus: z.number().optional(),
+});
+
 export const filterSchema = z.object({
   filter: z.number().int().nonnegative(),
   /** Content hash of everything that determines this filter's visualisation. */
@@ -115,14 +136,16 @@ export const filterSchema = z.object({
   inputs: connectionsSchema.extend({ images: z.string() }).optional(),
   /** v2: filters of the next visualised layer that this filter contributes to most (the same numbers read the other way). */
   feeds: connectionsSchema.optional(),
+  /** The filter's pictures by the layer's other methods, in layer.otherMethods order. */
+  others: z.array(filterViewSchema).optional(),
 });
-
-const methodSchema = z.object({ description: z.string(), params: z.record(z.string(), z.unknown()) });
 
 export const layerSchema = z.object({
   name: z.string(),
   /** The method this layer's filters were visualised with (the atlas method plus the layer's overrides). */
   method: methodSchema.optional(),
+  /** More methods the layer's filters were visualised with (config: a list of method blocks); filters[].others holds their pictures. */
+  otherMethods: z.array(methodSchema).optional(),
   /** Position in the model graph (torchvision: the features index). */
   index: z.number().int(),
   kind: z.string(),
@@ -206,6 +229,8 @@ export const atlasSchema = z.object({
 export type Atlas = z.infer<typeof atlasSchema>;
 export type AtlasLayer = z.infer<typeof layerSchema>;
 export type AtlasFilter = z.infer<typeof filterSchema>;
+export type AtlasFilterView = z.infer<typeof filterViewSchema>;
+export type MethodKindName = z.infer<typeof methodKindSchema>;
 export type FilterFlags = z.infer<typeof filterFlagsSchema>;
 export type FilterStats = z.infer<typeof filterStatsSchema>;
 export type TopImage = z.infer<typeof topImageSchema>;

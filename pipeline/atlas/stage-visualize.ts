@@ -8,7 +8,7 @@ import { encodePng, encodeWebpThumbnail } from '../render/images.js';
 import type { Progress } from '../util/progress.js';
 import { chunk, sweepFilters } from '../visualize/sweep.js';
 import type { FilterVisualization } from '../visualize/batch.js';
-import { describeMethod, type MethodParams } from '../visualize/params.js';
+import type { Method } from '../visualize/method.js';
 import { visualKey } from './keys.js';
 import { visualFiles, visualRecordSchema, type VisualRecord } from './records.js';
 import type { AtlasStore } from './store.js';
@@ -25,7 +25,7 @@ export interface VisualizeLayerInput {
   layer: string;
   channels: number;
   filters: number[];
-  params: MethodParams;
+  method: Method;
   seed: number;
   batchSize: number;
   /** Cost of one filter in the progress's work units. @default 1 */
@@ -56,7 +56,7 @@ function filterKey(input: VisualizeLayerInput, filter: number, batch: readonly n
     layer: input.layer,
     filter,
     batch,
-    params: input.params,
+    method: input.method,
     seed: input.seed,
     engine: input.engine.info,
   });
@@ -122,7 +122,7 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       layer: input.layer,
       channels: input.channels,
       filters: todo,
-      params: input.params,
+      method: input.method,
       seed: input.seed,
       preprocessing: input.model.preprocessing,
       batchSize: input.batchSize,
@@ -141,8 +141,4 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
     await input.onBatchWritten?.();
   }
   return { records, computed: todo.length, reused };
-}
-
-export function methodSummary(params: MethodParams): { description: string; params: Record<string, unknown> } {
-  return { description: describeMethod(params), params: { ...params } };
 }

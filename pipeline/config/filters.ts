@@ -1,4 +1,5 @@
 import { userError } from '../errors.js';
+import { createRandom, deriveSeed } from '../util/random.js';
 
 /** A filter selection as written in config or on the command line: "all", [0, 5, 9] or "0-15,20". */
 export type FilterSelection = 'all' | number[] | string;
@@ -35,4 +36,21 @@ export function resolveFilters(selection: FilterSelection, channels: number, whe
   }
   if (chosen.size === 0) throw userError({ where, expected: 'at least one filter', received: 'an empty selection' });
   return [...chosen].sort((a, b) => a - b);
+}
+
+/**
+ * `count` of `filters` chosen by `seed` (a partial Fisher-Yates shuffle of our seeded generator), in
+ * ascending order: the same seed always picks the same subset, e.g. the class check's affordable sample
+ * of the 1000 class filters.
+ */
+export function sampleFilters(filters: readonly number[], count: number, seed: number): number[] {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`sample size: expected a positive integer, received ${count}`);
+  if (count >= filters.length) return [...filters];
+  const random = createRandom(deriveSeed(seed, 7));
+  const pool = [...filters];
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.min(pool.length - i - 1, Math.floor(random.next() * (pool.length - i)));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, count).sort((a, b) => a - b);
 }

@@ -7,6 +7,8 @@ import { isAssetName } from '../assets/manifest.js';
 import { builtinNames, findBuiltin } from '../model/builtins.js';
 import { didYouMean } from '../util/suggest.js';
 import { noiseLevelsSchema, type MethodParams } from '../visualize/params.js';
+import { lucidParamsSchema } from '../visualize/lucid/params.js';
+import { METHOD_KINDS, type Method, type MethodKind } from '../visualize/method.js';
 import { boundedMethodSchema, checkConfigSize } from './bounds.js';
 import { describeIssues, type IssueMessage } from './issues.js';
 import { fieldName, lineOf, type FieldPath } from './locate.js';
@@ -15,7 +17,8 @@ import { configSchema, RESERVED_ATLAS_IDS, type FilterSelectionConfig, type RawC
 export interface LayerPlan {
   layer: string;
   filters: FilterSelectionConfig;
-  method: MethodParams;
+  /** The methods this layer is visualised with, the first one the layer's main picture (at least one). */
+  methods: Method[];
 }
 
 /** A validated, fully defaulted config with paths made absolute. */
@@ -26,7 +29,8 @@ export interface Config extends Omit<RawConfig, 'layers' | 'method' | 'atlas' | 
   /** Absolute; undefined when the config leaves it to the command (`--output`, else ./output). */
   output?: string;
   layers: LayerPlan[];
-  method: MethodParams;
+  /** The atlas-wide method blocks (`method`: one block or a list), each a kind at most once. */
+  methods: Method[];
   /** "file:line: field" of a field, for errors found after loading (an unknown layer, a filter out of range). */
   locate(path: FieldPath): string;
 }
@@ -64,6 +68,44 @@ function checkMethod(written: Record<string, unknown>, at: FieldPath, problems: 
     return undefined;
   }
   return problems.length > 0 ? undefined : result.data;
+}
+
+/** The blocks of a `method` field: one block, or a list of them. */
+function methodBlocks(value: unknown): Record<string, unknown>[] {
+  if (Array.isArray(value)) return value.filter(isRecord);
+  return isRecord(value) ? [value] : [];
+}
+
+/**
+ * One method block as written (`kind` plus the kind's fields; docs/design.md section 2.6), checked by
+ * its kind's schema. `kind` defaults to `fallbackKind`. Problems go to `problems`; undefined if any.
+ */
+function checkMethodBlock(written: Record<string, unknown>, at: FieldPath, problems: IssueMessage[], fallbackKind: MethodKind): Method | undefined {
+  const { kind = fallbackKind, ...fields } = written;
+  if (!METHOD_KINDS.includes(kind as MethodKind)) {
+    problems.push({ path: [...at, 'kind'], text: `${fieldName([...at, 'kind'])}: expected one of ${METHOD_KINDS.map((k) => JSON.stringify(k)).join(', ')}, received ${JSON.stringify(kind)}.` });
+    return undefined;
+  }
+  if (kind === 'article') {
+    const params = checkMethod(fields, at, problems);
+    return params && { kind, params };
+  }
+  const result = lucidParamsSchema.safeParse(fields);
+  if (!result.success) {
+    problems.push(...describeIssues(result.error.issues, lucidParamsSchema, fields, at));
+    return undefined;
+  }
+  return { kind: 'lucid', params: result.data };
+}
+
+/** A list of method blocks may name each kind once: two blocks of one kind would draw two pictures under one name. */
+function checkDistinctKinds(blocks: Record<string, unknown>[], at: FieldPath, problems: IssueMessage[], fallbackKind: MethodKind): void {
+  const seen = new Set<unknown>();
+  blocks.forEach((block, j) => {
+    const kind = block.kind ?? fallbackKind;
+    if (seen.has(kind)) problems.push({ path: [...at, j, 'kind'], text: `${fieldName([...at, j, 'kind'])}: expected each method kind once in the list, received ${JSON.stringify(kind)} again.` });
+    seen.add(kind);
+  });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -121,21 +163,41 @@ export async function loadConfig(file: string): Promise<Config> {
   if (!parsed.success) problems.push(...describeIssues(parsed.error.issues, configSchema, input));
 
   // Method blocks are checked as written even when the rest has problems, so one run reports them all.
-  const written = isRecord(input) && isRecord(input.method) ? input.method : {};
-  const method = checkMethod(written, ['method'], problems);
-  const layerMethods = (isRecord(input) && Array.isArray(input.layers) ? input.layers : []).map((entry: unknown, i: number) => {
-    const own = isRecord(entry) && isRecord(entry.method) ? entry.method : undefined;
-    if (!own || Object.keys(own).length === 0) return method;
-    // A layer's overrides merge over the global block; report only what the layer itself wrote.
-    const mine: IssueMessage[] = [];
-    const params = checkMethod({ ...written, ...own }, ['layers', i, 'method'], mine);
-    problems.push(...mine.filter((m) => m.path.length <= 3 || String(m.path[3]) in own));
-    return params;
+  const writtenMethod = isRecord(input) ? input.method : undefined;
+  const globalIsList = Array.isArray(writtenMethod);
+  const globalBlocks = methodBlocks(writtenMethod);
+  if (globalIsList) checkDistinctKinds(globalBlocks, ['method'], problems, 'article');
+  const globalOf = (kind: unknown): Record<string, unknown> => globalBlocks.find((b) => (b.kind ?? 'article') === kind) ?? {};
+  const globalPath = (j: number): FieldPath => (globalIsList ? ['method', j] : ['method']);
+  const globalMethods = (globalBlocks.length > 0 ? globalBlocks : [{}]).map((block, j) => checkMethodBlock(block, globalPath(j), problems, 'article'));
+  const methods = globalMethods.every((m) => m !== undefined) ? (globalMethods as Method[]) : undefined;
+  const layerMethods = (isRecord(input) && Array.isArray(input.layers) ? input.layers : []).map((entry: unknown, i: number): Method[] | undefined => {
+    const written = isRecord(entry) ? entry.method : undefined;
+    const own = methodBlocks(written);
+    if (own.length === 0 || own.every((block) => Object.keys(block).length === 0)) return methods;
+    const isList = Array.isArray(written);
+    // A layer block without `kind` refines the atlas's block; with several atlas blocks it must say which.
+    const fallback = globalBlocks.length <= 1 ? ((globalBlocks[0]?.kind as MethodKind | undefined) ?? 'article') : undefined;
+    if (isList) checkDistinctKinds(own, ['layers', i, 'method'], problems, fallback ?? 'article');
+    const resolved = own.map((block, j) => {
+      const at: FieldPath = isList ? ['layers', i, 'method', j] : ['layers', i, 'method'];
+      if (block.kind === undefined && fallback === undefined) {
+        problems.push({ path: at, text: `${fieldName(at)}: expected a \`kind\` (${globalBlocks.map((b) => b.kind ?? 'article').join(' or ')}): the atlas lists several methods, so say which one this layer's fields refine.` });
+        return undefined;
+      }
+      const kind = block.kind ?? fallback;
+      // A layer's fields merge over the atlas's block of the same kind; report only what the layer itself wrote.
+      const mine: IssueMessage[] = [];
+      const method = checkMethodBlock({ ...globalOf(kind), ...block, kind }, at, mine, 'article');
+      problems.push(...mine.filter((m) => m.path.length <= at.length || String(m.path[at.length]) in block));
+      return mine.length > 0 ? undefined : method;
+    });
+    return resolved.every((m) => m !== undefined) ? (resolved as Method[]) : undefined;
   });
   if (problems.length > 0 || !parsed.success) throw configError(file, doc, lines, problems);
   const raw = parsed.data;
   const locate = (path: FieldPath): string => `${file}:${lineOf(doc, lines, path)}: ${fieldName(path)}`;
-  const layers = raw.layers.map((entry, i) => ({ layer: entry.layer, filters: entry.filters, method: layerMethods[i] ?? method! }));
+  const layers = raw.layers.map((entry, i) => ({ layer: entry.layer, filters: entry.filters, methods: layerMethods[i] ?? methods! }));
 
   const atlas = raw.atlas ?? basename(file, extname(file));
   if (RESERVED_ATLAS_IDS.includes(atlas.toLowerCase())) {
@@ -156,7 +218,7 @@ export async function loadConfig(file: string): Promise<Config> {
     model: await resolveModel(raw.model, dir, locate(['model']).replace(/: model$/, '')),
     output: raw.output === undefined ? undefined : resolve(dir, raw.output),
     layers,
-    method: method!,
+    methods: methods!,
     dataset: raw.dataset && {
       ...raw.dataset,
       source: await resolveSourcePath(raw.dataset.source, dir, locate(['dataset', 'source']), 'a dataset folder'),

@@ -13,7 +13,9 @@ const filterSelection = z.union([
   z.string().regex(/^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$/, 'expected "all", or indices and ranges like "0-15,20"'),
 ]);
 
-const methodOverrides = z.record(z.string(), z.unknown());
+const methodBlock = z.record(z.string(), z.unknown());
+/** One method block, or a list of them (several methods in one atlas); checked by kind in load.ts. */
+const methodOverrides = z.union([methodBlock, z.array(methodBlock).min(1)]);
 
 const layerEntry = z.union([
   z.union([z.string().min(1), z.number().int().nonnegative()]).transform((layer) => ({ layer: String(layer), filters: 'all' as const, method: {} })),

@@ -8,6 +8,7 @@ import { userError } from '../errors.js';
 import { canonicalJson } from '../atlas/keys.js';
 import { atlasSchema, type Atlas, type AtlasLayer } from '../atlas/schema.js';
 import type { MeansMatrix } from './stats.js';
+import { commonKind, methodOfKind } from './methods.js';
 
 export interface LoadedAtlas {
   /** Folder every atlas path is relative to. */
@@ -77,13 +78,22 @@ export function checkComparable(a: LoadedAtlas, b: LoadedAtlas): string[] {
   }
   const warnings: string[] = [];
   if (a.atlas.engine.name !== b.atlas.engine.name) warnings.push(`the atlases were built with different engines (${a.atlas.engine.name}, ${b.atlas.engine.name}): visualisations differ for that reason alone, so SSIM means less`);
-  // A layer's own overrides (layers[].method) count too; an atlas without them used its top-level method.
-  const layerParams = (atlas: Atlas, layer: AtlasLayer) => canonicalJson((layer.method ?? atlas.method).params);
-  const differing = la.filter((layer, i) => layerParams(a.atlas, layer) !== layerParams(b.atlas, lb[i])).map((layer) => layer.name);
-  if (canonicalJson(a.atlas.method.params) !== canonicalJson(b.atlas.method.params)) {
+  // Like with like (methods.ts): each layer's pictures are compared by a method both atlases used, and
+  // that method's parameters (the layer's own, else the atlas's) must match for SSIM to mean much.
+  const unlike = la.filter((layer, i) => commonKind(layer, lb[i]) === undefined).map((layer) => layer.name);
+  if (unlike.length > 0) {
+    warnings.push(`${unlike.length === 1 ? 'layer' : 'layers'} ${unlike.join(', ')} ${unlike.length === 1 ? 'shares' : 'share'} no visualisation method in the two atlases (e.g. article against lucid): their pictures are not compared (no cross-activation, no SSIM)`);
+  }
+  const layerParams = (atlas: Atlas, layer: AtlasLayer, kind: string) => canonicalJson(methodOfKind(layer, atlas.method, kind as 'article')?.params ?? null);
+  const differing = la.filter((layer, i) => {
+    const kind = commonKind(layer, lb[i]);
+    return kind !== undefined && layerParams(a.atlas, layer, kind) !== layerParams(b.atlas, lb[i], kind);
+  });
+  const sameMainKind = (a.atlas.method.kind ?? 'article') === (b.atlas.method.kind ?? 'article');
+  if (sameMainKind && canonicalJson(a.atlas.method.params) !== canonicalJson(b.atlas.method.params)) {
     warnings.push('the atlases used different method parameters: visualisations differ for that reason alone, so SSIM means less');
   } else if (differing.length > 0) {
-    warnings.push(`layer${differing.length === 1 ? '' : 's'} ${differing.join(', ')} used different method parameters in the two atlases: their visualisations differ for that reason alone, so SSIM means less`);
+    warnings.push(`layer${differing.length === 1 ? '' : 's'} ${differing.map((l) => l.name).join(', ')} used different method parameters in the two atlases: their visualisations differ for that reason alone, so SSIM means less`);
   }
   if (!a.atlas.complete || !b.atlas.complete) warnings.push('an atlas is incomplete (its build was interrupted): some units may be missing');
   return warnings;

@@ -14,6 +14,9 @@ import { DIFF_SCHEMA_VERSION, diffSchema, FILTER_STATUSES, type AtlasDiff, type 
 import { changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS, SCORE_WEIGHTS, SCORING_DESCRIPTION } from './score.js';
 import { columnStats, correlationMatrix, selectRows, topOverlap, topRows, type ColumnStats, type MeansMatrix } from './stats.js';
 import { visualSignals, type VisualPair } from './visual.js';
+import { commonKind, pictureOf } from './methods.js';
+
+type PictureFields = NonNullable<ReturnType<typeof pictureOf>>;
 
 export interface DiffDeps {
   loadModel(spec: string, options: { arch?: 'vgg16_bn' | 'vgg16'; signal?: AbortSignal }): Promise<CnnModel>;
@@ -78,15 +81,17 @@ interface LayerContext {
   files: string[];
 }
 
-function side(ctx: LayerContext, filter: AtlasFilter, channel: number, path: (atlasRelative: string) => string): DiffSide {
+/** One side of a compared unit; its picture is the compared method's (the filter's own fields when there is none in common). */
+function side(ctx: LayerContext, filter: AtlasFilter, picture: PictureFields | undefined, channel: number, path: (atlasRelative: string) => string): DiffSide {
   const thumbs = new Map((filter.top ?? []).map((t) => [t.file, t]));
+  const shown = picture ?? filter;
   return {
     filter: filter.filter,
-    status: filter.status,
-    dead: isDead(filter, ctx.stats, channel),
-    ...(filter.image ? { image: path(filter.image) } : {}),
-    ...(filter.thumb ? { thumb: path(filter.thumb) } : {}),
-    activation: filter.activation,
+    status: shown.status,
+    dead: isDead({ ...filter, ...shown }, ctx.stats, channel),
+    ...(shown.image ? { image: path(shown.image) } : {}),
+    ...(shown.thumb ? { thumb: path(shown.thumb) } : {}),
+    activation: shown.activation,
     datasetMean: ctx.stats.mean[channel],
     datasetStd: ctx.stats.std[channel],
     top: Array.from(ctx.top[channel], (row) => {
@@ -131,6 +136,10 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
       const ctxA: LayerContext = { means: meansA, stats: statsA, top: topRows(meansA, k), files };
       const ctxB: LayerContext = { means: meansB, stats: statsB, top: topRows(meansB, k), files };
 
+      // Like with like (methods.ts): the pictures of a method both atlases have, or none.
+      const kind = commonKind(layerA, layerB);
+      const pictureA = (f: AtlasFilter) => (kind === undefined ? undefined : pictureOf(f, layerA, kind));
+      const pictureB = (f: AtlasFilter) => (kind === undefined ? undefined : pictureOf(f, layerB, kind));
       const byFilterB = new Map(layerB.filters.map((f) => [f.filter, f]));
       const compared: Array<{ fa: AtlasFilter; fb: AtlasFilter; j: number }> = [];
       const notCompared: number[] = [];
@@ -140,12 +149,15 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
         if (fb) compared.push({ fa, fb, j });
         else notCompared.push(fa.filter);
       }
-      const pairs: VisualPair[] = compared.map(({ fa, fb, j }) => ({
-        a: fa.filter,
-        b: j,
-        ...(fa.image && fa.status !== 'failed' ? { imageA: join(a.dir, fa.image) } : {}),
-        ...(fb.image && fb.status !== 'failed' ? { imageB: join(b.dir, fb.image) } : {}),
-      }));
+      const pairs: VisualPair[] = compared.map(({ fa, fb, j }) => {
+        const [pa, pb] = [pictureA(fa), pictureB(fb)];
+        return {
+          a: fa.filter,
+          b: j,
+          ...(pa?.image && pa.status !== 'failed' ? { imageA: join(a.dir, pa.image) } : {}),
+          ...(pb?.image && pb.status !== 'failed' ? { imageB: join(b.dir, pb.image) } : {}),
+        };
+      });
       const visual = await visualSignals(pairs, layerA.name, { a: engineA, b: engineB }, { signal: input.signal });
 
       const layerFilters = compared.map(({ fa, fb, j }, n): Omit<FilterDiff, 'rank'> => {
@@ -163,8 +175,8 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
         };
         const parts = components(signals, unitA, unitB);
         const score = changeScore(parts);
-        const sideA = side(ctxA, fa, i, toOut(a.dir));
-        const sideB = side(ctxB, fb, j, toOut(b.dir));
+        const sideA = side(ctxA, fa, pictureA(fa), i, toOut(a.dir));
+        const sideB = side(ctxB, fb, pictureB(fb), j, toOut(b.dir));
         return { layer: layerA.name, score, status: classify(score, sideA.dead, sideB.dead), a: sideA, b: sideB, signals, components: parts };
       });
       filters.push(...layerFilters);

@@ -5,7 +5,7 @@
  */
 import { DEFAULT_BATCH_MEMORY_MIB } from '../config/schema.js';
 import type { CnnModel } from '../model/graph.js';
-import type { MethodParams } from './params.js';
+import type { Method } from './method.js';
 import { chooseBatchSize } from './sweep.js';
 
 export interface BatchSetting {
@@ -14,7 +14,7 @@ export interface BatchSetting {
   memoryMiB?: number;
 }
 
-export function planBatchSize(model: CnnModel, layer: string, params: MethodParams, batch: BatchSetting): number {
+export function planBatchSize(model: CnnModel, layer: string, method: Method, batch: BatchSetting): number {
   if (batch.size !== 'auto') return batch.size;
-  return chooseBatchSize(model, layer, params, batch.memoryMiB ?? DEFAULT_BATCH_MEMORY_MIB);
+  return chooseBatchSize(model, layer, method, batch.memoryMiB ?? DEFAULT_BATCH_MEMORY_MIB);
 }

@@ -7,9 +7,12 @@ import type { Engine } from '../engine/engine.js';
 import type { FilterFlags, AtlasFilter } from '../atlas/schema.js';
 import type { Preprocessing } from '../model/graph.js';
 import { runAscent, type AscentResult } from './loop.js';
+import { runLucid } from './lucid/loop.js';
+import { channelMean, centreNeuron, withDiversity } from './lucid/objective.js';
+import { imagesPerFilter } from './lucid/params.js';
+import type { Method } from './method.js';
 import { channelObjective, checkFilters, objectiveValues } from './objective.js';
 import { pixelSpace } from './parameterization.js';
-import type { MethodParams } from './params.js';
 import { isDead, isLowContrast } from './quality.js';
 import { clip01, clippedFraction } from './transforms.js';
 
@@ -39,26 +42,68 @@ export interface VisualizeBatchOptions {
   /** Channel count of the layer. */
   channels: number;
   filters: readonly number[];
-  params: MethodParams;
+  method: Method;
   seed: number;
   signal?: AbortSignal;
-  /** The model's own preprocessing; needed only when params.space is 'model'. */
+  /** The model's own preprocessing; needed only when the article's params.space is 'model'. */
   preprocessing?: Pick<Preprocessing, 'mean' | 'std'>;
   /** Called after every optimisation step of the batch (progress). */
   onStep?: (done: number, total: number) => void;
 }
 
 function attempt(engine: Engine, options: VisualizeBatchOptions, filters: number[], learningRate: number): Promise<AscentResult> {
+  const { method } = options;
+  if (method.kind === 'lucid') return attemptLucid(engine, options, method.params, filters, learningRate);
   return runAscent(engine, {
     objective: channelObjective(options.layer, options.channels, filters),
     filters,
-    params: options.params,
+    params: method.params,
     learningRate,
     seed: options.seed,
-    space: pixelSpace(options.params.space, options.preprocessing),
+    space: pixelSpace(method.params.space, options.preprocessing),
     signal: options.signal,
     onStep: options.onStep,
   });
+}
+
+/**
+ * The lucid method on a batch: a diversity group of images per filter (one without diversity), and its
+ * result folded back to one picture per filter: the group's images side by side, the objective of the
+ * group's first image (the diversity penalty pushes the others away from it, so they score less).
+ */
+async function attemptLucid(engine: Engine, options: VisualizeBatchOptions, params: Extract<Method, { kind: 'lucid' }>['params'], filters: number[], learningRate: number): Promise<AscentResult> {
+  const group = imagesPerFilter(params);
+  const perImage = filters.flatMap((filter) => Array.from({ length: group }, () => filter));
+  const main = params.objective === 'neuron' ? centreNeuron(options.layer, options.channels, perImage) : channelMean(options.layer, options.channels, perImage);
+  const objective = params.diversity ? withDiversity(main, params.diversity.layer, params.diversity.weight, group) : main;
+  const result = await runLucid(engine, {
+    objective,
+    n: perImage.length,
+    copies: perImage.map((_, i) => i % group),
+    params,
+    learningRate,
+    seed: options.seed,
+    signal: options.signal,
+    onStep: options.onStep,
+  });
+  if (group === 1) return result;
+  const { size } = result;
+  const tiled = new Float32Array(filters.length * 3 * size * size * group);
+  const width = size * group;
+  for (let f = 0; f < filters.length; f++) {
+    for (let k = 0; k < group; k++) {
+      const src = (f * group + k) * 3 * size * size;
+      for (let c = 0; c < 3; c++) {
+        for (let y = 0; y < size; y++) {
+          const from = src + (c * size + y) * size;
+          tiled.set(result.images.subarray(from, from + size), f * 3 * size * width + (c * size + y) * width + k * size);
+        }
+      }
+    }
+  }
+  const first = (values: ArrayLike<number>) => Float64Array.from(filters, (_, f) => values[f * group]);
+  const any = (values: boolean[]) => filters.map((_, f) => values.slice(f * group, (f + 1) * group).some(Boolean));
+  return { images: tiled, size, width, start: first(result.start), best: first(result.best), gradientSeen: any(result.gradientSeen), diverged: any(result.diverged) };
 }
 
 export async function visualizeBatch(engine: Engine, options: VisualizeBatchOptions): Promise<FilterVisualization[]> {
@@ -67,11 +112,12 @@ export async function visualizeBatch(engine: Engine, options: VisualizeBatchOpti
   checkFilters(options.layer, options.channels, filters);
   if (filters.length === 0) return [];
   // Where each filter's final state comes from: the first attempt, or its retry.
-  const first = await attempt(engine, options, filters, options.params.learningRate);
+  const learningRate = options.method.params.learningRate;
+  const first = await attempt(engine, options, filters, learningRate);
   const retryIndices = filters.map((_, i) => i).filter((i) => first.diverged[i]);
   const retry =
     retryIndices.length > 0
-      ? await attempt(engine, options, retryIndices.map((i) => filters[i]), options.params.learningRate / 2)
+      ? await attempt(engine, options, retryIndices.map((i) => filters[i]), learningRate / 2)
       : undefined;
 
   const sources = filters.map((_, i) => {
@@ -79,7 +125,9 @@ export async function visualizeBatch(engine: Engine, options: VisualizeBatchOpti
     return r < 0 ? { from: first, index: i } : { from: retry!, index: r };
   });
   const size = first.size;
-  const perImage = 3 * size * size;
+  // A lucid diversity group is one picture of its images side by side.
+  const width = first.width ?? size;
+  const perImage = 3 * size * width;
   const ok = sources.map((s) => !s.from.diverged[s.index]);
 
   // Final images, clipped for display; their activation is measured on exactly what is shown.
@@ -96,7 +144,7 @@ export async function visualizeBatch(engine: Engine, options: VisualizeBatchOpti
       data,
       n: live.length,
       height: size,
-      width: size,
+      width,
     });
     let k = 0;
     filters.forEach((_, i) => ok[i] && activations.set(i, values[k++]));
@@ -129,7 +177,7 @@ export async function visualizeBatch(engine: Engine, options: VisualizeBatchOpti
     };
     return {
       filter,
-      image: { data: image, height: size, width: size },
+      image: { data: image, height: size, width },
       activation,
       startActivation: from.start[index],
       seconds,

@@ -15,7 +15,7 @@ import type { CnnModel } from '../model/graph.js';
 import { ancestors } from '../model/layers.js';
 import { graphAtSize } from '../model/sized.js';
 import { elementsOf } from '../model/shapes.js';
-import { scaleSizes, type MethodParams } from './params.js';
+import { schedule, type Method } from './method.js';
 
 /** Activation values of one forward pass of one image of side `size` up to the layer. */
 export function forwardCost(model: CnnModel, layer: string, size: number): number {
@@ -28,7 +28,7 @@ export function forwardCost(model: CnnModel, layer: string, size: number): numbe
   return total;
 }
 
-/** Activation values of one filter's whole schedule (every step of every scale), forward only. */
-export function filterCost(model: CnnModel, layer: string, params: MethodParams): number {
-  return scaleSizes(params).reduce((sum, size) => sum + params.stepsPerScale * forwardCost(model, layer, size), 0);
+/** Activation values of one filter's whole schedule (every step of every scale, every image of a group), forward only. */
+export function filterCost(model: CnnModel, layer: string, method: Method): number {
+  return schedule(method).reduce((sum, call) => sum + call.images * call.steps * forwardCost(model, layer, call.size), 0);
 }

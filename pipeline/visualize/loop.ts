@@ -28,7 +28,10 @@ export interface AscentInput {
 export interface AscentResult {
   /** The last scale's images, denormalised to RGB (not clipped), NCHW. */
   images: Float32Array;
+  /** Side of each image (its height). */
   size: number;
+  /** Width when it is not `size` (a lucid diversity group side by side). */
+  width?: number;
   /** Objective at the first step (the noise). */
   start: Float64Array;
   /** Highest objective seen at any step. */

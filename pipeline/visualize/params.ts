@@ -7,12 +7,12 @@ import { z } from 'zod';
  * Parsing fills the defaults once; no code after this handles a missing option.
  */
 /** Every check of a field says the same thing, as "expected ...", so config and CLI errors read alike. */
-function integer(min: number, max: number) {
+export function integer(min: number, max: number) {
   const error = `expected an integer from ${min} to ${max}`;
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
-function real(min: number, max: number, { exclusiveMin = false } = {}) {
+export function real(min: number, max: number, { exclusiveMin = false } = {}) {
   const error = exclusiveMin ? `expected a number above ${min} and up to ${max}` : `expected a number from ${min} to ${max}`;
   const base = z.number({ error }).max(max, { error });
   return exclusiveMin ? base.gt(min, { error }) : base.min(min, { error });

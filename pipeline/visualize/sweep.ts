@@ -10,7 +10,7 @@ import { ancestors } from '../model/layers.js';
 import { graphAtSize } from '../model/sized.js';
 import { elementsOf } from '../model/shapes.js';
 import { visualizeBatch, type FilterVisualization, type VisualizeBatchOptions } from './batch.js';
-import { finalSize, type MethodParams } from './params.js';
+import { largestEngineImage, type Method } from './method.js';
 
 export interface SweepOptions extends Omit<VisualizeBatchOptions, 'onStep'> {
   /** Filters per batch (one image each). */
@@ -74,9 +74,12 @@ export async function sweepFilters(engine: Engine, options: SweepOptions): Promi
 /** Upper bound: beyond this a bigger batch gains nothing on CPU and delays the first results. */
 export const MAX_BATCH_SIZE = 32;
 
-/** Estimated bytes one image needs at the final size: activations kept for backward + their gradients + optimiser state. */
-export function bytesPerImage(model: CnnModel, layer: string, params: MethodParams): number {
-  const size = finalSize(params);
+/**
+ * Estimated bytes one filter needs at the largest size the engine sees: activations kept for backward
+ * + their gradients + optimiser state, times the images per filter (a lucid diversity group).
+ */
+export function bytesPerImage(model: CnnModel, layer: string, method: Method): number {
+  const { size, images } = largestEngineImage(method);
   const { graph, shapes } = graphAtSize(model, [size, size]);
   let elements = 0;
   for (const name of ancestors(graph, layer)) {
@@ -87,11 +90,11 @@ export function bytesPerImage(model: CnnModel, layer: string, params: MethodPara
   const engine = 12 * elements;
   // x, Adam m and v, RGB images, gradients and their conversions: ~8 float32 copies of the image.
   const optimiser = 8 * 4 * 3 * size * size;
-  return engine + optimiser;
+  return images * (engine + optimiser);
 }
 
 /** A batch size whose estimated memory at the final (largest) scale fits the budget; at least 1. */
-export function chooseBatchSize(model: CnnModel, layer: string, params: MethodParams, memoryBudgetMiB: number): number {
-  const fits = Math.floor((memoryBudgetMiB * 1024 * 1024) / bytesPerImage(model, layer, params));
+export function chooseBatchSize(model: CnnModel, layer: string, method: Method, memoryBudgetMiB: number): number {
+  const fits = Math.floor((memoryBudgetMiB * 1024 * 1024) / bytesPerImage(model, layer, method));
   return Math.max(1, Math.min(MAX_BATCH_SIZE, fits));
 }

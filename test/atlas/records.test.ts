@@ -21,6 +21,7 @@ import type { Engine } from '../../pipeline/engine/engine.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { ensureAsset } from '../../pipeline/assets/index.js';
 import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { defaultLucidParams } from '../../pipeline/visualize/lucid/params.js';
 
 const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 
@@ -212,7 +213,7 @@ describe('content keys', () => {
     variants.map((variant) => key({ ...base, ...variant }) !== key(base));
 
   it('the visualisation key holds what runs the maths (provider, backend, threads), not only the engine', () => {
-    const base: VisualKeyParts = { weights: 'w', preprocessing, layer: 'l', filter: 1, batch: [0, 1], params, seed: 0, engine };
+    const base: VisualKeyParts = { weights: 'w', preprocessing, layer: 'l', filter: 1, batch: [0, 1], method: { kind: 'article', params }, seed: 0, engine };
     expect(changes(visualKey, base, [
       { engine: { ...engine, device: 'onnxruntime 1.30.0 cuda, 2 threads', deviceKind: 'cuda' } },
       { engine: { ...engine, device: 'onnxruntime 1.30.0 webgpu, 2 threads', deviceKind: 'webgpu' } },
@@ -221,7 +222,14 @@ describe('content keys', () => {
       { batch: [1, 2] },
       { seed: 1 },
       { weights: 'v' },
-    ])).toEqual([true, true, true, true, true, true, true]);
+      { method: { kind: 'lucid', params: defaultLucidParams } },
+    ])).toEqual([true, true, true, true, true, true, true, true]);
+  });
+
+  it("keeps an article picture's key as it was before the lucid method existed, so existing records are reused as they are", () => {
+    // The key the code before issue 16 (commit 2af1746, keys.ts without method kinds) gave these parts.
+    const base: VisualKeyParts = { weights: 'w', preprocessing, layer: 'l', filter: 1, batch: [0, 1], method: { kind: 'article', params }, seed: 0, engine };
+    expect(visualKey(base)).toBe('viz-f47bb921cd29acfa5b18');
   });
 
   it('the scan key holds the device too; the examples key follows the scan key', () => {

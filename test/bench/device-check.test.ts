@@ -49,7 +49,7 @@ describe('projection to the article atlas', () => {
     expect(everyFilter.seconds).toBeGreaterThan(512 * 10);
     expect(everyFilter.hours).toBeCloseTo(everyFilter.seconds / 3600, 9);
     // The same engine measured on the quick schedule projects the same atlas.
-    const quickSeconds = (10 * filterCost(model, layer, quick)) / filterCost(model, layer, full);
+    const quickSeconds = (10 * filterCost(model, layer, { kind: 'article', params: quick })) / filterCost(model, layer, { kind: 'article', params: full });
     expect(projectAtlas(model, config, layer, quick, quickSeconds)[0].seconds).toBeCloseTo(asWritten.seconds, 6);
     // Later scales are larger: half the steps is well under half the cost.
     expect(scheduleFractionDone(model, layer, full, 120)).toBeLessThan(0.3);

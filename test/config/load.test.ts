@@ -31,9 +31,9 @@ describe('loadConfig', () => {
     expect(config.device).toBe('auto');
     expect(config.batch).toEqual({ size: 'auto', memoryMiB: 1024, concurrency: 1 });
     expect(config.dataset).toBeNull();
-    expect(config.layers[0]).toEqual({ layer: 'conv2d_1', filters: 'all', method: { ...defaultMethodParams, stepsPerScale: 5 } });
+    expect(config.layers[0]).toEqual({ layer: 'conv2d_1', filters: 'all', methods: [{ kind: 'article', params: { ...defaultMethodParams, stepsPerScale: 5 } }] });
     expect(config.layers[1].layer).toBe('40');
-    expect(config.layers[1].method).toEqual({ ...defaultMethodParams, stepsPerScale: 5, scales: 3 });
+    expect(config.layers[1].methods).toEqual([{ kind: 'article', params: { ...defaultMethodParams, stepsPerScale: 5, scales: 3 } }]);
   });
 
   it('names the file, the line and the field of a wrong value', async () => {
@@ -107,7 +107,7 @@ describe('loadConfig', () => {
 
   it('takes the start noise in grey levels, like --noise', async () => {
     const file = await configFile('model: darknet-tiny\nlayers: [x]\nmethod:\n  noise: [100, 200]\n');
-    expect((await loadConfig(file)).method.noise).toEqual([100 / 255, 200 / 255]);
+    expect((await loadConfig(file)).methods[0]).toMatchObject({ kind: 'article', params: { noise: [100 / 255, 200 / 255] } });
     const old = await configFile('model: darknet-tiny\nlayers: [x]\nmethod:\n  noise: [0.58, 0.7]\n');
     await expect(loadConfig(old)).rejects.toThrow(`${old}:4: method.noise: expected grey levels from 0 to 255 (these look like fractions of 255`);
   });

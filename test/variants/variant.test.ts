@@ -154,7 +154,7 @@ describe('darknet-tiny variants', () => {
     const draw = async (model: CnnModel, engine: Engine) => {
       // sweepFilters keeps no results (issue 13): collect them here.
       const results: FilterVisualization[] = [];
-      await sweepFilters(engine, { layer: 'leaky_re_lu_2', channels: 32, filters, params, seed: 3, batchSize: 4, preprocessing: model.preprocessing, onResult: (r) => void results.push(r) });
+      await sweepFilters(engine, { layer: 'leaky_re_lu_2', channels: 32, filters, method: { kind: 'article', params }, seed: 3, batchSize: 4, preprocessing: model.preprocessing, onResult: (r) => void results.push(r) });
       return results;
     };
     const variantEngine = await createEngine(result.variant, { engine: 'ort' });

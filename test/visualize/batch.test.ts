@@ -12,7 +12,7 @@ import { createFakeEngine } from './fake-engine.js';
 
 // A short schedule keeps the fake runs to milliseconds: sizes 16, 19, 22.
 const params = methodParamsSchema.parse({ startSize: 16, scales: 3, stepsPerScale: 15 });
-const base = { layer: 'fake', channels: 4, params, seed: 1 };
+const base = { layer: 'fake', channels: 4, method: { kind: 'article' as const, params }, seed: 1 };
 
 describe('visualizeBatch with an analytic objective', () => {
   it('raises the objective towards its known optimum (0)', async () => {
@@ -31,7 +31,7 @@ describe('visualizeBatch with an analytic objective', () => {
   it('optimises in the model space too (the article space)', async () => {
     const engine = createFakeEngine({ channels: 4 });
     const model = methodParamsSchema.parse({ ...params, space: 'model', clipBetweenScales: false });
-    const [result] = await visualizeBatch(engine, { ...base, params: model, filters: [1], preprocessing: { mean: [0, 0, 0], std: [1, 1, 1] } });
+    const [result] = await visualizeBatch(engine, { ...base, method: { kind: 'article', params: model }, filters: [1], preprocessing: { mean: [0, 0, 0], std: [1, 1, 1] } });
     expect(result.activation).toBeGreaterThan(result.startActivation / 10);
   });
 
@@ -63,7 +63,7 @@ describe('visualizeBatch with an analytic objective', () => {
     // A cap of 1.1 makes it overflow only at the first try; channel 3's cap is below the start noise.
     const optimistic = methodParamsSchema.parse({ ...params, learningRate: 1.2 });
     const engine = createFakeEngine({ channels: 4, nanAbove: new Map([[1, 1.1], [3, 0.5]]) });
-    const results = await visualizeBatch(engine, { ...base, params: optimistic, filters: [0, 1, 3] });
+    const results = await visualizeBatch(engine, { ...base, method: { kind: 'article', params: optimistic }, filters: [0, 1, 3] });
     const [zero, one, three] = results;
     expect(zero.flags.diverged).toBe(false);
     expect(one.flags.diverged).toBe(true);
@@ -162,13 +162,13 @@ describe('chooseBatchSize', () => {
   } as unknown as CnnModel;
 
   it('fits the final-scale activations of the layer into the budget', () => {
-    const small = methodParamsSchema.parse({ scales: 1, startSize: 100 });
+    const small = { kind: 'article' as const, params: methodParamsSchema.parse({ scales: 1, startSize: 100 }) };
     // Per image: 12 bytes x (8 + 8) x 100 x 100 (conv + relu) + 96 x 100 x 100 = 2.88 MB; the unused branch does not count.
     expect(chooseBatchSize(model, 'relu', small, 10)).toBe(3);
     expect(chooseBatchSize(model, 'relu', small, 0.1)).toBe(1);
     expect(chooseBatchSize(model, 'relu', small, 100_000)).toBe(MAX_BATCH_SIZE);
     expect(chooseBatchSize(model, 'conv', small, 10)).toBeGreaterThanOrEqual(chooseBatchSize(model, 'relu', small, 10));
     // At the article's 408 px one image needs ~48 MB: never less than one image per batch.
-    expect(chooseBatchSize(model, 'relu', methodParamsSchema.parse({}), 10)).toBe(1);
+    expect(chooseBatchSize(model, 'relu', { kind: 'article', params: methodParamsSchema.parse({}) }, 10)).toBe(1);
   });
 });

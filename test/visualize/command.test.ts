@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineVisualizeCommand, methodFromFlags, parseCount, safeName } from '../../pipeline/cli/commands/visualize.js';
+import { defineVisualizeCommand, lucidFromFlags, methodFromFlags, parseCount, safeName } from '../../pipeline/cli/commands/visualize.js';
 import { DEFAULT_BATCH_MEMORY_MIB } from '../../pipeline/config/schema.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { planBatchSize } from '../../pipeline/visualize/batch-plan.js';
@@ -46,6 +46,14 @@ describe('visualize flags', () => {
     expect(() => parseCount('--batch', '0', 1)).toThrow('--batch: expected an integer >= 1, received "0"');
     expect(safeName('resnet/layer1.0/conv 2')).toBe('resnet_layer1.0_conv_2');
   });
+
+  it('give the lucid method its own fields, and refuse the article schedule flags with it', async () => {
+    const method = await lucidFromFlags({ steps: '64', size: '128', lr: '0.1', objective: 'neuron', diversity: 'leaky_re_lu_6' });
+    expect(method).toMatchObject({ kind: 'lucid', params: { steps: 64, size: 128, learningRate: 0.1, objective: 'neuron', diversity: { layer: 'leaky_re_lu_6', weight: 100, images: 4 } } });
+    expect(await lucidFromFlags({})).toMatchObject({ kind: 'lucid', params: { steps: 512, size: 224, learningRate: 0.05 } });
+    await expect(lucidFromFlags({ scales: '3' })).rejects.toThrow("--scales: expected a flag of the lucid method (--steps, --size, --lr, --objective, --diversity), received --scales, a flag of the article's schedule");
+    await expect(lucidFromFlags({ size: '8' })).rejects.toThrow('--size: expected an integer from 16 to 2048, received "8"');
+  });
 });
 
 describe('filter-atlas visualize on darknet-tiny', () => {
@@ -71,12 +79,21 @@ describe('filter-atlas visualize on darknet-tiny', () => {
     expect((await readdir(out)).sort()).toEqual(['darknet-tiny-leaky_re_lu_3-0.png', 'darknet-tiny-leaky_re_lu_3-5.png']);
   });
 
+  it('draws with the lucid method given --method lucid', async () => {
+    const stdout = await run(['darknet-tiny', '--layer', 'conv2d_16', '--filters', '7', '--method', 'lucid', '--steps', '4', '--size', '40', '--output', out, '--json']);
+    const [line] = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(line).toMatchObject({ filter: 7, status: 'ok' });
+    const meta = await sharp(line.image).metadata();
+    expect([meta.width, meta.height]).toEqual([40, 40]);
+    expect(errors).toContain('Lucid-style');
+  });
+
   it("cuts batches by build's rule and budget, so the same seed gives build's pictures", async () => {
     // At 600 px a leaky_re_lu_2 image needs ~350 MiB: build's 1 GiB budget fits 2 of them.
     await run(['darknet-tiny', '--layer', 'leaky_re_lu_2', '--filters', '0-2', '--scales', '1', '--steps', '1', '--size', '600', '--output', out]);
     const model = await loadModel('darknet-tiny');
     const params = methodParamsSchema.parse({ scales: 1, stepsPerScale: 1, startSize: 600 });
-    const build = planBatchSize(model, 'leaky_re_lu_2', params, { size: 'auto', memoryMiB: DEFAULT_BATCH_MEMORY_MIB });
+    const build = planBatchSize(model, 'leaky_re_lu_2', { kind: 'article', params }, { size: 'auto', memoryMiB: DEFAULT_BATCH_MEMORY_MIB });
     expect(build).toBe(2);
     expect(errors).toContain(`3 filter(s), batches of ${build},`);
   });

@@ -31,7 +31,7 @@ describe('visualisation with onnxruntime on darknet-tiny', () => {
   beforeAll(async () => {
     model = await loadModel('darknet-tiny');
     engine = await createEngine(model, { engine: 'ort' });
-    results = await visualizeBatch(engine, { layer: LAYER, channels: 512, filters: FILTERS, params, seed: 0 });
+    results = await visualizeBatch(engine, { layer: LAYER, channels: 512, filters: FILTERS, method: { kind: 'article', params }, seed: 0 });
   });
   afterAll(async () => {
     await engine?.dispose();
@@ -99,7 +99,7 @@ describe('visualisation with onnxruntime on darknet-tiny', () => {
   });
 
   it('repeats byte for byte with the same seed, engine and batch', async () => {
-    const again = await visualizeBatch(engine, { layer: LAYER, channels: 512, filters: FILTERS, params, seed: 0 });
+    const again = await visualizeBatch(engine, { layer: LAYER, channels: 512, filters: FILTERS, method: { kind: 'article', params }, seed: 0 });
     for (const [i, result] of again.entries()) {
       expect((await encodePng(result.image!)).equals(await encodePng(results[i].image!))).toBe(true);
       expect(result.activation).toBe(results[i].activation);

@@ -4,6 +4,9 @@
  */
 import { dirname } from 'node:path';
 import { deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
+import type { BuildDeps } from '../../atlas/build.js';
+import type { Config } from '../../config/load.js';
+import type { EngineOptions } from '../../engine/engine.js';
 import type { DefineCommand } from './index.js';
 
 interface BuildFlags extends DeviceFlags {
@@ -12,6 +15,26 @@ interface BuildFlags extends DeviceFlags {
 }
 
 export const DEFAULT_CONFIG = 'config/default.yaml';
+
+/** The real dependencies of a build (model loader, engine, assets, dataset listing, terminal progress). */
+export async function buildDeps(config: Config, onPlacement?: EngineOptions['onPlacement']): Promise<BuildDeps> {
+  const [{ loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }] = await Promise.all([
+    import('../../model/load.js'),
+    import('../../engine/create.js'),
+    import('../../dataset/list.js'),
+    import('../../util/progress.js'),
+    import('../../atlas/sources.js'),
+  ]);
+  return {
+    loadModel,
+    createEngine: (model, options) => createEngine(model, { ...options, ...(onPlacement ? { onPlacement } : {}) }),
+    resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
+    listDataset,
+    progress: (label, total, options) => createProgress(label, total, options),
+    log: (message) => process.stderr.write(`${message}\n`),
+    now: () => new Date(),
+  };
+}
 
 export const defineBuildCommand: DefineCommand = (program) => {
   program
@@ -23,15 +46,7 @@ export const defineBuildCommand: DefineCommand = (program) => {
     .addOption(deviceOption())
     .addOption(verboseOption())
     .action(async (configFile: string, flags: BuildFlags) => {
-      const [{ loadConfig }, { runBuild }, { loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }] = await Promise.all([
-        import('../../config/load.js'),
-        import('../../atlas/build.js'),
-        import('../../model/load.js'),
-        import('../../engine/create.js'),
-        import('../../dataset/list.js'),
-        import('../../util/progress.js'),
-        import('../../atlas/sources.js'),
-      ]);
+      const [{ loadConfig }, { runBuild }] = await Promise.all([import('../../config/load.js'), import('../../atlas/build.js')]);
       const config = await loadConfig(configFile);
       if (flags.output) config.output = (await import('node:path')).resolve(flags.output);
       if (flags.device) config.device = flags.device;
@@ -46,19 +61,7 @@ export const defineBuildCommand: DefineCommand = (program) => {
       process.on('SIGINT', interrupt);
       process.on('SIGTERM', interrupt);
       try {
-        const summary = await runBuild(
-          config,
-          {
-            loadModel,
-            createEngine: (model, options) => createEngine(model, { ...options, ...(onPlacement ? { onPlacement } : {}) }),
-            resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
-            listDataset,
-            progress: (label, total, options) => createProgress(label, total, options),
-            log: (message) => process.stderr.write(`${message}\n`),
-            now: () => new Date(),
-          },
-          controller.signal,
-        );
+        const summary = await runBuild(config, await buildDeps(config, onPlacement), controller.signal);
         if (flags.json) {
           process.stdout.write(JSON.stringify(summary) + '\n');
         } else {

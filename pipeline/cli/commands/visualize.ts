@@ -1,6 +1,7 @@
 /**
- * `filter-atlas visualize <model> --layer L --filters 0,5,9`: the article's visualisation of some
- * filters, one PNG each (<out>/<model>-<layer>-<filter>.png); --json prints one line per filter.
+ * `filter-atlas visualize <model> --layer L --filters 0,5,9`: the visualisation of some filters by the
+ * article's method (default) or the lucid one (`--method lucid`), one PNG each
+ * (<out>/<model>-<layer>-<filter>.png); --json prints one line per filter.
  */
 import { Option } from 'commander';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { describeValue, userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import type { MethodParams } from '../../visualize/params.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
+import type { Method, MethodKind } from '../../visualize/method.js';
 import type { DefineCommand } from './index.js';
 import { deprecatedOut, outputFlag } from './output-flag.js';
 
@@ -31,6 +33,9 @@ interface VisualizeFlags extends DeviceFlags {
   noise?: string;
   space?: 'imagenet' | 'model';
   clip: boolean;
+  method: MethodKind;
+  objective?: 'channel' | 'neuron';
+  diversity?: string;
   json?: boolean;
 }
 
@@ -93,6 +98,50 @@ export async function methodFromFlags(flags: Partial<VisualizeFlags>): Promise<M
   });
 }
 
+/** Flags of the article's schedule only: given with `--method lucid` they would be silently ignored, so they are refused. */
+const ARTICLE_ONLY = [
+  ['scales', '--scales'],
+  ['upscale', '--upscale'],
+  ['weightDecay', '--weight-decay'],
+  ['blur', '--blur'],
+  ['noise', '--noise'],
+  ['space', '--space'],
+] as const;
+
+/** Flags of the lucid method and the parameter each sets; --steps, --size and --lr mean the lucid fields here. */
+const LUCID_FLAGS = [
+  ['steps', '--steps', 'steps'],
+  ['size', '--size', 'size'],
+  ['lr', '--lr', 'learningRate'],
+] as const;
+
+/** The lucid parameters from Lucid's defaults and the flags given. */
+export async function lucidFromFlags(flags: Partial<VisualizeFlags>): Promise<Method> {
+  const { lucidParamsSchema } = await import('../../visualize/lucid/params.js');
+  for (const [key, flag] of ARTICLE_ONLY) {
+    if (flags[key] !== undefined) throw userError({ where: flag, expected: 'a flag of the lucid method (--steps, --size, --lr, --objective, --diversity)', received: `${flag}, a flag of the article's schedule`, fix: `Drop ${flag}, or use --method article.` });
+  }
+  if (flags.clip === false) throw userError({ where: '--no-clip', expected: 'a flag of the lucid method', received: "--no-clip, a flag of the article's schedule (lucid pictures never leave [0, 1]: a sigmoid)", fix: 'Drop --no-clip.' });
+  const overrides: Record<string, unknown> = {};
+  for (const [key, flag, field] of LUCID_FLAGS) {
+    const text = flags[key];
+    if (text !== undefined) overrides[field] = number(flag, text);
+  }
+  if (flags.objective !== undefined) overrides.objective = flags.objective;
+  if (flags.diversity !== undefined) overrides.diversity = { layer: flags.diversity };
+  const parsed = lucidParamsSchema.safeParse(overrides);
+  if (parsed.success) return { kind: 'lucid', params: parsed.data };
+  const issue = parsed.error.issues[0];
+  const field = String(issue.path[0] ?? '');
+  const flag = LUCID_FLAGS.find(([, , f]) => f === field);
+  throw userError({ where: flag?.[1] ?? `--${field}`, expected: issue.message.replace(/^expected /, ''), received: flag ? describeValue(flags[flag[0]]) : describeValue(overrides[field]) });
+}
+
+/** The method the flags ask for: the article's (default) or lucid. */
+export async function methodOfFlags(flags: Partial<VisualizeFlags>): Promise<Method> {
+  return flags.method === 'lucid' ? lucidFromFlags(flags) : { kind: 'article', params: await methodFromFlags(flags) };
+}
+
 const DEFAULT_OUTPUT = join('output', 'visualize');
 
 /** File-name-safe form of a model or layer name (ONNX names may hold slashes). */
@@ -103,7 +152,7 @@ export function safeName(name: string): string {
 export const defineVisualizeCommand: DefineCommand = (program) => {
   program
     .command('visualize')
-    .description("Visualise filters with the article's method (multi-scale gradient ascent from noise): one PNG per filter")
+    .description("Visualise filters with the article's method (multi-scale gradient ascent from noise) or the lucid one (--method lucid): one PNG per filter")
     .argument('<model>', 'built-in model name, or a path to .onnx, model.json or .safetensors (with --arch)')
     .requiredOption('--layer <name>', 'layer name or index (see `filter-atlas layers <model>`)')
     .requiredOption('--filters <list>', 'filter indices: "0,5,9", ranges "0-7,12" or "all"')
@@ -115,23 +164,29 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
     .addOption(deviceOption())
     .addOption(verboseOption())
     .option('--batch <n>', "filters optimised together (default: what fits in build's default 1024 MiB at the final size, so build and visualize cut the same batches)")
+    .addOption(new Option('--method <kind>', 'article: multi-scale ascent on pixels; lucid: Fourier + decorrelated colour + sigmoid, transforms every step').choices(['article', 'lucid']).default('article'))
     .option('--scales <n>', 'number of scales (article: 12)')
-    .option('--steps <n>', 'Adam steps per scale (article: 20)')
-    .option('--size <px>', 'start image size (article: 56)')
+    .option('--steps <n>', 'Adam steps per scale (article: 20); with --method lucid, all steps (Lucid: 512)')
+    .option('--size <px>', 'start image size (article: 56); with --method lucid, the picture size (224)')
     .option('--upscale <f>', 'size factor between scales (article: 1.2)')
-    .option('--lr <f>', 'Adam learning rate (article: 0.1)')
+    .option('--lr <f>', 'Adam learning rate (article: 0.1; Lucid: 0.05)')
     .option('--weight-decay <f>', 'Adam L2 weight decay (article: 1e-6)')
     .option('--blur <k>', 'box blur size between scales, 0 = none (article: 5)')
     .option('--noise <low,high>', 'start noise grey levels (article: 150,180)')
     .addOption(new Option('--space <space>', 'optimise ImageNet-normalised pixels or the model input').choices(['imagenet', 'model']))
     .option('--no-clip', 'do not clip the image to [0, 1] between scales (the article does not)')
+    .addOption(new Option('--objective <what>', "lucid: the channel's spatial mean or its centre unit").choices(['channel', 'neuron']))
+    .option('--diversity <layer>', 'lucid: 4 images per filter pushed apart by a diversity penalty on this layer (weight 100)')
     .option('--json', 'print one JSON line per filter: {"model","layer","filter","activation","seconds","image","engine","device","status"}')
     .action(async (modelSpec: string, flags: VisualizeFlags) => {
       const seed = parseCount('--seed', flags.seed);
       const batchFlag = flags.batch === undefined ? undefined : parseCount('--batch', flags.batch, 1);
-      const params = await methodFromFlags(flags);
+      if (flags.method !== 'lucid' && (flags.objective !== undefined || flags.diversity !== undefined)) {
+        throw userError({ where: flags.objective !== undefined ? '--objective' : '--diversity', expected: 'a flag of the article method', received: 'a flag of the lucid method', fix: 'Add --method lucid.' });
+      }
+      const method = await methodOfFlags(flags);
       const output = outputFlag(flags, DEFAULT_OUTPUT)!;
-      const [{ loadModel }, { createEngine }, { findLayer }, { resolveFilters }, { sweepFilters }, { planBatchSize }, { describeMethod }] =
+      const [{ loadModel }, { createEngine }, { findLayer }, { resolveFilters }, { sweepFilters }, { planBatchSize }, { describe: describeMethod }] =
         await Promise.all([
           import('../../model/load.js'),
           import('../../engine/create.js'),
@@ -139,7 +194,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
           import('../../config/filters.js'),
           import('../../visualize/sweep.js'),
           import('../../visualize/batch-plan.js'),
-          import('../../visualize/params.js'),
+          import('../../visualize/method.js'),
         ]);
       const [{ encodePng }, { writeFileAtomic }, { createProgress }] = await Promise.all([
         import('../../render/images.js'),
@@ -153,19 +208,22 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
         const model = await loadModel(modelSpec, { ...(flags.arch ? { arch: flags.arch } : {}), signal: controller.signal });
         const { node, channels } = findLayer(model, flags.layer);
         const filters = resolveFilters(flags.filters, channels, `--filters for layer ${JSON.stringify(flags.layer)}`);
+        if (method.kind === 'lucid' && method.params.diversity) {
+          method.params.diversity.layer = findLayer(model, method.params.diversity.layer).node.name;
+        }
         // build's rule and default budget: the same seed then gives the same batches and the same pictures.
-        const batchSize = Math.min(planBatchSize(model, node.name, params, { size: batchFlag ?? 'auto' }), filters.length);
+        const batchSize = Math.min(planBatchSize(model, node.name, method, { size: batchFlag ?? 'auto' }), filters.length);
         const progress = createProgress(`visualize ${model.name} ${flags.layer}`, filters.length);
         const engine = await createEngine(model, { engine: flags.engine, ...deviceEngineOptions(flags, (line) => progress.log(line)) });
         announceDevice(engine.info, (line) => progress.log(line));
-        progress.log(`${filters.length} filter(s), batches of ${batchSize}, ${engine.info.device}. ${describeMethod(params)}`);
+        progress.log(`${filters.length} filter(s), batches of ${batchSize}, ${engine.info.device}. ${describeMethod(method)}`);
         const written: Array<{ filter: number; status: string; activation: number; start: number; seconds: number; image: string | null }> = [];
         try {
           await sweepFilters(engine, {
             layer: node.name,
             channels,
             filters,
-            params,
+            method,
             seed,
             batchSize,
             signal: controller.signal,

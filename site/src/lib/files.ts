@@ -24,6 +24,11 @@ export function referencedFiles(atlas: Atlas, lossless = publishLossless(process
     for (const filter of layer.filters) {
       const tile = tileFiles(filter);
       for (const file of [tile?.x1, tile?.x2, fullFile(filter), losslessFile(filter, lossless)]) if (file) files.add(file);
+      // The pictures by the layer's other methods, shown beside the main one.
+      for (const view of filter.others ?? []) {
+        if (view.image) files.add(view.image);
+        if (view.thumb) files.add(view.thumb);
+      }
       for (const top of filter.top ?? []) {
         files.add(top.crop);
         files.add(top.thumb);
