@@ -11,18 +11,20 @@ import { FilterAtlasError, userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
 import { findLayer, receptiveField } from '../model/layers.js';
 import type { Dataset } from '../dataset/list.js';
-import { superstimulusRatio } from '../dataset/quality.js';
 import type { Progress } from '../util/progress.js';
-import { bytesPerImage } from '../visualize/sweep.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
+import { bytesPerImage, chunk } from '../visualize/sweep.js';
 import { filterCost } from '../visualize/cost.js';
 import type { MethodParams } from '../visualize/params.js';
-import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from './schema.js';
+import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasProbe } from './schema.js';
 import { AtlasStore } from './store.js';
 import { methodSummary, visualizeLayer, type VisualRecord } from './stage-visualize.js';
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
 import { runProbe, type ProbePlan } from './stage-probes.js';
 import { checkBatchMemory } from './memory.js';
+import { assembleAtlas, type AtlasFrame } from './assemble.js';
+import { startShard, type ShardRun, type ShardOutcome } from './shard-build.js';
+import { formatShard, type ShardSpec } from './shard-spec.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -37,8 +39,15 @@ export interface BuildDeps {
   now(): Date;
 }
 
+export interface BuildOptions {
+  /** Build only this shard's units of work (shard-build.ts); `filter-atlas merge` assembles the atlas. */
+  shard?: ShardSpec;
+}
+
 export interface BuildSummary {
   atlasDir: string;
+  /** "K/N" for a shard, which writes records, files and its manifest but no atlas.json. */
+  shard?: string;
   filtersComputed: number;
   filtersReused: number;
   datasetScanned: boolean;
@@ -97,49 +106,12 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
   });
 }
 
-function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined): AtlasFilter {
-  const { startActivation: _start, ...filter } = record;
-  const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
-  const stats = scanLayer?.stats[record.filter] ?? undefined;
-  const examples = dataset?.examples.get(layer)?.get(record.filter);
-  const entry: AtlasFilter = { ...filter };
-  if (stats) {
-    entry.stats = stats;
-    // Like with like: the visualisation's spatial mean against the best dataset image's spatial mean.
-    const bestMean = scanLayer?.top[record.filter]?.[0]?.mean;
-    const ratio = record.status === 'failed' || bestMean === undefined ? undefined : superstimulusRatio(record.activation, bestMean);
-    if (ratio !== undefined) entry.superstimulus = ratio;
-  }
-  if (examples) {
-    entry.top = examples.top;
-    entry.labels = examples.labels;
-  }
-  return entry;
-}
-
-export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSignal): Promise<BuildSummary> {
-  const started = performance.now();
-  const model = await deps.loadModel(config.model, { arch: config.arch, signal });
-  const plans = planLayers(config, model);
-  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
-  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
-  // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
-  await store.removeLitter();
-  const previous = await store.readAtlas();
-  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads });
-  deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
-
-  const records = new Map<string, Map<number, VisualRecord>>(plans.map((p) => [p.name, new Map()]));
-  let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
-  const probes: AtlasProbe[] = [];
-  let changed = false;
-
-  const assemble = (complete: boolean): Atlas => ({
+/** Everything of atlas.json that the config, model and engine fix before any work (assemble.ts). */
+function atlasFrame(config: Config, model: CnnModel, engine: Engine, plans: LayerPlan[]): AtlasFrame {
+  return {
     schemaVersion: ATLAS_SCHEMA_VERSION,
     id: config.atlas,
     title: config.title,
-    createdAt: !changed && previous ? previous.createdAt : deps.now().toISOString(),
-    complete,
     model: {
       name: model.name,
       spec: config.model,
@@ -151,40 +123,70 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     },
     engine: { name: engine.info.name, device: engine.info.device },
     method: methodSummary(config.method),
-    ...(dataset
-      ? {
-          dataset: {
-            name: config.dataset!.source,
-            digest: dataset.source.digest,
-            images: dataset.stage.scan.images,
-            skipped: [...(dataset.source.skipped ?? []), ...dataset.stage.scan.skipped],
-            scanSeconds: dataset.stage.scan.seconds,
-          },
-        }
-      : {}),
-    layers: plans.map((plan): AtlasLayer => {
-      const scanLayer = dataset?.stage.scan.layers.find((l) => l.layer === plan.name);
-      return {
-        name: plan.name,
-        method: methodSummary(plan.method),
-        index: plan.index,
-        kind: plan.kind,
-        channels: plan.channels,
-        // A unit that sees the whole image (class logits after global pooling) has no field to show.
-        ...(receptiveField(model.graph, plan.name).global ? {} : { receptiveField: receptiveField(model.graph, plan.name).size }),
-        filters: [...records.get(plan.name)!.values()].sort((a, b) => a.filter - b.filter).map((r) => assembleFilter(r, plan.name, dataset?.stage)),
-        ...(scanLayer ? { datasetMeans: scanLayer.means } : {}),
-      };
-    }),
-    probes,
-  });
+    layers: plans.map((plan) => ({
+      name: plan.name,
+      method: methodSummary(plan.method),
+      index: plan.index,
+      kind: plan.kind,
+      channels: plan.channels,
+      // A unit that sees the whole image (class logits after global pooling) has no field to show.
+      ...(receptiveField(model.graph, plan.name).global ? {} : { receptiveField: receptiveField(model.graph, plan.name).size }),
+    })),
+  };
+}
+
+export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSignal, options: BuildOptions = {}): Promise<BuildSummary> {
+  const started = performance.now();
+  const model = await deps.loadModel(config.model, { arch: config.arch, signal });
+  const plans = planLayers(config, model);
+  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
+  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
+  // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
+  await store.removeLitter();
+  const previous = options.shard ? undefined : await store.readAtlas();
+  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads });
+  deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
+  const frame = atlasFrame(config, model, engine, plans);
+  let shard: ShardRun | undefined;
+  if (options.shard) {
+    shard = await startShard({ spec: options.shard, config, model, engine, store, layers: plans, frame });
+    deps.log(shard.summary);
+  }
+
+  const records = new Map<string, Map<number, VisualRecord>>(plans.map((p) => [p.name, new Map()]));
+  let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
+  const probes: AtlasProbe[] = [];
+  const probeKeys: ShardOutcome['probes'] = [];
+  const skippedProbes: ShardOutcome['skippedProbes'] = [];
+  let changed = false;
+
+  const assemble = (complete: boolean): Atlas =>
+    assembleAtlas(frame, {
+      createdAt: !changed && previous ? previous.createdAt : deps.now().toISOString(),
+      complete,
+      filters: records,
+      ...(dataset
+        ? {
+            dataset: {
+              name: config.dataset!.source,
+              digest: dataset.source.digest,
+              listingSkipped: dataset.source.skipped ?? [],
+              scan: dataset.stage.scan,
+              examples: dataset.stage.examples,
+            },
+          }
+        : {}),
+      probes,
+    });
 
   let filtersComputed = 0;
   let filtersReused = 0;
   try {
-    const total = plans.reduce((sum, p) => sum + p.filters.length, 0);
+    // A shard counts its own filters only.
+    const mine = (plan: LayerPlan) => (shard ? chunk(plan.filters, plan.batchSize).filter((_, b) => shard.ownsBatch(plan.name, b)).flat().length : plan.filters.length);
+    const total = plans.reduce((sum, p) => sum + mine(p), 0);
     // Weighted by each layer's cost: a late layer at full size takes many times an early one.
-    const progress = deps.progress('filters', total, { work: plans.reduce((sum, p) => sum + p.filters.length * p.cost, 0) });
+    const progress = deps.progress('filters', total, { work: plans.reduce((sum, p) => sum + mine(p) * p.cost, 0) });
     for (const plan of plans) {
       const result = await visualizeLayer({
         model,
@@ -196,6 +198,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         params: plan.method,
         seed: config.seed,
         batchSize: plan.batchSize,
+        ...(shard ? { includeBatch: (batch: number) => shard.ownsBatch(plan.name, batch) } : {}),
         filterCost: plan.cost,
         concurrency: config.batch.concurrency,
         signal,
@@ -204,7 +207,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         onRecord: (record) => records.get(plan.name)!.set(record.filter, record),
         onBatchWritten: async () => {
           changed = true;
-          await store.writeAtlas(assemble(false));
+          // Shards may share a folder: atlas.json is merge's to write.
+          if (!shard) await store.writeAtlas(assemble(false));
         },
       });
       filtersComputed += result.computed;
@@ -212,7 +216,9 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     }
     progress.stop();
 
-    if (config.dataset) {
+    // The dataset scan, its examples and the probes are one unit of work: one shard runs them all.
+    const runsDataset = !shard || shard.ownsDataset;
+    if (config.dataset && runsDataset) {
       const folder = await deps.resolveSource(config.dataset.source, signal);
       let source = await deps.listDataset(folder);
       if (config.dataset.limit !== undefined && config.dataset.limit < source.images.length) {
@@ -237,23 +243,34 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     }
 
     let probesComputed = 0;
-    for (const entry of config.probes) {
+    for (const entry of runsDataset ? config.probes : []) {
       const plan: ProbePlan = { ...entry, path: await deps.resolveSource(entry.image, signal), source: entry.image };
       const outcome = await runProbe(model, engine, store, plan);
       if ('skipped' in outcome) {
         deps.log(`probe ${entry.image} at ${entry.layer}: skipped, ${outcome.skipped}`);
+        skippedProbes.push({ source: entry.image, layer: entry.layer, reason: outcome.skipped });
         continue;
       }
       probes.push(outcome.probe);
+      probeKeys.push({ key: outcome.key, id: outcome.probe.id, source: outcome.probe.source });
       if (outcome.computed) {
         probesComputed++;
         changed = true;
       }
     }
 
-    await store.writeAtlas(assemble(true));
+    if (shard) {
+      await shard.finish({
+        dataset: dataset && { name: config.dataset!.source, source: dataset.source, scanKey: dataset.stage.scan.key },
+        probes: probeKeys,
+        skippedProbes,
+      });
+    } else {
+      await store.writeAtlas(assemble(true));
+    }
     return {
       atlasDir: store.dir,
+      ...(shard ? { shard: formatShard(shard.spec) } : {}),
       filtersComputed,
       filtersReused,
       datasetScanned: dataset?.stage.scanned ?? false,

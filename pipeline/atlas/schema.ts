@@ -96,6 +96,19 @@ export const probeSchema = z.object({
   top: z.array(z.object({ filter: z.number().int(), mean: z.number(), label: z.string().optional() })),
 });
 
+/**
+ * What an incomplete merged atlas lacks (`filter-atlas merge` of shards, some missing or unfinished):
+ * the filters without a picture, per layer; whether the dataset scan with its examples and the
+ * probes (one unit of work, run by one shard) is missing; and the shards whose work is missing, as
+ * "K/N", so that rerunning exactly those completes the atlas.
+ */
+export const missingSchema = z.object({
+  filters: z.array(z.object({ layer: z.string(), filters: z.array(z.number().int().nonnegative()) })),
+  dataset: z.boolean(),
+  probes: z.array(z.string()),
+  shards: z.array(z.string()),
+});
+
 export const atlasSchema = z.object({
   schemaVersion: z.literal(ATLAS_SCHEMA_VERSION),
   id: z.string(),
@@ -103,6 +116,8 @@ export const atlasSchema = z.object({
   /** ISO date of the last build that changed anything. */
   createdAt: z.string(),
   complete: z.boolean(),
+  /** Only in an incomplete merged atlas: what is missing and which shards to rerun. */
+  missing: missingSchema.optional(),
   model: z.object({
     name: z.string(),
     /** How the config named the model: a built-in name or a path (what `diff` loads again). */
@@ -137,3 +152,4 @@ export type FilterFlags = z.infer<typeof filterFlagsSchema>;
 export type FilterStats = z.infer<typeof filterStatsSchema>;
 export type TopImage = z.infer<typeof topImageSchema>;
 export type AtlasProbe = z.infer<typeof probeSchema>;
+export type AtlasMissing = z.infer<typeof missingSchema>;
