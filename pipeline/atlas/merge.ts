@@ -60,28 +60,33 @@ async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }
 
-/** The shard manifests under each argument: in it (an atlas folder) or one level down (an output folder). */
-async function findManifests(dirs: readonly string[]): Promise<ManifestFile[]> {
+/**
+ * The shard manifests under each argument: in it (an atlas folder) or one level down (an output
+ * folder). A folder with none is a shard that never ran or never started: said, and left out (its
+ * work is then reported missing); none at all is an error.
+ */
+async function findManifests(dirs: readonly string[], log: (message: string) => void): Promise<ManifestFile[]> {
   const found: ManifestFile[] = [];
   for (const dir of dirs) {
     const path = resolve(dir);
-    if (!(await isDirectory(path))) {
-      throw userError({ where: dir, expected: 'a folder written by `filter-atlas build --shard K/N`', received: 'no such folder', fix: 'Check the path (the shard\'s --output folder or its <atlas> folder).' });
+    let here: ManifestFile[] = [];
+    if (await isDirectory(path)) {
+      here = await readManifests(path);
+      if (here.length === 0) {
+        const children = (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(path, e.name)).sort();
+        here = (await Promise.all(children.map((child) => readManifests(child)))).flat();
+      }
     }
-    let here = await readManifests(path);
-    if (here.length === 0) {
-      const children = (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(path, e.name)).sort();
-      here = (await Promise.all(children.map((child) => readManifests(child)))).flat();
-    }
-    if (here.length === 0) {
-      throw userError({
-        where: dir,
-        expected: 'a shard\'s folder: an atlas folder with shards/K-of-N.json, or an output folder holding one (what `filter-atlas build --shard K/N --output DIR` writes)',
-        received: 'a folder without shard manifests',
-        fix: 'Pass the folders the shards wrote. An atlas built without --shard is already complete and needs no merge.',
-      });
-    }
+    if (here.length === 0) log(`merge: no shard manifest in ${dir} (${(await isDirectory(path)) ? 'a shard that did not start?' : 'no such folder'}): its work will be reported missing`);
     found.push(...here);
+  }
+  if (found.length === 0) {
+    throw userError({
+      where: dirs.join(', '),
+      expected: 'a shard\'s folder: an atlas folder with shards/K-of-N.json, or an output folder holding one (what `filter-atlas build --shard K/N --output DIR` writes)',
+      received: 'folders without shard manifests',
+      fix: 'Pass the folders the shards wrote. An atlas built without --shard is already complete and needs no merge.',
+    });
   }
   return found;
 }
@@ -135,25 +140,6 @@ class Finder {
 }
 
 const plain = (files: string[]) => files.map((file) => ({ file }));
-
-/** "0-3, 8, 10-11" */
-function ranges(values: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < values.length; i++) {
-    let j = i;
-    while (j + 1 < values.length && values[j + 1] === values[j] + 1) j++;
-    parts.push(j === i ? String(values[i]) : `${values[i]}-${values[j]}`);
-    i = j;
-  }
-  return parts.join(', ');
-}
-
-export function describeMissing(missing: AtlasMissing): string {
-  const parts = missing.filters.map((m) => `${m.filters.length} filter${m.filters.length === 1 ? '' : 's'} of ${m.layer} (${ranges(m.filters)})`);
-  if (missing.dataset) parts.push('the dataset scan and examples');
-  if (missing.probes.length > 0) parts.push(`probe${missing.probes.length === 1 ? '' : 's'} ${missing.probes.join(', ')}`);
-  return parts.join('; ');
-}
 
 async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: MergeDeps): Promise<MergeSummary> {
   const started = performance.now();
@@ -319,7 +305,7 @@ async function gatherDataset(result: NonNullable<ShardManifest['datasetResult']>
 }
 
 export async function runMerge(input: MergeInput, deps: MergeDeps): Promise<MergeSummary[]> {
-  const manifests = await findManifests(input.dirs);
+  const manifests = await findManifests(input.dirs, deps.log);
   const byAtlas = new Map<string, ManifestFile[]>();
   for (const entry of manifests) byAtlas.set(entry.manifest.atlas, [...(byAtlas.get(entry.manifest.atlas) ?? []), entry]);
   const version = await (deps.codeVersion ?? codeVersion)();

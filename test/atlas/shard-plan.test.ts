@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FilterAtlasError } from '../../pipeline/errors.js';
+import { describeMissing, ranges } from '../../pipeline/atlas/missing.js';
 import { checkSameBuild, type ManifestFile, type ShardManifest } from '../../pipeline/atlas/shard-manifest.js';
 import { parseShard, resolveShard } from '../../pipeline/atlas/shard-spec.js';
 import { fileProblem } from '../../pipeline/atlas/verify-files.js';
@@ -124,6 +125,15 @@ describe('merge file checks', () => {
     expect(await problem('ok.f32', 28)).toBe('24 bytes, expected 28');
     expect(await problem('absent.png')).toBe('missing');
     expect(await fileProblem(dir)).toBe('not a regular file');
+  });
+});
+
+describe('what is missing, in words', () => {
+  it('names the filters as ranges, the dataset and the probes', () => {
+    expect(ranges([0, 1, 2, 3, 8, 10, 11])).toBe('0-3, 8, 10-11');
+    expect(describeMissing({ filters: [{ layer: 'conv2d_16', filters: [1, 2, 3, 4] }, { layer: 'leaky_re_lu_2', filters: [7] }], dataset: true, probes: ['photos/chelsea.png at conv2d_16'], shards: ['1/3', '2/3'] })).toBe(
+      '4 filters of conv2d_16 (1-4); 1 filter of leaky_re_lu_2 (7); the dataset scan and examples; probe photos/chelsea.png at conv2d_16',
+    );
   });
 });
 

@@ -19,7 +19,7 @@ export const defineMergeCommand: DefineCommand = (program) => {
     .option('--output <dir>', 'output folder; each atlas goes to <dir>/<atlas>', 'output')
     .option('--json', 'print one JSON summary per atlas')
     .action(async (dirs: string[], flags: MergeFlags) => {
-      const [{ resolve }, { runMerge, describeMissing }] = await Promise.all([import('node:path'), import('../../atlas/merge.js')]);
+      const [{ resolve }, { runMerge }, { describeMissing }] = await Promise.all([import('node:path'), import('../../atlas/merge.js'), import('../../atlas/missing.js')]);
       const controller = new AbortController();
       const interrupt = () => controller.abort(Object.assign(new Error('interrupted'), { name: 'AbortError' }));
       process.once('SIGINT', interrupt);
