@@ -44,7 +44,7 @@ export const defineBuildCommand: DefineCommand = (program) => {
       if (shard && config.threads === undefined) {
         const { userError } = await import('../../errors.js');
         throw userError({
-          where: `--shard ${formatShard(shard)}`,
+          where: `${flags.shard !== undefined ? '--shard' : process.env.FILTER_ATLAS_SHARD?.trim() ? 'FILTER_ATLAS_SHARD' : 'FILTER_ATLAS_SHARDS'} ${formatShard(shard)}`,
           expected: 'a fixed engine thread count for a sharded build (--threads N, or threads: in the config)',
           received: 'none, so each machine would use all its cores',
           fix: 'Every shard must run with the same count: it changes float rounding, so it is part of every record key and merge refuses shards that differ. E.g. --threads 2.',
