@@ -11,25 +11,26 @@ import { FilterAtlasError, userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
 import { findLayer, receptiveField } from '../model/layers.js';
 import type { Dataset } from '../dataset/list.js';
-import { superstimulusRatio } from '../dataset/quality.js';
 import type { Progress } from '../util/progress.js';
-import { bytesPerImage } from '../visualize/sweep.js';
+import { bytesPerImage, chunk } from '../visualize/sweep.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
 import { filterCost } from '../visualize/cost.js';
 import { methodSummary, type Method } from '../visualize/method.js';
-import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasFilterView, type AtlasLayer, type AtlasProbe } from './schema.js';
+import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasProbe, type ProbeModel } from './schema.js';
 import { AtlasStore } from './store.js';
 import { visualizeLayer, type VisualRecord } from './stage-visualize.js';
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
 import { runProbe, type ProbePlan } from './stage-probes.js';
 import { checkBatchMemory } from './memory.js';
 import { runWebImages } from './stage-web-images.js';
-import { layerPairs, runConnections, strongest, type ConnectionsStageOutput } from './stage-connections.js';
+import { layerPairs, runConnections } from './stage-connections.js';
 import { runProbeModel } from './stage-probe-model.js';
 import { datasetLabeller, type Labeller } from '../labels/for-dataset.js';
 import { loadImageForModel } from '../image/load.js';
 import type { WebRecord } from './records.js';
-import type { ProbeModel } from './schema.js';
+import { assembleAtlas, type AssembledConnections, type AtlasFrame } from './assemble.js';
+import { startShard, type ShardRun, type ShardOutcome } from './shard-build.js';
+import { formatShard, type ShardSpec } from './shard-spec.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -44,8 +45,15 @@ export interface BuildDeps {
   now(): Date;
 }
 
+export interface BuildOptions {
+  /** Build only this shard's units of work (shard-build.ts); `filter-atlas merge` assembles the atlas. */
+  shard?: ShardSpec;
+}
+
 export interface BuildSummary {
   atlasDir: string;
+  /** "K/N" for a shard, which writes records, files and its manifest but no atlas.json. */
+  shard?: string;
   filtersComputed: number;
   filtersReused: number;
   datasetScanned: boolean;
@@ -54,14 +62,14 @@ export interface BuildSummary {
 }
 
 /** One method of a layer: its batch size and the cost of one filter's schedule. */
-interface MethodPlan {
+export interface MethodPlan {
   method: Method;
   batchSize: number;
   /** Cost of one filter's schedule (activation values, visualize/cost.ts), for the ETA. */
   cost: number;
 }
 
-interface LayerPlan {
+export interface LayerPlan {
   name: string;
   index: number;
   kind: string;
@@ -119,100 +127,12 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
   });
 }
 
-/** Connected filters shown per filter page, each way (strongest positive and most negative). */
-const CONNECTIONS_SHOWN = 8;
-
-/** What the later stages add to a filter (web images, dominant label, connected filters). */
-interface Extras {
-  web: Map<string, WebRecord>;
-  labeller?: Labeller;
-  connections?: ConnectionsStageOutput & { pairs: { layer: string; from: string }[]; images: string };
-  /** Layer -> its visualised filters (connections are listed among those only: they have pages). */
-  visualised: Map<string, Set<number>>;
-}
-
-function connectionsOf(extras: Extras, layer: string, filter: number): Pick<AtlasFilter, 'inputs' | 'feeds'> {
-  const out: Pick<AtlasFilter, 'inputs' | 'feeds'> = {};
-  const c = extras.connections;
-  if (!c) return out;
-  const into = c.pairs.find((p) => p.layer === layer);
-  const record = into && c.records.get(layer)?.get(filter);
-  if (into && record) out.inputs = { layer: into.from, images: `${record.images.length} top images`, ...strongest(record.values, extras.visualised.get(into.from), CONNECTIONS_SHOWN) };
-  const onward = c.pairs.find((p) => p.from === layer);
-  const later = onward && c.records.get(onward.layer);
-  if (onward && later && later.size > 0) {
-    const values: number[] = [];
-    for (const [j, r] of later) values[j] = r.values[filter];
-    out.feeds = { layer: onward.layer, ...strongest(Array.from(values, (v) => v ?? Number.NaN), undefined, CONNECTIONS_SHOWN) };
-  }
-  return out;
-}
-
-/** The superstimulus ratio of a picture's activation against the filter's best dataset photo (both spatial means). */
-function superstimulusOf(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined): number | undefined {
-  const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
-  if (!scanLayer?.stats[record.filter]) return undefined;
-  const bestMean = scanLayer.top[record.filter]?.[0]?.mean;
-  return record.status === 'failed' || bestMean === undefined ? undefined : superstimulusRatio(record.activation, bestMean);
-}
-
-function assembleFilter(record: VisualRecord, layer: string, dataset: DatasetStageOutput | undefined, extras: Extras, others: Array<{ kind: Method['kind']; record: VisualRecord | undefined }>): AtlasFilter {
-  const { startActivation: _start, ...filter } = record;
-  const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer);
-  const stats = scanLayer?.stats[record.filter] ?? undefined;
-  const examples = dataset?.examples.get(layer)?.get(record.filter);
-  const entry: AtlasFilter = { ...filter };
-  if (stats) {
-    entry.stats = stats;
-    // Like with like: the visualisation's spatial mean against the best dataset image's spatial mean.
-    const ratio = superstimulusOf(record, layer, dataset);
-    if (ratio !== undefined) entry.superstimulus = ratio;
-  }
-  if (examples) {
-    entry.top = examples.top;
-    entry.labels = examples.labels;
-    const dominant = extras.labeller?.(examples.top.map((t) => t.file));
-    if (dominant !== undefined) entry.dominant = dominant;
-  }
-  const web = extras.web.get(record.key);
-  if (web) entry.web = web;
-  const views = others.flatMap(({ kind, record: other }): AtlasFilterView[] => {
-    if (!other) return [];
-    const { startActivation: _s, filter: _f, ...fields } = other;
-    const ratio = superstimulusOf(other, layer, dataset);
-    return [{ kind, ...fields, ...(ratio !== undefined ? { superstimulus: ratio } : {}) }];
-  });
-  if (views.length > 0) entry.others = views;
-  return { ...entry, ...connectionsOf(extras, layer, record.filter) };
-}
-
-export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSignal): Promise<BuildSummary> {
-  const started = performance.now();
-  const model = await deps.loadModel(config.model, { arch: config.arch, signal });
-  const plans = planLayers(config, model);
-  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
-  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
-  // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
-  await store.removeLitter();
-  const previous = await store.readAtlas();
-  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads, device: config.device });
-  if (engine.info.selection) deps.log(engine.info.selection);
-  deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
-
-  // Per layer, per method of the layer (in plan order): each filter's record.
-  const records = new Map<string, Array<Map<number, VisualRecord>>>(plans.map((p) => [p.name, p.methods.map(() => new Map())]));
-  let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
-  const probes: AtlasProbe[] = [];
-  let changed = false;
-  const extras: Extras = { web: new Map(), visualised: new Map(plans.map((p) => [p.name, new Set(p.filters)])) };
-  let probeModel: ProbeModel | undefined;
-
-  const assemble = (complete: boolean): Atlas => ({
+/** Everything of atlas.json that the config, model and engine fix before any work (assemble.ts). */
+function atlasFrame(config: Config, model: CnnModel, engine: Engine, plans: LayerPlan[]): AtlasFrame {
+  return {
     schemaVersion: ATLAS_SCHEMA_VERSION,
     id: config.atlas,
     title: config.title,
-    createdAt: !changed && previous ? previous.createdAt : deps.now().toISOString(),
-    complete,
     model: {
       name: model.name,
       spec: config.model,
@@ -224,48 +144,83 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     },
     engine: { name: engine.info.name, device: engine.info.device, deviceKind: engine.info.deviceKind },
     method: methodSummary(config.methods[0]),
-    ...(dataset
-      ? {
-          dataset: {
-            name: config.dataset!.source,
-            digest: dataset.source.digest,
-            images: dataset.stage.scan.images,
-            skipped: [...(dataset.source.skipped ?? []), ...dataset.stage.scan.skipped],
-            scanSeconds: dataset.stage.scan.seconds,
-          },
-        }
-      : {}),
-    layers: plans.map((plan): AtlasLayer => {
-      const scanLayer = dataset?.stage.scan.layers.find((l) => l.layer === plan.name);
-      return {
-        name: plan.name,
-        method: methodSummary(plan.methods[0].method),
-        ...(plan.methods.length > 1 ? { otherMethods: plan.methods.slice(1).map((m) => methodSummary(m.method)) } : {}),
-        index: plan.index,
-        kind: plan.kind,
-        channels: plan.channels,
-        // A unit that sees the whole image (class logits after global pooling) has no field to show.
-        ...(receptiveField(model.graph, plan.name).global ? {} : { receptiveField: receptiveField(model.graph, plan.name).size }),
-        filters: [...records.get(plan.name)![0].values()]
-          .sort((a, b) => a.filter - b.filter)
-          .map((r) => {
-            const others = plan.methods.slice(1).map((m, k) => ({ kind: m.method.kind, record: records.get(plan.name)![k + 1].get(r.filter) }));
-            return assembleFilter(r, plan.name, dataset?.stage, extras, others);
-          }),
-        ...(scanLayer ? { datasetMeans: scanLayer.means } : {}),
-      };
-    }),
-    probes,
-    ...(probeModel ? { probeModel } : {}),
-    ...(extras.connections ? { connections: { images: extras.connections.images, seconds: extras.connections.seconds, pairs: extras.connections.pairs } } : {}),
-  });
+    layers: plans.map((plan) => ({
+      name: plan.name,
+      method: methodSummary(plan.methods[0].method),
+      ...(plan.methods.length > 1 ? { otherMethods: plan.methods.slice(1).map((m) => methodSummary(m.method)) } : {}),
+      index: plan.index,
+      kind: plan.kind,
+      channels: plan.channels,
+      // A unit that sees the whole image (class logits after global pooling) has no field to show.
+      ...(receptiveField(model.graph, plan.name).global ? {} : { receptiveField: receptiveField(model.graph, plan.name).size }),
+    })),
+  };
+}
+
+export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSignal, options: BuildOptions = {}): Promise<BuildSummary> {
+  const started = performance.now();
+  const model = await deps.loadModel(config.model, { arch: config.arch, signal });
+  const plans = planLayers(config, model);
+  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
+  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
+  // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
+  await store.removeLitter();
+  const previous = options.shard ? undefined : await store.readAtlas();
+  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads, device: config.device });
+  if (engine.info.selection) deps.log(engine.info.selection);
+  deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
+  const frame = atlasFrame(config, model, engine, plans);
+  let shard: ShardRun | undefined;
+  if (options.shard) {
+    shard = await startShard({ spec: options.shard, config, model, engine, store, layers: plans, frame });
+    deps.log(shard.summary);
+  }
+
+  // Per layer, per method of the layer (in plan order): each filter's record.
+  const records = new Map<string, Array<Map<number, VisualRecord>>>(plans.map((p) => [p.name, p.methods.map(() => new Map())]));
+  const selected = new Map(plans.map((p) => [p.name, new Set(p.filters)]));
+  let web = new Map<string, WebRecord>();
+  let dataset: { source: Dataset; stage: DatasetStageOutput; labeller?: Labeller } | undefined;
+  let connections: (AssembledConnections & { keys: NonNullable<ShardOutcome['connections']>['keys'] }) | undefined;
+  let probeModel: { model: ProbeModel; key: string } | undefined;
+  const probes: AtlasProbe[] = [];
+  const probeKeys: ShardOutcome['probes'] = [];
+  const skippedProbes: ShardOutcome['skippedProbes'] = [];
+  let changed = false;
+
+  const assemble = (complete: boolean): Atlas =>
+    assembleAtlas(frame, {
+      createdAt: !changed && previous ? previous.createdAt : deps.now().toISOString(),
+      complete,
+      filters: records,
+      selected,
+      web,
+      ...(dataset
+        ? {
+            dataset: {
+              name: config.dataset!.source,
+              digest: dataset.source.digest,
+              listingSkipped: dataset.source.skipped ?? [],
+              scan: dataset.stage.scan,
+              examples: dataset.stage.examples,
+              ...(dataset.labeller ? { labeller: dataset.labeller } : {}),
+            },
+          }
+        : {}),
+      ...(connections ? { connections } : {}),
+      probes,
+      ...(probeModel ? { probeModel: probeModel.model } : {}),
+    });
 
   let filtersComputed = 0;
   let filtersReused = 0;
   try {
-    const total = plans.reduce((sum, p) => sum + p.filters.length * p.methods.length, 0);
+    // A shard counts its own filters only.
+    const mine = (plan: LayerPlan, m: number) =>
+      shard ? chunk(plan.filters, plan.methods[m].batchSize).filter((_, b) => shard.ownsBatch(plan.name, m, b)).flat().length : plan.filters.length;
+    const total = plans.reduce((sum, p) => sum + p.methods.reduce((n, _, m) => n + mine(p, m), 0), 0);
     // Weighted by each layer's cost: a late layer at full size takes many times an early one.
-    const work = plans.reduce((sum, p) => sum + p.methods.reduce((w, m) => w + p.filters.length * m.cost, 0), 0);
+    const work = plans.reduce((sum, p) => sum + p.methods.reduce((w, method, m) => w + mine(p, m) * method.cost, 0), 0);
     const progress = deps.progress('filters', total, { work });
     for (const plan of plans) {
       for (const [m, { method, batchSize, cost }] of plan.methods.entries()) {
@@ -279,6 +234,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           method,
           seed: config.seed,
           batchSize,
+          ...(shard ? { includeBatch: (batch: number) => shard.ownsBatch(plan.name, m, batch) } : {}),
           filterCost: cost,
           concurrency: config.batch.concurrency,
           signal,
@@ -287,7 +243,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           onRecord: (record) => records.get(plan.name)![m].set(record.filter, record),
           onBatchWritten: async () => {
             changed = true;
-            await store.writeAtlas(assemble(false));
+            // Shards may share a folder: atlas.json is merge's to write.
+            if (!shard) await store.writeAtlas(assemble(false));
           },
         });
         filtersComputed += result.computed;
@@ -296,13 +253,16 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     }
     progress.stop();
 
-    // Web versions of the main pictures; a layer's other methods are shown from their PNGs.
+    // Web versions of the main pictures (of this shard's batches); a layer's other methods are shown from their PNGs.
     const visualRecords = plans.flatMap((p) => [...records.get(p.name)![0].values()]);
     const webImages = await runWebImages({ store, records: visualRecords, progress: deps.progress('web images', visualRecords.length), signal });
-    extras.web = webImages.images;
+    web = webImages.images;
     if (webImages.computed > 0) changed = true;
 
-    if (config.dataset) {
+    // The dataset scan with its examples, labels and connections, the browser probe model and the
+    // probes are one unit of work: one shard runs them all.
+    const runsDataset = !shard || shard.ownsDataset;
+    if (config.dataset && runsDataset) {
       const folder = await deps.resolveSource(config.dataset.source, signal);
       let source = await deps.listDataset(folder);
       if (config.dataset.limit !== undefined && config.dataset.limit < source.images.length) {
@@ -320,14 +280,14 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         signal,
         progress: deps.progress,
       });
-      dataset = { source, stage };
       if (stage.scanned) changed = true;
       const byFile = new Map(source.images.map((image) => [image.file, image]));
       const scanned = stage.scan.images.map((file) => byFile.get(file)!);
-      extras.labeller = await datasetLabeller(scanned);
+      const labeller = await datasetLabeller(scanned);
+      dataset = { source, stage, ...(labeller ? { labeller } : {}) };
       const pairs = layerPairs(model, plans);
       if (pairs.length > 0) {
-        const connections = await runConnections({
+        const stageOutput = await runConnections({
           model,
           engine,
           store,
@@ -340,40 +300,54 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           signal,
           progress: deps.progress,
         });
-        if (connections.computed > 0) changed = true;
-        const seconds = [...connections.records.values()].flatMap((m) => [...m.values()]).reduce((sum, r) => sum + r.seconds, 0);
-        extras.connections = { ...connections, seconds, pairs, images: `each filter's top ${config.dataset.topK} dataset images` };
+        if (stageOutput.computed > 0) changed = true;
+        connections = { records: stageOutput.records, keys: stageOutput.keys, pairs, images: `each filter's top ${config.dataset.topK} dataset images` };
       }
       const skipped = [...(source.skipped ?? []), ...stage.scan.skipped];
       if (skipped.length > 0) deps.log(`dataset: skipped ${skipped.length} unreadable file(s): ${skipped.map((s) => s.file).join(', ')}`);
     }
 
-    // The browser probe's model, checked on a dataset photo (or grey when there is no dataset).
-    const [height, width] = model.preprocessing.inputSize;
-    const first = dataset?.source.images.find((image) => image.file === dataset!.stage.scan.images[0]);
-    const sample = first ? (await loadImageForModel(first.path, model.preprocessing)).data : new Float32Array(3 * height * width).fill(0.5);
-    const emitted = await runProbeModel({ model, engine, store, layers: plans.map((p) => p.name), sample: { data: sample, n: 1, height, width } });
-    probeModel = emitted.probeModel;
-    if (emitted.computed) changed = true;
-
     let probesComputed = 0;
-    for (const entry of config.probes) {
-      const plan: ProbePlan = { ...entry, path: await deps.resolveSource(entry.image, signal), source: entry.image };
-      const outcome = await runProbe(model, engine, store, plan);
-      if ('skipped' in outcome) {
-        deps.log(`probe ${entry.image} at ${entry.layer}: skipped, ${outcome.skipped}`);
-        continue;
-      }
-      probes.push(outcome.probe);
-      if (outcome.computed) {
-        probesComputed++;
-        changed = true;
+    if (runsDataset) {
+      // The browser probe's model, checked on a dataset photo (or grey when there is no dataset).
+      const [height, width] = model.preprocessing.inputSize;
+      const first = dataset?.source.images.find((image) => image.file === dataset!.stage.scan.images[0]);
+      const sample = first ? (await loadImageForModel(first.path, model.preprocessing)).data : new Float32Array(3 * height * width).fill(0.5);
+      const emitted = await runProbeModel({ model, engine, store, layers: plans.map((p) => p.name), sample: { data: sample, n: 1, height, width } });
+      probeModel = { model: emitted.probeModel, key: emitted.key };
+      if (emitted.computed) changed = true;
+
+      for (const entry of config.probes) {
+        const plan: ProbePlan = { ...entry, path: await deps.resolveSource(entry.image, signal), source: entry.image };
+        const outcome = await runProbe(model, engine, store, plan);
+        if ('skipped' in outcome) {
+          deps.log(`probe ${entry.image} at ${entry.layer}: skipped, ${outcome.skipped}`);
+          skippedProbes.push({ source: entry.image, layer: entry.layer, reason: outcome.skipped });
+          continue;
+        }
+        probes.push(outcome.probe);
+        probeKeys.push({ key: outcome.key, id: outcome.probe.id, source: outcome.probe.source });
+        if (outcome.computed) {
+          probesComputed++;
+          changed = true;
+        }
       }
     }
 
-    await store.writeAtlas(assemble(true));
+    if (shard) {
+      await shard.finish({
+        dataset: dataset && { name: config.dataset!.source, source: dataset.source, scanKey: dataset.stage.scan.key },
+        ...(connections ? { connections: { pairs: connections.pairs, images: connections.images, keys: connections.keys } } : {}),
+        ...(probeModel ? { probeModelKey: probeModel.key } : {}),
+        probes: probeKeys,
+        skippedProbes,
+      });
+    } else {
+      await store.writeAtlas(assemble(true));
+    }
     return {
       atlasDir: store.dir,
+      ...(shard ? { shard: formatShard(shard.spec) } : {}),
       filtersComputed,
       filtersReused,
       datasetScanned: dataset?.stage.scanned ?? false,

@@ -185,6 +185,19 @@ export const probeModelSchema = z.object({
   resize: z.enum(['stretch', 'center-crop']),
 });
 
+/**
+ * What an incomplete merged atlas lacks (`filter-atlas merge` of shards, some missing or unfinished):
+ * the filters without a picture, per layer; whether the dataset scan with its examples and the
+ * probes (one unit of work, run by one shard) is missing; and the shards whose work is missing, as
+ * "K/N", so that rerunning exactly those completes the atlas.
+ */
+export const missingSchema = z.object({
+  filters: z.array(z.object({ layer: z.string(), filters: z.array(z.number().int().nonnegative()) })),
+  dataset: z.boolean(),
+  probes: z.array(z.string()),
+  shards: z.array(z.string()),
+});
+
 export const atlasSchema = z.object({
   schemaVersion: z.union([z.literal(1), z.literal(2)]),
   id: z.string(),
@@ -192,6 +205,8 @@ export const atlasSchema = z.object({
   /** ISO date of the last build that changed anything. */
   createdAt: z.string(),
   complete: z.boolean(),
+  /** Only in an incomplete merged atlas: what is missing and which shards to rerun. */
+  missing: missingSchema.optional(),
   model: z.object({
     name: z.string(),
     /** How the config named the model: a built-in name or a path (what `diff` loads again). */
@@ -239,3 +254,4 @@ export type DominantLabelEntry = z.infer<typeof dominantLabelSchema>;
 export type WebImages = z.infer<typeof webImagesSchema>;
 export type Connections = z.infer<typeof connectionsSchema>;
 export type ProbeModel = z.infer<typeof probeModelSchema>;
+export type AtlasMissing = z.infer<typeof missingSchema>;

@@ -63,6 +63,8 @@ export interface ConnectionsStageInput {
 export interface ConnectionsStageOutput {
   /** `${layer}` -> filter -> record. */
   records: Map<string, Map<number, ConnectionsRecord>>;
+  /** Every record's key (a shard's manifest lists them for `merge`). */
+  keys: Array<{ layer: string; filter: number; key: string }>;
   computed: number;
   seconds: number;
 }
@@ -76,6 +78,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
   const started = performance.now();
   const { engine, store, scan, model } = input;
   const records = new Map<string, Map<number, ConnectionsRecord>>();
+  const keys: ConnectionsStageOutput['keys'] = [];
   let computed = 0;
   const decoded = new Map<number, Promise<RgbImage>>();
   const pixels = (image: number) => {
@@ -96,6 +99,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
       const images = (layerScan.top[filter] ?? []).map((t) => t.image);
       if (images.length === 0) continue; // non-finite channel: no top images, nothing to attribute
       const key = connectionsKey({ scan: input.scanKey, layer: pair.layer, filter, from: pair.from, images: images.length, engine: engine.info });
+      keys.push({ layer: pair.layer, filter, key });
       const record = await store.readComplete(key, connectionsRecordSchema, () => []);
       if (record && record.filter === filter && record.from === pair.from) perFilter.set(filter, record);
       else todo.push({ filter, key, images });
@@ -149,7 +153,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
     // Decoded images of this pair are not needed by the next (other filters, other top lists).
     decoded.clear();
   }
-  return { records, computed, seconds: (performance.now() - started) / 1000 };
+  return { records, keys, computed, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The `count` largest positive and most negative entries of values, among `allowed` indices. */

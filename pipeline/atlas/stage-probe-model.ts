@@ -56,11 +56,11 @@ export interface ProbeModelInput {
   run?: RunProgram;
 }
 
-export async function runProbeModel(input: ProbeModelInput): Promise<{ probeModel: ProbeModel; computed: boolean }> {
+export async function runProbeModel(input: ProbeModelInput): Promise<{ probeModel: ProbeModel; key: string; computed: boolean }> {
   const { model, store } = input;
   const key = probeModelKey({ weights: model.weightsDigest, preprocessing: model.preprocessing, layers: input.layers });
   const existing = await store.readComplete(key, probeModelRecordSchema, probeModelFiles);
-  if (existing) return { probeModel: existing, computed: false };
+  if (existing) return { probeModel: existing, key, computed: false };
 
   const sized = graphAtSize(model, model.preprocessing.inputSize);
   const program = buildForwardProgram(model, sized, input.layers);
@@ -88,5 +88,5 @@ export async function runProbeModel(input: ProbeModelInput): Promise<{ probeMode
     resize: model.preprocessing.resize,
   };
   await store.writeRecord(key, probeModel);
-  return { probeModel, computed: true };
+  return { probeModel, key, computed: true };
 }

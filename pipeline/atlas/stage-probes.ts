@@ -30,7 +30,7 @@ export function probeId(plan: ProbePlan, layerName: string): string {
 }
 
 /** A probe's result: the probe, or why there is none (its activations were not finite: NaN weights). */
-export type ProbeOutcome = { probe: AtlasProbe; computed: boolean } | { skipped: string; computed: false };
+export type ProbeOutcome = { probe: AtlasProbe; computed: boolean; key: string } | { skipped: string; computed: false };
 
 export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStore, plan: ProbePlan): Promise<ProbeOutcome> {
   const layer = findLayer(model, plan.layer).node.name;
@@ -49,7 +49,7 @@ export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStor
   });
   const id = probeId(plan, layer);
   const existing = await store.readComplete(key, probeRecordSchema, probeFiles);
-  if (existing) return { probe: { ...existing, id, source: plan.source }, computed: false };
+  if (existing) return { probe: { ...existing, id, source: plan.source }, computed: false, key };
 
   const result = await probeImage(engine, model, plan.path, layer, plan.top);
   const nonFinite = result.means.filter((mean) => !Number.isFinite(mean)).length;
@@ -66,5 +66,5 @@ export async function runProbe(model: CnnModel, engine: Engine, store: AtlasStor
   );
   const probe: AtlasProbe = { id, image, source: plan.source, layer, chart, means: result.means, top: result.top };
   await store.writeRecord(key, probe);
-  return { probe, computed: true };
+  return { probe, computed: true, key };
 }

@@ -28,6 +28,11 @@ export interface VisualizeLayerInput {
   method: Method;
   seed: number;
   batchSize: number;
+  /**
+   * Which batches (cut from `filters` by `batchSize`, numbered from 0) this run does: a shard does
+   * its own and leaves the others alone (neither reused nor computed). @default every batch
+   */
+  includeBatch?: (batch: number) => boolean;
   /** Cost of one filter in the progress's work units. @default 1 */
   filterCost?: number;
   concurrency: number;
@@ -45,11 +50,14 @@ export interface VisualizeLayerOutput {
   reused: number;
 }
 
+/** What a filter's record key depends on besides the filter and its batch. */
+export type VisualKeyContext = Pick<VisualizeLayerInput, 'model' | 'engine' | 'layer' | 'method' | 'seed'>;
+
 /**
  * Results depend on the batch a filter was optimised in (float rounding is chaotic), so the key
  * holds the batch's filters: batches are cut from the full selection the same way every run.
  */
-function filterKey(input: VisualizeLayerInput, filter: number, batch: readonly number[]): string {
+export function filterKey(input: VisualKeyContext, filter: number, batch: readonly number[]): string {
   return visualKey({
     weights: input.model.weightsDigest,
     preprocessing: input.model.preprocessing,
@@ -94,7 +102,10 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
   };
   const keys = new Map<number, string>();
   const todo: number[] = [];
-  for (const batch of chunk(input.filters, input.batchSize)) {
+  let included = 0;
+  for (const [index, batch] of chunk(input.filters, input.batchSize).entries()) {
+    if (input.includeBatch && !input.includeBatch(index)) continue;
+    included += batch.length;
     const found: VisualRecord[] = [];
     for (const filter of batch) {
       const key = filterKey(input, filter, batch);
@@ -106,7 +117,8 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
     if (found.length === batch.length) found.forEach(keep);
     else todo.push(...batch);
   }
-  const reused = input.filters.length - todo.length;
+  // Batches are whole and only the layer's last can be short, so `todo` cuts into the same batches again.
+  const reused = included - todo.length;
   const cost = input.filterCost ?? 1;
   input.progress?.skip(reused, reused * cost);
   if (todo.length > 0) {

@@ -9,7 +9,10 @@ import { flatHierarchy, loadImagenetHypernyms, wordnetHierarchy, type LabelHiera
 
 export type Labeller = (topFiles: readonly string[]) => DominantLabel | null | undefined;
 
-export async function datasetLabeller(images: readonly DatasetImage[]): Promise<Labeller | undefined> {
+/** What labelling needs of an image (a shard's manifest carries it for `merge`). */
+export type LabelledImage = Pick<DatasetImage, 'file' | 'label' | 'wnid'>;
+
+export async function datasetLabeller(images: readonly LabelledImage[]): Promise<Labeller | undefined> {
   const labelled = images.filter((image) => image.label !== undefined);
   if (labelled.length === 0) return undefined;
   const byWnid = labelled.every((image) => image.wnid !== undefined);

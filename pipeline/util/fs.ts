@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileSystemError } from './fs-errors.js';
@@ -28,6 +28,37 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
       await handle.sync();
     } finally {
       await handle.close();
+    }
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw await fileSystemError(error, path);
+  }
+}
+
+/**
+ * Puts a copy of `source` at `path` atomically: a hard link when both are on one file system (no
+ * bytes move: the files of an atlas are never changed in place, only replaced by rename, so sharing
+ * an inode is safe), else a copy flushed to the disk; either way through a temporary name and a rename.
+ */
+export async function placeFileAtomic(source: string, path: string): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true });
+  } catch (error) {
+    throw await fileSystemError(error, path);
+  }
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}${TEMPORARY_SUFFIX}`;
+  try {
+    try {
+      await link(source, temporary);
+    } catch {
+      await copyFile(source, temporary);
+      const handle = await open(temporary, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
     }
     await rename(temporary, path);
   } catch (error) {

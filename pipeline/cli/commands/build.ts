@@ -12,6 +12,8 @@ import type { DefineCommand } from './index.js';
 interface BuildFlags extends DeviceFlags {
   output?: string;
   json?: boolean;
+  shard?: string;
+  threads?: string;
 }
 
 export const DEFAULT_CONFIG = 'config/default.yaml';
@@ -45,12 +47,32 @@ export const defineBuildCommand: DefineCommand = (program) => {
     .option('--json', 'print a JSON summary when done')
     .addOption(deviceOption())
     .addOption(verboseOption())
+    .option('--shard <K/N>', 'build only shard K of N (from 1) of the work, for `filter-atlas merge`; also FILTER_ATLAS_SHARD=K/N, or FILTER_ATLAS_SHARDS=N in a Kubernetes Indexed Job')
+    .option('--threads <n>', 'engine threads (overrides the config\'s "threads"; a sharded build needs one count for every shard)')
     .action(async (configFile: string, flags: BuildFlags) => {
-      const [{ loadConfig }, { runBuild }] = await Promise.all([import('../../config/load.js'), import('../../atlas/build.js')]);
+      const [{ loadConfig }, { runBuild }, { resolveShard, formatShard }, { parseThreads }] = await Promise.all([
+        import('../../config/load.js'),
+        import('../../atlas/build.js'),
+        import('../../atlas/shard-spec.js'),
+        import('./threads-flag.js'),
+      ]);
+      // Flags first: a wrong flag is reported before the config is read.
+      const shard = resolveShard(flags.shard, process.env);
+      const threads = flags.threads === undefined ? undefined : parseThreads(flags.threads);
       const config = await loadConfig(configFile);
       if (flags.output) config.output = (await import('node:path')).resolve(flags.output);
       if (flags.device) config.device = flags.device;
       const { onPlacement } = deviceEngineOptions(flags);
+      if (threads !== undefined) config.threads = threads;
+      if (shard && config.threads === undefined) {
+        const { userError } = await import('../../errors.js');
+        throw userError({
+          where: `${flags.shard !== undefined ? '--shard' : process.env.FILTER_ATLAS_SHARD?.trim() ? 'FILTER_ATLAS_SHARD' : 'FILTER_ATLAS_SHARDS'} ${formatShard(shard)}`,
+          expected: 'a fixed engine thread count for a sharded build (--threads N, or threads: in the config)',
+          received: 'none, so each machine would use all its cores',
+          fix: 'Every shard must run with the same count: it changes float rounding, so it is part of every record key and merge refuses shards that differ. E.g. --threads 2.',
+        });
+      }
 
       const controller = new AbortController();
       const interrupt = () => {
@@ -61,9 +83,16 @@ export const defineBuildCommand: DefineCommand = (program) => {
       process.on('SIGINT', interrupt);
       process.on('SIGTERM', interrupt);
       try {
-        const summary = await runBuild(config, await buildDeps(config, onPlacement), controller.signal);
+        const summary = await runBuild(config, await buildDeps(config, onPlacement), controller.signal, { shard });
         if (flags.json) {
           process.stdout.write(JSON.stringify(summary) + '\n');
+        } else if (summary.shard) {
+          process.stdout.write(
+            `shard ${summary.shard} written to ${summary.atlasDir} in ${summary.seconds.toFixed(1)} s: ` +
+              `${summary.filtersComputed} filters computed, ${summary.filtersReused} reused` +
+              `${summary.datasetScanned ? ', dataset scanned' : ''}, ${summary.probesComputed} probes computed; ` +
+              'assemble the atlas with `filter-atlas merge <shard folders...> --output DIR`\n',
+          );
         } else {
           process.stdout.write(
             `atlas written to ${summary.atlasDir}/atlas.json in ${summary.seconds.toFixed(1)} s: ` +

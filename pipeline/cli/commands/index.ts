@@ -4,6 +4,7 @@ import { defineClassifyCommand } from './classify.js';
 import { defineDiffCommand } from './diff.js';
 import { defineFetchCommand } from './fetch.js';
 import { defineLayersCommand } from './layers.js';
+import { defineMergeCommand } from './merge.js';
 import { defineModelsCommand } from './models.js';
 import { defineProbeCommand } from './probe.js';
 import { defineVariantCommand } from './variant.js';
@@ -15,6 +16,7 @@ export type DefineCommand = (program: Command) => void;
 /** In the order `--help` lists them: the main job first, then the single-purpose tools. */
 export const commands: DefineCommand[] = [
   defineBuildCommand,
+  defineMergeCommand,
   defineDiffCommand,
   defineVisualizeCommand,
   defineProbeCommand,
