@@ -33,7 +33,7 @@ sharded() {
   echo "round $1: $shards shards x 1 thread: $(echo "$(now) - $start" | bc) s (load $(load))"
   start=$(now)
   cli merge "$out"/* --output "$out/merged" > "$out-merge.log"
-  echo "round $1: merge: $(echo "$(now) - $start" | bc) s ($(tail -n 1 "$out-merge.log" | cut -c1-120))"
+  echo "round $1: merge: $(echo "$(now) - $start" | bc) s (load $(load)): $(grep -o 'in [0-9.]* s from .*' "$out-merge.log")"
 }
 
 echo "config $config, $(nproc) cores, results in $work"

@@ -88,8 +88,11 @@ describe('3 shards in parallel, then merge', () => {
     const left = [1, 2, 3].find((k) => k !== datasetShard && filtersOf(manifest, k).length > 0)!;
     const kept = [1, 2, 3].filter((k) => k !== left);
     const output = join(work, 'tiny-partial');
-    const partial = await cli(['merge', ...kept.map(shardOut), '--output', output]);
+    // The left-out shard as a scheduler leaves it when its job never ran: a folder that does not exist.
+    const neverRan = join(work, 'tiny-shards', 'never-ran');
+    const partial = await cli(['merge', ...kept.map(shardOut), neverRan, '--output', output]);
     expect(partial.code, partial.stderr).toBe(0);
+    expect(partial.stderr).toContain(`merge: no shard manifest in ${neverRan} (no such folder): its work will be reported missing`);
     expect(partial.stdout).toContain(`atlas tiny is incomplete: missing `);
     expect(partial.stdout).toContain(`Rerun shard ${left}/3`);
 
