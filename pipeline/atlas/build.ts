@@ -179,7 +179,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   // Per layer, per method of the layer (in plan order): each filter's record.
   const records = new Map<string, Array<Map<number, VisualRecord>>>(plans.map((p) => [p.name, p.methods.map(() => new Map())]));
   const selected = new Map(plans.map((p) => [p.name, new Set(p.filters)]));
-  let web = new Map<string, WebRecord>();
+  const web = new Map<string, WebRecord>();
   let dataset: { source: Dataset; stage: DatasetStageOutput; labeller?: Labeller } | undefined;
   let connections: (AssembledConnections & { keys: NonNullable<ShardOutcome['connections']>['keys'] }) | undefined;
   let probeModel: { model: ProbeModel; key: string } | undefined;
@@ -212,6 +212,14 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       ...(probeModel ? { probeModel: probeModel.model } : {}),
     });
 
+  // A main picture's web images are written right after its batch, so a killed build (or shard)
+  // leaves finished batches complete with them; `merge` takes a batch only with its web images.
+  const addWebImages = async (records: readonly VisualRecord[], progress?: Progress) => {
+    const made = await runWebImages({ store, records, ...(progress ? { progress } : {}), signal });
+    for (const [key, images] of made.images) web.set(key, images);
+    if (made.computed > 0) changed = true;
+  };
+
   let filtersComputed = 0;
   let filtersReused = 0;
   try {
@@ -243,6 +251,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           onRecord: (record) => records.get(plan.name)![m].set(record.filter, record),
           onBatchWritten: async () => {
             changed = true;
+            if (m === 0) await addWebImages([...records.get(plan.name)![0].values()].filter((r) => r.image && !web.has(r.key)));
             // Shards may share a folder: atlas.json is merge's to write.
             if (!shard) await store.writeAtlas(assemble(false));
           },
@@ -253,11 +262,10 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     }
     progress.stop();
 
-    // Web versions of the main pictures (of this shard's batches); a layer's other methods are shown from their PNGs.
-    const visualRecords = plans.flatMap((p) => [...records.get(p.name)![0].values()]);
-    const webImages = await runWebImages({ store, records: visualRecords, progress: deps.progress('web images', visualRecords.length), signal });
-    web = webImages.images;
-    if (webImages.computed > 0) changed = true;
+    // Web versions of the main pictures of reused batches too (of this shard's batches); a layer's
+    // other methods are shown from their PNGs.
+    const visualRecords = plans.flatMap((p) => [...records.get(p.name)![0].values()]).filter((r) => !web.has(r.key));
+    await addWebImages(visualRecords, deps.progress('web images', visualRecords.length));
 
     // The dataset scan with its examples, labels and connections, the browser probe model and the
     // probes are one unit of work: one shard runs them all.
