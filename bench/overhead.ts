@@ -4,7 +4,7 @@
  * spread over a scale's steps) against inside it (Engine.objectiveGradient: the ONNX Runtime run and
  * its input and output tensors). On a GPU the engine's part shrinks and the host's does not, so this
  * says whether the host would dominate there and tensors should stay on the device (IO binding, or
- * the update emitted into the graph). docs/design.md section 12 has the numbers.
+ * the update emitted into the graph). The numbers measured: README, GPU; why: docs/design.md section 14.
  *
  * Measured with the real loop (runAscent, one scale of `steps` steps after an untimed warm-up run
  * that builds the session) over an engine wrapper that times objectiveGradient; the transforms

@@ -26,7 +26,7 @@ interface Summary {
   numerics: { objective_relative_error: number; gradient_relative_error: number; gradient_relative_l2_error: number; torch_float32_gradient_relative_error: number };
   steps: Array<{ size: number; batch: number; seconds_per_step: number; torch_seconds_per_step: number; torch_over_ours: number }>;
   placement: { graph: string; line: string; providers: Record<string, { nodes: number }> };
-  schedule: { layer: string; filters: number[]; sizes: number[]; completed: boolean; steps_done: number; seconds_per_filter: number; seconds_per_filter_article_schedule: number; engine_share: number };
+  schedule: { layer: string; filters: number[]; sizes: number[]; completed: boolean; steps_done: number; sessions_seconds: number; seconds_per_filter: number; seconds_per_filter_article_schedule: number; engine_share: number };
   projection: Array<{ what: string; filters: number; seconds: number; hours: number }>;
   projection_note: string;
   errors?: string[];
@@ -74,6 +74,8 @@ describe('device check, dry run on the CPU', () => {
 
     // Two layer-40 filters of the article's gallery, 2 scales x 2 steps, run to the end.
     expect(summary.schedule).toMatchObject({ layer: 'features.40', filters: [4, 9], sizes: [56, 67], completed: true, steps_done: 4 });
+    expect(summary.schedule).toMatchObject({ sessions_built_first: 2 });
+    expect(summary.schedule.sessions_seconds).toBeGreaterThan(0);
     expect(summary.schedule.engine_share).toBeGreaterThan(0);
     expect(summary.schedule.engine_share).toBeLessThanOrEqual(1);
     // The article's schedule (12 scales to 408 px, 20 steps each) costs far more than 2 x 2 steps.

@@ -7,7 +7,7 @@
  * not supported yet" at the first run (onnxruntime/core/providers/webgpu/nn/pool.cc): a gradient
  * program, whose max-pool backward needs those indices, would fail mid-build. Such nodes go to the
  * CPU through the provider's `forceCpuNodeNames` option (their consumers, MaxUnpool, have no WebGPU
- * kernel and run on the CPU anyway). docs/design.md section 11 has the whole WebGPU op check.
+ * kernel and run on the CPU anyway). docs/design.md section 13 has the whole WebGPU op check.
  */
 import onnxProto from 'onnx-proto';
 
