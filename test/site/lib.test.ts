@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignSlugs, RESERVED_IN_ATLAS, slugify } from '../../site/src/lib/slug.js';
 import { encodePath, makeUrls, normaliseBase } from '../../site/src/lib/urls.js';
 import { imageSize } from '../../site/src/lib/image-size.js';
-import { atlasFilePath } from '../../site/src/lib/files.js';
+import { atlasFilePath, referencedFiles } from '../../site/src/lib/files.js';
 import { imageRef } from '../../site/src/lib/images.js';
 import { loadSiteData, probeLayer, type SiteAtlas } from '../../site/src/lib/load.js';
-import type { AtlasProbe } from '../../pipeline/atlas/schema.js';
+import type { Atlas, AtlasProbe } from '../../pipeline/atlas/schema.js';
 import { renderProbeChart } from '../../pipeline/render/chart.js';
 import { unsafeSvg } from '../../site/src/lib/publish.js';
 import { facetValue } from '../../site/src/lib/format.js';
@@ -154,5 +154,25 @@ describe('probeLayer', () => {
     expect(probeLayer(site, probe('features.32', 512))).toEqual({ entry: site.layers[0], exact: false });
     expect(probeLayer(site, probe('features.22', 512))).toBeUndefined();
     expect(probeLayer(site, probe('classifier.1', 512))).toBeUndefined();
+  });
+});
+
+describe('referencedFiles', () => {
+  it("publishes the pictures of a layer's other methods too (shown side by side on the filter page)", () => {
+    const flags = { dead: false, diverged: false, lowContrast: false, clippedFraction: 0 };
+    const atlas = {
+      layers: [
+        {
+          filters: [
+            {
+              filter: 0, key: 'a', status: 'ok', image: 'files/a/viz.png', thumb: 'files/a/thumb.webp', activation: 1, seconds: 1, flags,
+              others: [{ kind: 'lucid', key: 'l', status: 'ok', image: 'files/l/viz.png', thumb: 'files/l/thumb.webp', activation: 2, seconds: 3, flags }],
+            },
+          ],
+        },
+      ],
+      probes: [],
+    } as unknown as Atlas;
+    expect(referencedFiles(atlas).sort()).toEqual(['files/a/thumb.webp', 'files/a/viz.png', 'files/l/thumb.webp', 'files/l/viz.png']);
   });
 });

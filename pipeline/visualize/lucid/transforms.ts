@@ -10,7 +10,8 @@
  * whole chain is one map too: `sampler` composes the positions and samples the picture once,
  * bilinearly, reading the pad's grey outside it. Its adjoint (the engine only differentiates with
  * respect to its input, so the gradient comes back through it) scatters with the same weights.
- * Measured here: one sampling instead of one per warp is about 4 times faster and blurs less.
+ * Measured (bench/lucid-step.ts, a batch of 16 at 224 px): one sampling takes 0.40 s against 1.81 s for one
+ * per transform, and blurs less (one interpolation instead of five).
  * Every image of the batch gets the same draws (as Lucid: one draw per step), so an image's result
  * does not depend on its batch.
  *
