@@ -41,6 +41,7 @@ import { checkSameBuild, readManifests, type ManifestFile, type ShardManifest } 
 import { formatShard } from './shard-spec.js';
 import { AtlasStore } from './store.js';
 import { fileProblem } from './verify-files.js';
+import { runWebImages } from './stage-web-images.js';
 
 export interface MergeInput {
   /** Shard atlas folders (holding shards/K-of-N.json), or folders that hold such atlas folders. */
@@ -186,6 +187,7 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
   // Per layer, per method (the main picture first), filter -> record; and each main picture's web images.
   const filters = new Map<string, Array<Map<number, VisualRecord>>>(first.frame.layers.map((layer) => [layer.name, [layer.method, ...(layer.otherMethods ?? [])].map(() => new Map())]));
   const web = new Map<string, WebRecord>();
+  let webMade = 0;
   const selected = new Map<string, Set<number>>(first.frame.layers.map((layer) => [layer.name, new Set()]));
   const missingFilters = new Map<string, Set<number>>();
   const missingUnits = new Set<number>();
@@ -198,13 +200,10 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
       const key = unit.keys[i];
       const visual = await finder.find(key, visualRecordSchema, (r) => plain(visualFiles(r)), (r) => r.key === key && r.filter === filter);
       if (!visual) break;
-      // A main picture comes with its web images (build writes them right after the batches).
-      if (unit.method === 0 && visual.record.image) {
-        const webRecordKey = webKey({ viz: key });
-        const hit = await finder.find(webRecordKey, webRecordSchema, (r) => plain(webFiles(r)));
-        if (!hit) break;
-        found.push({ visual, web: { key: webRecordKey, hit } });
-      } else found.push({ visual });
+      // A main picture's web images, when its shard wrote them (it writes them right after the batch).
+      const webRecordKey = webKey({ viz: key });
+      const hit = unit.method === 0 && visual.record.image ? await finder.find(webRecordKey, webRecordSchema, (r) => plain(webFiles(r))) : undefined;
+      found.push({ visual, ...(hit ? { web: { key: webRecordKey, hit } } : {}) });
     }
     // A batch is taken whole or not at all: its filters' pictures depend on each other.
     if (found.length < unit.filters.length) {
@@ -220,6 +219,12 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
       if (webFound) {
         await place(webFound.hit, webFound.key);
         web.set(unit.keys[i], webFound.hit.record);
+      } else if (unit.method === 0 && visual.record.image) {
+        // A shard killed between its batch and the batch's web images: they are made from the PNG
+        // alone (no model, no engine), the same bytes the shard would have written.
+        const made = await runWebImages({ store: dest, records: [visual.record], signal: input.signal });
+        for (const [key, images] of made.images) web.set(key, images);
+        webMade += made.computed;
       }
     }
   }
@@ -277,6 +282,7 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
   }
   await dest.writeAtlas(assembleAtlas(first.frame, content));
 
+  if (webMade > 0) deps.log(`merge: made the web images of ${webMade} picture(s) whose shard stopped before it wrote them`);
   for (const problem of finder.problems.slice(0, 20)) deps.log(`merge: skipped a damaged copy: ${problem}`);
   if (finder.problems.length > 20) deps.log(`merge: (and ${finder.problems.length - 20} more damaged copies)`);
   return {
