@@ -70,7 +70,7 @@ describe('filter-atlas visualize on darknet-tiny', () => {
     const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(lines.map((l) => l.filter)).toEqual([0, 5]);
     for (const line of lines) {
-      expect(Object.keys(line)).toEqual(['model', 'layer', 'filter', 'activation', 'seconds', 'image', 'engine', 'status']);
+      expect(Object.keys(line)).toEqual(['model', 'layer', 'filter', 'activation', 'seconds', 'image', 'engine', 'device', 'status']);
       expect(line).toMatchObject({ model: 'darknet-tiny', layer: 'leaky_re_lu_3', engine: 'ort' });
       expect(line.image).toBe(join(out, `darknet-tiny-leaky_re_lu_3-${line.filter}.png`));
       const meta = await sharp(line.image).metadata();
