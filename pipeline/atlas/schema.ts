@@ -88,24 +88,8 @@ export const methodKindSchema = z.enum(['article', 'lucid']);
 
 const methodSchema = z.object({ kind: methodKindSchema.optional(), description: z.string(), params: z.record(z.string(), z.unknown()) });
 
-/**
- * A filter's picture by one more method of its layer (layer.otherMethods), shown beside the main one:
- * the same fields as the filter's own picture, and its superstimulus ratio against the same dataset.
- */
-export const filterViewSchema = z.object({
-  kind: methodKindSchema,
-  key: z.string(),
-  status: z.enum(['ok', 'dead', 'failed']),
-  image: relativePath.optional(),
-  thumb: relativePath.optional(),
-  activation: z.number(),
-  seconds: z.number(),
-  flags: filterFlagsSchema,
-  superstimulus: z.number().optional(),
-});
-
-export const filterSchema = z.object({
-  filter: z.number().int().nonnegative(),
+/** A visualisation's own fields: the filter's main picture and its pictures by other methods share them. */
+const pictureFields = {
   /** Content hash of everything that determines this filter's visualisation. */
   key: z.string(),
   status: z.enum(['ok', 'dead', 'failed']),
@@ -116,6 +100,21 @@ export const filterSchema = z.object({
   activation: z.number(),
   seconds: z.number(),
   flags: filterFlagsSchema,
+};
+
+/**
+ * A filter's picture by one more method of its layer (layer.otherMethods), shown beside the main one:
+ * the same fields as the filter's own picture, and its superstimulus ratio against the same dataset.
+ */
+export const filterViewSchema = z.object({
+  kind: methodKindSchema,
+  ...pictureFields,
+  superstimulus: z.number().optional(),
+});
+
+export const filterSchema = z.object({
+  filter: z.number().int().nonnegative(),
+  ...pictureFields,
   stats: filterStatsSchema.optional(),
   /**
    * activation / the highest per-image mean activation of this filter over the dataset (both are

@@ -7,6 +7,37 @@ import { fileSystemError } from './fs-errors.js';
 export const TEMPORARY_SUFFIX = '.tmp';
 
 /**
+ * Fills a temporary file next to `path` and renames it onto `path`; on failure the temporary file
+ * goes and the error becomes a user error naming the folder. The folder is created first.
+ */
+async function throughTemporary(path: string, fill: (temporary: string) => Promise<void>): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true });
+  } catch (error) {
+    throw await fileSystemError(error, path);
+  }
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}${TEMPORARY_SUFFIX}`;
+  try {
+    await fill(temporary);
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw await fileSystemError(error, path);
+  }
+}
+
+/** Flushes a file's bytes to the disk. */
+async function syncFile(file: string, flags: 'wx' | 'r+', data?: string | Uint8Array): Promise<void> {
+  const handle = await open(file, flags);
+  try {
+    if (data !== undefined) await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Writes through a temporary file in the same folder, flushes it to the disk and renames it: readers
  * never see half a file, and after a power cut a name holds complete bytes (without the fsync, a
  * journaling file system may commit the rename before the data: an empty file under the final name).
@@ -15,25 +46,7 @@ export const TEMPORARY_SUFFIX = '.tmp';
  * user errors naming the folder.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  try {
-    await mkdir(dirname(path), { recursive: true });
-  } catch (error) {
-    throw await fileSystemError(error, path);
-  }
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}${TEMPORARY_SUFFIX}`;
-  try {
-    const handle = await open(temporary, 'wx');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true }).catch(() => undefined);
-    throw await fileSystemError(error, path);
-  }
+  await throughTemporary(path, (temporary) => syncFile(temporary, 'wx', data));
 }
 
 /**
@@ -42,27 +55,12 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
  * an inode is safe), else a copy flushed to the disk; either way through a temporary name and a rename.
  */
 export async function placeFileAtomic(source: string, path: string): Promise<void> {
-  try {
-    await mkdir(dirname(path), { recursive: true });
-  } catch (error) {
-    throw await fileSystemError(error, path);
-  }
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}${TEMPORARY_SUFFIX}`;
-  try {
+  await throughTemporary(path, async (temporary) => {
     try {
       await link(source, temporary);
     } catch {
       await copyFile(source, temporary);
-      const handle = await open(temporary, 'r+');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await syncFile(temporary, 'r+');
     }
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true }).catch(() => undefined);
-    throw await fileSystemError(error, path);
-  }
+  });
 }

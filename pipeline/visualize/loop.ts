@@ -42,12 +42,14 @@ export interface AscentResult {
   diverged: boolean[];
 }
 
-function allFinite(data: Float32Array, start: number, end: number): boolean {
+/** Whether data[start..end) holds only finite numbers (a diverged image holds NaN or infinity). */
+export function allFinite(data: Float32Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return false;
   return true;
 }
 
-function anyNonZero(data: Float32Array, start: number, end: number): boolean {
+/** Whether data[start..end) holds a non-zero value (a gradient that reached the image). */
+export function anyNonZero(data: Float32Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (data[i] !== 0) return true;
   return false;
 }

@@ -7,7 +7,7 @@
 import type { Engine } from '../../engine/engine.js';
 import { createRandom, deriveSeed } from '../../util/random.js';
 import { createAdam } from '../adam.js';
-import type { AscentResult } from '../loop.js';
+import { allFinite, anyNonZero, type AscentResult } from '../loop.js';
 import { colourMatrix, planesToRgb, rgbToPlanesGradient } from './colour.js';
 import { fourierBasis, planesToSpectrumGradient, spectrumToPlanes } from './fourier.js';
 import type { LucidObjective } from './objective.js';
@@ -50,16 +50,6 @@ export function startSpectra(perImage: number, copies: readonly number[], params
     out.set(spectrum, i * perImage);
   });
   return out;
-}
-
-function allFinite(data: Float32Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return false;
-  return true;
-}
-
-function anyNonZero(data: Float32Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (data[i] !== 0) return true;
-  return false;
 }
 
 /** The picture of a spectrum: sigmoid(colour(irfft2(scaled spectrum))), n x 3 x size x size. */
