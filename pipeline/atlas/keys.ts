@@ -27,9 +27,10 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
  * plane; 3: one start noise per seed, not per filter index. scan 2, probe 2: photos resized by
  * image/resize.ts instead of sharp (the browser probe's resize); examples 2: crops and thumbnails
  * 128 px at WebP quality 65; web 2: thumbnails at quality 70, the full WebP at 85, no 2x thumbnail
- * for a picture no larger than it.
+ * for a picture no larger than it; web 3: the full WebP at 75; examples 3: crops and
+ * thumbnails at quality 50, in a folder of their version (both for the site's 100 MB budget).
  */
-export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 2, probe: 2, web: 2, connections: 1, probeModel: 1, lucid: 1 } as const;
+export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 3, probe: 2, web: 3, connections: 1, probeModel: 1, lucid: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,

@@ -10,7 +10,7 @@ import { scanDataset, type LayerScan } from '../dataset/scan.js';
 import { createThumbnailStore, writeFilterExamples } from '../dataset/examples.js';
 import type { Dataset, DatasetImage } from '../dataset/list.js';
 import type { Progress } from '../util/progress.js';
-import { examplesKey, scanKey as keyOfScan } from './keys.js';
+import { CODE_VERSIONS, examplesKey, scanKey as keyOfScan } from './keys.js';
 import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
 import type { AtlasStore } from './store.js';
 
@@ -129,7 +129,10 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
   scan ??= await runScan(input, scanKey);
 
   const images = scan.images.map((file) => byFile.get(file)!);
-  const thumbnails = createThumbnailStore(store.dir, `files/${scanKey}/thumbs`);
+  // One folder per examples code version: a new version's crops never overwrite the files that
+  // records of an older one name (the thumbnail store trusts a file that exists).
+  const folder = `files/${scanKey}/examples-${CODE_VERSIONS.examples}`;
+  const thumbnails = createThumbnailStore(store.dir, `${folder}/thumbs`);
   const examples = new Map<string, Map<number, FilterExamplesRecord>>();
   const total = [...input.layers.values()].reduce((sum, filters) => sum + filters.length, 0);
   const progress = input.progress?.('dataset examples', total);
@@ -149,7 +152,7 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
         if (!record) {
           record = await writeFilterExamples({
             atlasDir: store.dir,
-            subdir: `files/${scanKey}/${safe(layerRecord.layer)}`,
+            subdir: `${folder}/${safe(layerRecord.layer)}`,
             model,
             images,
             layer: layerScan,

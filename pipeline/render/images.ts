@@ -55,8 +55,12 @@ export const WEB_IMAGES = {
   /** CSS pixels of a grid tile's thumbnail (the 2x one has twice as many, never more than the picture). */
   thumbSize: 128,
   thumbQuality: 70,
-  /** The full-size WebP shown on the filter page; the PNG stays the lossless original. */
-  fullQuality: 85,
+  /**
+   * The full-size WebP on the filter page, also the 2x tile of a picture up to 256 px. 75 rather
+   * than 85: 28 % fewer bytes (17.2 instead of 24.0 KB for a 227 px conv2d_16 picture), no visible
+   * difference at 3x zoom; the PNG stays the lossless original.
+   */
+  fullQuality: 75,
 } as const;
 
 /**

@@ -7,7 +7,8 @@
  * - without one shard the atlas is incomplete and names the missing filters and the shard;
  * - a SIGKILLed shard resumes, and rerunning only it completes the atlas;
  * - shards of different weights are refused;
- * - a sharded build without a fixed thread count is refused before any work.
+ * - a sharded build without a fixed thread count is refused before any work;
+ * - an atlas of two methods (article and lucid) splits into units of both and merges to one build's.
  */
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -123,6 +124,51 @@ describe('3 shards in parallel, then merge', () => {
     const result = await cli(['merge', join(work, 'tiny-one'), '--output', join(work, 'nothing')]);
     expect(isUserError(result), result.stderr).toBe(true);
     expect(result.stderr).toContain('received folders without shard manifests');
+  });
+});
+
+const TWO_METHODS_CONFIG = `
+atlas: two
+model: darknet-tiny
+seed: 3
+method: [{ kind: article, startSize: 32, scales: 2, stepsPerScale: 3 }, { kind: lucid, size: 40, steps: 5 }]
+layers:
+  - layer: leaky_re_lu_6
+    filters: "0-3"
+  - layer: conv2d_16
+    filters: "0-3"
+batch: { size: 2 }
+dataset: { source: imagenet-sample, limit: 8, topK: 2, batchSize: 8 }
+`;
+
+describe('an atlas of two methods', () => {
+  it('built in 2 shards and merged, is the atlas of one build: both pictures of every filter, byte for byte', async () => {
+    const config = join(work, 'two.yaml');
+    await writeFile(config, TWO_METHODS_CONFIG);
+    const shard = (k: number) => join(work, 'two-shards', String(k));
+    const runs = await Promise.all([
+      cli(['build', config, '--threads', '1', '--output', join(work, 'two-one')]),
+      cli(['build', config, '--threads', '1', '--shard', '1/2', '--output', shard(1)]),
+      cli(['build', config, '--threads', '1', '--shard', '2/2', '--output', shard(2)]),
+    ]);
+    for (const run of runs) expect(run.code, run.stderr).toBe(0);
+    // Units are per layer x method x batch (2 x 2 x 2), spread over both shards.
+    const manifest = await readManifest(join(shard(1), 'two'), '1-of-2.json');
+    const batches = manifest.units.flatMap((unit, i) => (unit.kind === 'batch' ? [{ method: unit.method, shard: manifest.assignment[i] }] : []));
+    expect(batches).toHaveLength(8);
+    expect(new Set(batches.map((b) => b.method))).toEqual(new Set([0, 1]));
+    expect(new Set(batches.map((b) => b.shard))).toEqual(new Set([1, 2]));
+
+    const merged = await cli(['merge', shard(1), shard(2), '--output', join(work, 'two-merged'), '--json']);
+    expect(merged.code, merged.stderr).toBe(0);
+    const reference = join(work, 'two-one', 'two');
+    const dir = join(work, 'two-merged', 'two');
+    expect((await compareAtlases(reference, dir)).differences).toEqual([]);
+    const atlas = await readAtlas(dir);
+    expect(atlas.complete).toBe(true);
+    const pictures = atlas.layers.flatMap((layer) => layer.filters.flatMap((f) => [f.image!, ...(f.others ?? []).map((o) => o.image!)]));
+    expect(pictures).toHaveLength(2 * 4 * 2);
+    for (const png of pictures) expect((await readFile(join(dir, png))).equals(await readFile(join(reference, png))), png).toBe(true);
   });
 });
 

@@ -14,6 +14,7 @@ import type { Atlas, AtlasProbe } from '../../pipeline/atlas/schema.js';
 import { renderProbeChart } from '../../pipeline/render/chart.js';
 import { unsafeSvg } from '../../site/src/lib/publish.js';
 import { facetValue } from '../../site/src/lib/format.js';
+import { HALF_OFFERED_FROM, offeredHalf } from '../../site/src/lib/probe-model.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -174,5 +175,18 @@ describe('referencedFiles', () => {
       probes: [],
     } as unknown as Atlas;
     expect(referencedFiles(atlas).sort()).toEqual(['files/a/thumb.webp', 'files/a/viz.png', 'files/l/thumb.webp', 'files/l/viz.png']);
+  });
+});
+
+describe('probe model copies', () => {
+  const model = (bytes: number) =>
+    ({ file: 'files/p/probe.onnx', bytes, fp16: { file: 'files/p/probe-fp16.onnx', bytes: bytes / 2, maxRelativeError: 0.002 } }) as NonNullable<Atlas['probeModel']>;
+  const atlasWith = (probeModel: NonNullable<Atlas['probeModel']>) => ({ layers: [], probes: [], probeModel }) as unknown as Atlas;
+
+  it('publishes the float16 copy only from HALF_OFFERED_FROM bytes of float32', () => {
+    expect(offeredHalf(model(4_167_334))).toBeUndefined();
+    expect(referencedFiles(atlasWith(model(4_167_334)))).toEqual(['files/p/probe.onnx']);
+    expect(offeredHalf(model(HALF_OFFERED_FROM))?.file).toBe('files/p/probe-fp16.onnx');
+    expect(referencedFiles(atlasWith(model(58_863_658)))).toEqual(['files/p/probe-fp16.onnx', 'files/p/probe.onnx']);
   });
 });

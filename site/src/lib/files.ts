@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { userError } from '../../../pipeline/errors.js';
 import type { Atlas } from '../../../pipeline/atlas/schema.js';
 import { diffPageFiles } from './diff-view.js';
+import { offeredHalf } from './probe-model.js';
 import type { SiteAtlas, SiteData } from './load.js';
 import { diffFilesSegments, FILES_SEGMENT } from './urls.js';
 import { publishable } from './publish.js';
@@ -41,7 +42,8 @@ export function referencedFiles(atlas: Atlas, lossless = publishLossless(process
   }
   if (atlas.probeModel) {
     files.add(atlas.probeModel.file);
-    if (atlas.probeModel.fp16) files.add(atlas.probeModel.fp16.file);
+    const half = offeredHalf(atlas.probeModel);
+    if (half) files.add(half.file);
   }
   return [...files].sort();
 }

@@ -16,5 +16,6 @@ export async function tileImage(urls: Urls, site: SiteAtlas, filter: AtlasFilter
   const files = tileFiles(filter);
   if (!files) return undefined;
   const x1 = await imageRef(urls, site, files.x1);
-  return { ...x1, ...(files.x2 ? { srcset: `${x1.src} 1x, ${urls.file(site, files.x2)} 2x` } : {}) };
+  // No "1x" candidate: the src is the 1x one (HTML's srcset rules), ~70 bytes less per tile.
+  return { ...x1, ...(files.x2 ? { srcset: `${urls.file(site, files.x2)} 2x` } : {}) };
 }

@@ -10,6 +10,8 @@ interface FilterInfo { index: number; href?: string; src?: string; srcset?: stri
 interface ProbeConfig {
   ort: string;
   ortFolder: string;
+  /** onnxruntime's WebAssembly binary, gzipped (lib/ort-runtime.ts). */
+  ortBinary: string;
   models: { fp32: { url: string; bytes: number }; fp16?: { url: string; bytes: number } };
   input: string;
   inputSize: [number, number];
@@ -38,13 +40,29 @@ function say(text: string): void {
   status.textContent = text;
 }
 
+async function fetchOk(url: string): Promise<Response> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+  return response;
+}
+
+/** The runtime's binary: inflated here, unless the host sent the .gz with Content-Encoding: gzip. */
+async function ortBinary(url: string): Promise<ArrayBuffer> {
+  const bytes = await (await fetchOk(url)).arrayBuffer();
+  const head = new Uint8Array(bytes, 0, 2);
+  if (head[0] !== 0x1f || head[1] !== 0x8b) return bytes; // already "\0asm"
+  return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer();
+}
+
 function loadOrt(): Promise<Ort> {
-  ortPromise ??= import(/* @vite-ignore */ config.ort).then((ort: Ort) => {
+  ortPromise ??= Promise.all([import(/* @vite-ignore */ config.ort) as Promise<Ort>, ortBinary(config.ortBinary)]).then(([ort, binary]) => {
     ort.env.wasm.wasmPaths = config.ortFolder;
+    ort.env.wasm.wasmBinary = binary;
     // Threads need cross-origin isolation, which a static host rarely sends.
     if (!crossOriginIsolated) ort.env.wasm.numThreads = 1;
     return ort;
   });
+  ortPromise.catch(() => (ortPromise = undefined));
   return ortPromise;
 }
 
@@ -56,7 +74,7 @@ async function session(half: boolean) {
       const ort = await loadOrt();
       const model = half && config.models.fp16 ? config.models.fp16 : config.models.fp32;
       say(`Downloading the model (${(model.bytes / 1e6).toFixed(1)} MB)…`);
-      const bytes = new Uint8Array(await (await fetch(model.url)).arrayBuffer());
+      const bytes = new Uint8Array(await (await fetchOk(model.url)).arrayBuffer());
       const gpu = 'gpu' in navigator && (await (navigator as unknown as { gpu: { requestAdapter(): Promise<unknown> } }).gpu.requestAdapter().catch(() => null));
       for (const provider of gpu ? ['webgpu', 'wasm'] : ['wasm']) {
         try {
