@@ -18,6 +18,7 @@ import { codeVersion } from './code-version.js';
 import { canonicalJson } from './keys.js';
 import { removeStaleManifests, writeManifest, type DatasetResult, type ManifestUnit, type ShardManifest } from './shard-manifest.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
+import { layerPairs } from './stage-connections.js';
 import { filterKey } from './stage-visualize.js';
 import type { AtlasStore } from './store.js';
 import { assignShards, datasetCost, shardLoads, workUnits } from './work-units.js';
@@ -95,12 +96,17 @@ async function estimateImages(source: string, limit: number | undefined): Promis
 async function datasetUnitCost(config: Config, model: CnnModel, layers: readonly ShardLayer[]): Promise<number> {
   const [size] = model.preprocessing.inputSize;
   const forwardValues = Math.max(...layers.map((layer) => forwardCost(model, layer.name, size)));
+  const byName = new Map(layers.map((layer) => [layer.name, layer]));
   return datasetCost({
     images: config.dataset ? await estimateImages(config.dataset.source, config.dataset.limit) : 0,
     forwardValues,
     examples: config.dataset ? layers.reduce((sum, layer) => sum + layer.filters.length, 0) * config.dataset.topK : 0,
     // The probe model's check is one more forward pass.
     probes: config.probes.length + 1,
+    // As build runs them: only with a dataset (their images are each filter's top ones).
+    connectionValues: config.dataset
+      ? layerPairs(model, layers).reduce((sum, pair) => sum + byName.get(pair.layer)!.filters.length * config.dataset!.topK * forwardCost(model, pair.layer, size), 0)
+      : 0,
   });
 }
 

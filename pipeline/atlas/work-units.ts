@@ -44,10 +44,17 @@ export interface LayerWork {
  * here on config/default.yaml: the visualisations ran 1.73e11 values in 1186 s (1.46e8 per second,
  * forward and backward), the scan 1000 images x 9.08e6 forward values in 30 s (twice that rate:
  * forward only, so a value weighs 0.5), the examples 1416 filters x 9 top images in 141 s (11 ms
- * each: decoding, cropping and encoding with sharp, about 1.6e6 values' worth).
+ * each: decoding, cropping and encoding with sharp, about 1.6e6 values' worth). Connected filters
+ * are a forward pass to the later layer and a backward pass to the earlier one per (filter, top
+ * image): 1.08e11 values for the default atlas. Measured in its 2-shard build at 1 thread
+ * (README "Sharded builds"), they took 678 s against 2823 s for the visualisations' 1.73e11 values,
+ * so a value weighs 0.4 (at 2 threads 0.6: batched passes that stop at the earlier layer beat the
+ * visualisations' one-image steps). Without them, the shard with the dataset unit ran 33 % longer
+ * than the other (2219 s against 1670 s); the scan and crops were predicted at 407 s, took 387 s.
  */
 export const SCAN_VALUE_WEIGHT = 0.5;
 export const EXAMPLE_COST = 1.6e6;
+export const CONNECTION_VALUE_WEIGHT = 0.4;
 
 export interface DatasetWork {
   /** Images the scan will read (an estimate from the config: the limit, or the files listed). */
@@ -58,10 +65,14 @@ export interface DatasetWork {
   examples: number;
   /** Probe photos (a forward pass each). */
   probes: number;
+  /** Connected filters: the activation values of their passes (filters x top-k x values up to the later layer). */
+  connectionValues: number;
 }
 
 export function datasetCost(work: DatasetWork): number {
-  return Math.round(SCAN_VALUE_WEIGHT * (work.images + work.probes) * work.forwardValues + EXAMPLE_COST * work.examples);
+  return Math.round(
+    SCAN_VALUE_WEIGHT * (work.images + work.probes) * work.forwardValues + EXAMPLE_COST * work.examples + CONNECTION_VALUE_WEIGHT * work.connectionValues,
+  );
 }
 
 /** Every unit of a build in a fixed order: layers as configured, each layer's methods, batches in order, the dataset last. */

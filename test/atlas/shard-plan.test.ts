@@ -12,7 +12,7 @@ import { describeMissing, ranges } from '../../pipeline/atlas/missing.js';
 import { checkSameBuild, type ManifestFile, type ShardManifest } from '../../pipeline/atlas/shard-manifest.js';
 import { parseShard, resolveShard } from '../../pipeline/atlas/shard-spec.js';
 import { fileProblem } from '../../pipeline/atlas/verify-files.js';
-import { assignShards, shardLoads, workUnits } from '../../pipeline/atlas/work-units.js';
+import { assignShards, CONNECTION_VALUE_WEIGHT, datasetCost, EXAMPLE_COST, SCAN_VALUE_WEIGHT, shardLoads, workUnits } from '../../pipeline/atlas/work-units.js';
 import { createRandom } from '../../pipeline/util/random.js';
 import { chunk } from '../../pipeline/visualize/sweep.js';
 
@@ -73,6 +73,18 @@ describe('units of work', () => {
     expect(shardLoads(units, assignment, 2)).toEqual([10, 10]);
     expect(assignment[0]).toBe(1);
     expect(assignment.slice(1).every((shard) => shard === 2)).toBe(true);
+  });
+
+  it("weigh the dataset unit's scan, crops and connected filters, each by its measured rate", () => {
+    // The default atlas: 1000 photos, 1416 filters x 9 top images, 3 probes + the probe model's check,
+    // and its connected filters (the class layer's 1000 filters x 9 passes dominate them).
+    const work = { images: 1000, forwardValues: 9.08e6, examples: 1416 * 9, probes: 4, connectionValues: 0 };
+    const scanAndCrops = datasetCost(work);
+    expect(scanAndCrops).toBe(Math.round(SCAN_VALUE_WEIGHT * 1004 * 9.08e6 + EXAMPLE_COST * 1416 * 9));
+    const connections = 1000 * 9 * 9.08e6;
+    expect(datasetCost({ ...work, connectionValues: connections })).toBe(Math.round(scanAndCrops + CONNECTION_VALUE_WEIGHT * connections));
+    // Measured (README "Sharded builds"): the connected filters took longer than scan and crops together.
+    expect(CONNECTION_VALUE_WEIGHT * connections).toBeGreaterThan(scanAndCrops);
   });
 
   it('assign every unit exactly once, the same way every time, within one unit of the mean', () => {
