@@ -49,7 +49,7 @@ async function fetchOk(url: string): Promise<Response> {
 /** The runtime's binary: inflated here, unless the host sent the .gz with Content-Encoding: gzip. */
 async function ortBinary(url: string): Promise<ArrayBuffer> {
   const bytes = await (await fetchOk(url)).arrayBuffer();
-  const head = new Uint8Array(bytes, 0, 2);
+  const head = new Uint8Array(bytes.slice(0, 2));
   if (head[0] !== 0x1f || head[1] !== 0x8b) return bytes; // already "\0asm"
   return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer();
 }
