@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { runBuild } from '../pipeline/atlas/build.js';
-import { atlasSchema, type Atlas, type AtlasLayer, type MethodKindName } from '../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas, type AtlasLayer, type MethodKindName } from '../pipeline/schema/atlas.js';
 import { classifyImages } from '../pipeline/classify/classify.js';
 import { buildDeps } from '../pipeline/cli/commands/build.js';
 import { parseCount } from '../pipeline/cli/commands/visualize.js';

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import sharp, { type OverlayOptions } from 'sharp';
-import { atlasSchema } from '../pipeline/atlas/schema.js';
+import { atlasSchema } from '../pipeline/schema/atlas.js';
 import { classifyImages } from '../pipeline/classify/classify.js';
 import { parseCount } from '../pipeline/cli/commands/visualize.js';
 import { exitWithError } from '../pipeline/cli/exit.js';

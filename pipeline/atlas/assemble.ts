@@ -11,7 +11,7 @@ import { superstimulusRatio } from '../dataset/quality.js';
 import type { Labeller } from '../labels/for-dataset.js';
 import type { MethodKind } from '../visualize/method.js';
 import type { ConnectionsRecord, FilterExamplesRecord, ScanRecord, VisualRecord, WebRecord } from './records.js';
-import { atlasSchema, layerSchema, type Atlas, type AtlasFilter, type AtlasFilterView, type AtlasLayer, type AtlasMissing, type AtlasProbe, type ProbeModel } from './schema.js';
+import { atlasSchema, layerSchema, type Atlas, type AtlasFilter, type AtlasFilterView, type AtlasLayer, type AtlasMissing, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
 import { strongest } from './stage-connections.js';
 
 export const frameSchema = atlasSchema

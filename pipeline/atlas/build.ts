@@ -16,7 +16,7 @@ import { bytesPerImage, chunk } from '../visualize/sweep.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
 import { filterCost } from '../visualize/cost.js';
 import { methodSummary, type Method } from '../visualize/method.js';
-import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasProbe, type ProbeModel } from './schema.js';
+import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
 import { AtlasStore } from './store.js';
 import { visualizeLayer, type VisualRecord } from './stage-visualize.js';
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';

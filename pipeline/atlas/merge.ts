@@ -36,7 +36,7 @@ import {
   type VisualRecord,
   type WebRecord,
 } from './records.js';
-import { atlasSchema, type AtlasMissing, type AtlasProbe, type ProbeModel } from './schema.js';
+import { atlasSchema, type AtlasMissing, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
 import { checkSameBuild, readManifests, type ManifestFile, type ShardManifest } from './shard-manifest.js';
 import { formatShard } from './shard-spec.js';
 import { AtlasStore } from './store.js';

@@ -1,7 +1,7 @@
 /**
  * What an incomplete merged atlas lacks, in words: for `merge`'s output and the site's notice.
  */
-import type { AtlasMissing } from './schema.js';
+import type { AtlasMissing } from '../schema/atlas.js';
 
 /** "0-3, 8, 10-11" */
 export function ranges(values: readonly number[]): string {

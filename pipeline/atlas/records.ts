@@ -5,7 +5,7 @@
  * folder costs a recomputation, never a build that stops or an atlas that points at nothing.
  */
 import { z } from 'zod';
-import { filterSchema, filterStatsSchema, probeModelSchema, probeSchema, topImageSchema, webImagesSchema } from './schema.js';
+import { filterSchema, filterStatsSchema, probeModelSchema, probeSchema, topImageSchema, webImagesSchema } from '../schema/atlas.js';
 
 export const visualRecordSchema = filterSchema
   .omit({ stats: true, superstimulus: true, top: true, labels: true })

@@ -14,7 +14,7 @@ import { graphAtSize } from '../model/sized.js';
 import { toFloat16Weights } from '../model/onnx-fp16.js';
 import { probeModelKey } from './keys.js';
 import { probeModelFiles, probeModelRecordSchema } from './records.js';
-import type { ProbeModel } from './schema.js';
+import type { ProbeModel } from '../schema/atlas.js';
 import type { AtlasStore } from './store.js';
 
 /** Largest deviation of onnxruntime-web's float32 outputs from the engine's, relative to each output's largest |value|. */

@@ -13,7 +13,7 @@ import { probeImage } from '../probe/probe.js';
 import { renderProbeChart } from '../render/chart.js';
 import { probeKey } from './keys.js';
 import { probeFiles, probeRecordSchema } from './records.js';
-import type { AtlasProbe } from './schema.js';
+import type { AtlasProbe } from '../schema/atlas.js';
 import type { AtlasStore } from './store.js';
 
 export interface ProbePlan {

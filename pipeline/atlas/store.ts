@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { writeFileAtomic } from '../util/fs.js';
 import { removeLitter } from '../util/litter.js';
-import { atlasSchema, type Atlas } from './schema.js';
+import { atlasSchema, type Atlas } from '../schema/atlas.js';
 
 /**
  * The atlas folder: atlas.json, records/<key>.json (one finished artifact each) and files/ (images,

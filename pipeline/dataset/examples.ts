@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { TopImage } from '../atlas/schema.js';
+import type { TopImage } from '../schema/atlas.js';
 import type { CnnModel } from '../model/graph.js';
 import { receptiveField } from '../model/layers.js';
 import { writeFileAtomic } from '../util/fs.js';

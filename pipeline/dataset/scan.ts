@@ -10,7 +10,7 @@ import type { Engine, FeatureMaps, ImageBatch } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
 import { findLayer } from '../model/layers.js';
 import { loadImageForModel, type RgbImage } from '../image/load.js';
-import type { FilterStats } from '../atlas/schema.js';
+import type { FilterStats } from '../schema/atlas.js';
 import type { DatasetImage } from './list.js';
 import { topIndicesByMean } from './topk.js';
 

@@ -5,7 +5,7 @@
  * A's others that B has. With none in common the layer's pictures are not compared (no cross-activation,
  * no SSIM) and the diff says so.
  */
-import type { AtlasFilter, AtlasLayer, MethodKindName } from '../atlas/schema.js';
+import type { AtlasFilter, AtlasLayer, MethodKindName } from '../schema/atlas.js';
 
 /** A layer's method kinds, its main one first (an atlas from before the lucid method: article). */
 export function layerKinds(layer: AtlasLayer): MethodKindName[] {

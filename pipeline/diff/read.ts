@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 import { canonicalJson } from '../atlas/keys.js';
-import { atlasSchema, type Atlas, type AtlasLayer } from '../atlas/schema.js';
+import { atlasSchema, type Atlas, type AtlasLayer } from '../schema/atlas.js';
 import type { MeansMatrix } from './stats.js';
 import { commonKind, methodOfKind } from './methods.js';
 

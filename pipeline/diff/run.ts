@@ -4,7 +4,7 @@
  * the four signals, the change score and a status; finally rank every unit of every layer.
  */
 import { join, relative, sep } from 'node:path';
-import type { AtlasFilter } from '../atlas/schema.js';
+import type { AtlasFilter } from '../schema/atlas.js';
 import type { DeviceName, Engine, EngineName, EngineOptions } from '../engine/engine.js';
 import { userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';

@@ -4,7 +4,7 @@
  * measured on the clipped image that is actually displayed and flagged.
  */
 import type { Engine } from '../engine/engine.js';
-import type { FilterFlags, AtlasFilter } from '../atlas/schema.js';
+import type { FilterFlags, AtlasFilter } from '../schema/atlas.js';
 import type { Preprocessing } from '../model/graph.js';
 import { runAscent, type AscentResult } from './loop.js';
 import { runLucid } from './lucid/loop.js';

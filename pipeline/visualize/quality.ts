@@ -1,5 +1,5 @@
 /**
- * Quality signals of a finished visualisation (names as in pipeline/atlas/schema.ts).
+ * Quality signals of a finished visualisation (names as in pipeline/schema/atlas.ts).
  * Thresholds are here, in one place, with why they are what they are.
  */
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps } from '../../pipeline/atlas/build.js';
-import { atlasSchema, type Atlas } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
 import { resolveSource } from '../../pipeline/atlas/sources.js';
 import { loadConfig, type Config } from '../../pipeline/config/load.js';
 import { listDataset } from '../../pipeline/dataset/list.js';

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps, type BuildSummary } from '../../pipeline/atlas/build.js';
 import { examplesKey, probeKey, scanKey, visualKey, type ProbeKeyParts, type ScanKeyParts, type VisualKeyParts } from '../../pipeline/atlas/keys.js';
-import { atlasSchema, type Atlas } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
 import { resolveSource } from '../../pipeline/atlas/sources.js';
 import { loadConfig, type Config } from '../../pipeline/config/load.js';
 import { listDataset } from '../../pipeline/dataset/list.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { atlasSchema } from '../../pipeline/atlas/schema.js';
+import { atlasSchema } from '../../pipeline/schema/atlas.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../bin/filter-atlas.js');

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { atlasSchema, type Atlas } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
 import { shardManifestSchema, type ShardManifest } from '../../pipeline/atlas/shard-manifest.js';
 import { CLI, cli, compareAtlases, filesUnder, isUserError, TINY } from '../faults/harness.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { topImageSchema } from '../../pipeline/atlas/schema.js';
+import { topImageSchema } from '../../pipeline/schema/atlas.js';
 import { cropBox, clampSpan, type CropGeometry } from '../../pipeline/dataset/crop.js';
 import { createThumbnailStore, labelHistogram, writeFilterExamples } from '../../pipeline/dataset/examples.js';
 import type { DatasetImage } from '../../pipeline/dataset/list.js';

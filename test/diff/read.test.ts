@@ -1,6 +1,6 @@
 /** checkComparable's warnings: what weakens the diff's signals without making the atlases incomparable. */
 import { describe, expect, it } from 'vitest';
-import type { Atlas, AtlasLayer } from '../../pipeline/atlas/schema.js';
+import type { Atlas, AtlasLayer } from '../../pipeline/schema/atlas.js';
 import { checkComparable, type LoadedAtlas } from '../../pipeline/diff/read.js';
 import { commonKind, pictureOf } from '../../pipeline/diff/methods.js';
 

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { atlasSchema } from '../../pipeline/atlas/schema.js';
+import { atlasSchema } from '../../pipeline/schema/atlas.js';
 
 export const REPO = join(import.meta.dirname, '../..');
 export const CLI = join(REPO, 'bin/filter-atlas.js');

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAsset } from '../../pipeline/assets/index.js';
-import { atlasSchema, type Atlas } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
 import { loadSiteData } from '../../site/src/lib/load.js';
 import { makeUrls } from '../../site/src/lib/urls.js';
 import { NO_DOMINANT } from '../../site/src/lib/format.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAsset } from '../../pipeline/assets/index.js';
-import { atlasSchema, type Atlas } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
 import { cli, consistencyProblems, recordFigures } from './harness.js';
 
 let work: string;

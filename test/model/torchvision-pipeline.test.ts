@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ensureAsset } from '../../pipeline/assets/index.js';
-import { atlasSchema } from '../../pipeline/atlas/schema.js';
+import { atlasSchema } from '../../pipeline/schema/atlas.js';
 import { defineBuildCommand } from '../../pipeline/cli/commands/build.js';
 import { defineProbeCommand } from '../../pipeline/cli/commands/probe.js';
 import { defineVisualizeCommand } from '../../pipeline/cli/commands/visualize.js';

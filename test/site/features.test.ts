@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAsset } from '../../pipeline/assets/index.js';
-import { atlasSchema, type Atlas, type AtlasFilter } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas, type AtlasFilter } from '../../pipeline/schema/atlas.js';
 import { createEngine } from '../../pipeline/engine/create.js';
 import { loadImageForModel } from '../../pipeline/image/load.js';
 import { loadModel } from '../../pipeline/model/load.js';

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { atlasSchema, ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type TopImage } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, ATLAS_SCHEMA_VERSION, type Atlas, type AtlasFilter, type AtlasLayer, type TopImage } from '../../pipeline/schema/atlas.js';
 import { writeFileAtomic } from '../../pipeline/util/fs.js';
 
 const ATLAS_ID = 'fixture-darknet';

@@ -10,7 +10,7 @@ import { imageSize } from '../../site/src/lib/image-size.js';
 import { atlasFilePath, referencedFiles } from '../../site/src/lib/files.js';
 import { imageRef } from '../../site/src/lib/images.js';
 import { loadSiteData, probeLayer, type SiteAtlas } from '../../site/src/lib/load.js';
-import type { Atlas, AtlasProbe } from '../../pipeline/atlas/schema.js';
+import type { Atlas, AtlasProbe } from '../../pipeline/schema/atlas.js';
 import { renderProbeChart } from '../../pipeline/render/chart.js';
 import { unsafeSvg } from '../../site/src/lib/publish.js';
 import { facetValue } from '../../site/src/lib/format.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { atlasSchema, type Atlas } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
 import { diffSchema, type AtlasDiff } from '../../pipeline/diff/schema.js';
 import { slugify } from '../../site/src/lib/slug.js';
 import { ARTIFACTS, buildEnv, buildSite, checkPage, openBrowser, REPO, referencedAndCopied, type Browser } from './harness.js';

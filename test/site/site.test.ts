@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { atlasSchema, type Atlas, type AtlasFilter, type AtlasLayer } from '../../pipeline/atlas/schema.js';
+import { atlasSchema, type Atlas, type AtlasFilter, type AtlasLayer } from '../../pipeline/schema/atlas.js';
 import { prepareSiteAtlas } from './fixture.js';
 import { ARTIFACTS, buildSite, checkPage as check, openBrowser, referencedAndCopied, type Browser } from './harness.js';
 import { serveStatic, type StaticSite } from './serve.js';

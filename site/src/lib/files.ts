@@ -7,7 +7,7 @@
 import { copyFile, mkdir, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { userError } from '../../../pipeline/errors.js';
-import type { Atlas } from '../../../pipeline/atlas/schema.js';
+import type { Atlas } from '../../../pipeline/schema/atlas.js';
 import { diffPageFiles } from './diff-view.js';
 import { offeredHalf } from './probe-model.js';
 import type { SiteAtlas, SiteData } from './load.js';

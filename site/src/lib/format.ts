@@ -1,5 +1,5 @@
 /** Display helpers shared by the pages: numbers, labels, digests, dates, flag names. */
-import type { AtlasFilter } from '../../../pipeline/atlas/schema.js';
+import type { AtlasFilter } from '../../../pipeline/schema/atlas.js';
 
 /** Three significant digits, plain notation for everyday magnitudes; an em dash for missing values. */
 export function num(value: number | undefined, digits = 3): string {

@@ -3,7 +3,7 @@
  * 1000-filter layer is 5 pages per order, every page and every order a plain link (no script
  * needed to browse or sort). Page 1 in index order is the layer's own URL.
  */
-import type { AtlasFilter, AtlasLayer } from '../../../pipeline/atlas/schema.js';
+import type { AtlasFilter, AtlasLayer } from '../../../pipeline/schema/atlas.js';
 import { topLabel } from './format.js';
 
 export const PAGE_SIZE = 200;

@@ -6,7 +6,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { atlasSchema, SUPPORTED_ATLAS_VERSIONS, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/atlas/schema.js';
+import { atlasSchema, SUPPORTED_ATLAS_VERSIONS, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/schema/atlas.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
 import { DIFFS_FOLDER, loadDiffs, type SiteDiff } from './diffs.js';
 import { publishedFiles } from './files.js';

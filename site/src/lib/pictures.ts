@@ -4,7 +4,7 @@
  * publishes the originals (SITE_LOSSLESS=png). Atlases of schema 1 have only the PNG and one
  * thumbnail; they still show.
  */
-import type { AtlasFilter } from '../../../pipeline/atlas/schema.js';
+import type { AtlasFilter } from '../../../pipeline/schema/atlas.js';
 
 /** Whether the lossless PNGs are published (README "Light pages": they are 146 MB for the default atlas). */
 export function publishLossless(env: NodeJS.ProcessEnv): boolean {

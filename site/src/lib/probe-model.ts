@@ -4,7 +4,7 @@
  * of float32 that saves too little to be worth it (darknet-tiny's default model: 4.2 MB, 2.1 MB
  * as float16), so only the float32 model is published.
  */
-import type { Atlas } from '../../../pipeline/atlas/schema.js';
+import type { Atlas } from '../../../pipeline/schema/atlas.js';
 
 export const HALF_OFFERED_FROM = 8e6;
 /** From this size the half-size weights are the default choice. */

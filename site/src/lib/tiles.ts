@@ -1,5 +1,5 @@
 /** A grid tile's picture for a page: 1x source, 2x srcset, intrinsic size and the CSS size. */
-import type { AtlasFilter } from '../../../pipeline/atlas/schema.js';
+import type { AtlasFilter } from '../../../pipeline/schema/atlas.js';
 import { imageRef } from './images.js';
 import type { SiteAtlas } from './load.js';
 import { tileFiles } from './pictures.js';
