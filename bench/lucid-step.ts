@@ -11,7 +11,7 @@ import { channelObjective } from '../pipeline/visualize/objective.js';
 import { colourMatrix, planesToRgb, rgbToPlanesGradient } from '../pipeline/visualize/lucid/colour.js';
 import { fourierBasis, planesToSpectrumGradient, spectrumToPlanes } from '../pipeline/visualize/lucid/fourier.js';
 import { startSpectra } from '../pipeline/visualize/lucid/loop.js';
-import { defaultLucidParams } from '../pipeline/visualize/lucid/params.js';
+import { defaultLucidParams } from '../pipeline/schema/lucid-params.js';
 import { drawTransforms, robustnessTransforms, sampler } from '../pipeline/visualize/lucid/transforms.js';
 
 const n = Number(process.argv[2] ?? 16);

@@ -17,7 +17,7 @@ import { findLayer } from '../pipeline/model/layers.js';
 import { runAscent } from '../pipeline/visualize/loop.js';
 import { channelObjective } from '../pipeline/visualize/objective.js';
 import { IMAGENET_SPACE } from '../pipeline/visualize/parameterization.js';
-import { methodParamsSchema } from '../pipeline/visualize/params.js';
+import { methodParamsSchema } from '../pipeline/schema/article-params.js';
 import { boxBlur, clip01, resizeBicubic } from '../pipeline/visualize/transforms.js';
 import { timeSteps } from './runner.js';
 

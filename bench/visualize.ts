@@ -89,7 +89,7 @@ export async function runVisualizeBench(options: VisualizeBenchOptions): Promise
       import('../pipeline/engine/create.js'),
       import('../pipeline/model/layers.js'),
       import('../pipeline/visualize/sweep.js'),
-      import('../pipeline/visualize/params.js'),
+      import('../pipeline/schema/article-params.js'),
       import('../pipeline/assets/index.js'),
     ]);
   // The reference runs the article exactly: the model's own input space, no clipping.

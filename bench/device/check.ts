@@ -23,7 +23,7 @@ import { modelFromSafetensors } from '../../pipeline/model/from-file.js';
 import { findLayer } from '../../pipeline/model/layers.js';
 import { visualizeBatch } from '../../pipeline/visualize/batch.js';
 import { filterCost } from '../../pipeline/visualize/cost.js';
-import { scaleSizes } from '../../pipeline/visualize/params.js';
+import { scaleSizes } from '../../pipeline/schema/article-params.js';
 import { timed } from '../overhead.js';
 import { timeSteps } from '../runner.js';
 import { projectAtlas, relativeError, relativeL2Error, scheduleFractionDone, scheduleParams } from './projection.js';

@@ -9,7 +9,7 @@ import { resolveFilters } from '../../pipeline/config/filters.js';
 import type { CnnModel } from '../../pipeline/model/graph.js';
 import { findLayer } from '../../pipeline/model/layers.js';
 import { filterCost, forwardCost } from '../../pipeline/visualize/cost.js';
-import { methodParamsSchema, scaleSizes, type MethodParams } from '../../pipeline/visualize/params.js';
+import { methodParamsSchema, scaleSizes, type MethodParams } from '../../pipeline/schema/article-params.js';
 
 /** The schedule of the batch run: the article's (the project's defaults), or two short scales for a dry run. */
 export function scheduleParams(quick: boolean): MethodParams {

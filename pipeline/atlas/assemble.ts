@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { superstimulusRatio } from '../dataset/quality.js';
 import type { Labeller } from '../labels/for-dataset.js';
-import type { MethodKind } from '../visualize/method.js';
+import type { MethodKind } from '../schema/method.js';
 import type { ConnectionsRecord, FilterExamplesRecord, ScanRecord, VisualRecord, WebRecord } from './records.js';
 import { atlasSchema, layerSchema, type Atlas, type AtlasFilter, type AtlasFilterView, type AtlasLayer, type AtlasMissing, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
 import { strongest } from './stage-connections.js';

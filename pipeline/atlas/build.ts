@@ -15,7 +15,7 @@ import type { Progress } from '../util/progress.js';
 import { bytesPerImage, chunk } from '../visualize/sweep.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
 import { filterCost } from '../visualize/cost.js';
-import { methodSummary, type Method } from '../visualize/method.js';
+import { methodSummary, type Method } from '../schema/method.js';
 import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
 import { AtlasStore } from './store.js';
 import { visualizeLayer, type VisualRecord } from './stage-visualize.js';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { EngineInfo } from '../engine/engine.js';
 import type { Preprocessing } from '../model/graph.js';
-import type { MethodParams } from '../visualize/params.js';
-import type { LucidParams } from '../visualize/lucid/params.js';
+import type { MethodParams } from '../schema/article-params.js';
+import type { LucidParams } from '../schema/lucid-params.js';
 
 /** JSON with sorted object keys, so equal content always hashes the same. */
 export function canonicalJson(value: unknown): string {

@@ -12,7 +12,7 @@ import { builtinManifests, isAssetName } from '../assets/manifest.js';
 import { listImageFiles, type Dataset } from '../dataset/list.js';
 import { forwardCost } from '../visualize/cost.js';
 import type { LabelledImage } from '../labels/for-dataset.js';
-import type { Method } from '../visualize/method.js';
+import type { Method } from '../schema/method.js';
 import type { AtlasFrame } from './assemble.js';
 import { codeVersion } from './code-version.js';
 import { canonicalJson } from './keys.js';

@@ -8,7 +8,7 @@ import { encodePng, encodeWebpThumbnail } from '../render/images.js';
 import type { Progress } from '../util/progress.js';
 import { chunk, sweepFilters } from '../visualize/sweep.js';
 import type { FilterVisualization } from '../visualize/batch.js';
-import type { Method } from '../visualize/method.js';
+import type { Method } from '../schema/method.js';
 import { visualKey } from './keys.js';
 import { visualFiles, visualRecordSchema, type VisualRecord } from './records.js';
 import type { AtlasStore } from './store.js';

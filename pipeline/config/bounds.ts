@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { userError } from '../errors.js';
-import { finalSize, methodParamsSchema } from '../visualize/params.js';
+import { finalSize, methodParamsSchema } from '../schema/article-params.js';
 
 /** Side of the final visualisation, px: the article's is 408, darknet-tiny's default 227. */
 export const MAX_FINAL_SIZE = 2048;

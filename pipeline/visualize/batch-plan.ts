@@ -5,7 +5,7 @@
  */
 import { DEFAULT_BATCH_MEMORY_MIB } from '../config/schema.js';
 import type { CnnModel } from '../model/graph.js';
-import type { Method } from './method.js';
+import type { Method } from '../schema/method.js';
 import { chooseBatchSize } from './sweep.js';
 
 export interface BatchSetting {

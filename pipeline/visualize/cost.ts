@@ -15,7 +15,7 @@ import type { CnnModel } from '../model/graph.js';
 import { ancestors } from '../model/layers.js';
 import { graphAtSize } from '../model/sized.js';
 import { elementsOf } from '../model/shapes.js';
-import { schedule, type Method } from './method.js';
+import { schedule, type Method } from '../schema/method.js';
 
 /** Activation values of one forward pass of one image of side `size` up to the layer. */
 export function forwardCost(model: CnnModel, layer: string, size: number): number {

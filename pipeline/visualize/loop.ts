@@ -7,7 +7,7 @@ import type { Engine } from '../engine/engine.js';
 import { createAdam } from './adam.js';
 import { evaluateObjective, type Objective } from './objective.js';
 import { gradientToParams, imagesToParams, noiseImage, paramsToImages, type PixelSpace } from './parameterization.js';
-import { scaleSizes, type MethodParams } from './params.js';
+import { scaleSizes, type MethodParams } from '../schema/article-params.js';
 import { boxBlur, clip01, resizeBicubic } from './transforms.js';
 
 export interface AscentInput {

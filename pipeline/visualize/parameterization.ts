@@ -7,7 +7,7 @@
 import { userError } from '../errors.js';
 import type { Preprocessing } from '../model/graph.js';
 import { createRandom, deriveSeed } from '../util/random.js';
-import type { MethodParams } from './params.js';
+import type { MethodParams } from '../schema/article-params.js';
 
 export interface PixelSpace {
   mean: readonly [number, number, number];

@@ -10,7 +10,7 @@ import { ancestors } from '../model/layers.js';
 import { graphAtSize } from '../model/sized.js';
 import { elementsOf } from '../model/shapes.js';
 import { visualizeBatch, type FilterVisualization, type VisualizeBatchOptions } from './batch.js';
-import { largestEngineImage, type Method } from './method.js';
+import { largestEngineImage, type Method } from '../schema/method.js';
 
 export interface SweepOptions extends Omit<VisualizeBatchOptions, 'onStep'> {
   /** Filters per batch (one image each). */

@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../../pipeline/config/load.js';
 import { listDataset } from '../../pipeline/dataset/list.js';
 import { createEngine } from '../../pipeline/engine/create.js';
 import { loadModel } from '../../pipeline/model/load.js';
-import type { Method } from '../../pipeline/visualize/method.js';
+import type { Method } from '../../pipeline/schema/method.js';
 
 const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 

@@ -20,8 +20,8 @@ import { createEngine } from '../../pipeline/engine/create.js';
 import type { Engine } from '../../pipeline/engine/engine.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { ensureAsset } from '../../pipeline/assets/index.js';
-import { methodParamsSchema } from '../../pipeline/visualize/params.js';
-import { defaultLucidParams } from '../../pipeline/visualize/lucid/params.js';
+import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
+import { defaultLucidParams } from '../../pipeline/schema/lucid-params.js';
 
 const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 

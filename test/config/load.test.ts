@@ -7,7 +7,7 @@ import { loadConfig } from '../../pipeline/config/load.js';
 import { closestNames, didYouMean } from '../../pipeline/util/suggest.js';
 import { fakeModel } from '../dataset/fake.js';
 import { resolveFilters } from '../../pipeline/config/filters.js';
-import { defaultMethodParams } from '../../pipeline/visualize/params.js';
+import { defaultMethodParams } from '../../pipeline/schema/article-params.js';
 
 async function configFile(text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'filter-atlas-config-'));

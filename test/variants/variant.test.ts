@@ -17,7 +17,7 @@ import { createVariant, parsePerturbFlag, SHARD_NAME } from '../../pipeline/vari
 import { metadataOf } from '../../pipeline/variants/metadata.js';
 import { permuteAxis, quantizeDequantizeInt8, randomPermutation } from '../../pipeline/variants/operations.js';
 import { createRandom } from '../../pipeline/util/random.js';
-import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
 import { sweepFilters } from '../../pipeline/visualize/sweep.js';
 import type { FilterVisualization } from '../../pipeline/visualize/batch.js';
 

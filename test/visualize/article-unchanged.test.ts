@@ -16,7 +16,7 @@ import { createEngine } from '../../pipeline/engine/create.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { encodePng } from '../../pipeline/render/images.js';
 import { visualizeBatch } from '../../pipeline/visualize/batch.js';
-import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
 
 const GOLDEN = join(import.meta.dirname, '../fixtures/article-golden');
 const FILTERS = [0, 5, 9];

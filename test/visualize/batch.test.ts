@@ -6,7 +6,7 @@ import { encodePng } from '../../pipeline/render/images.js';
 import { visualizeBatch, type FilterVisualization } from '../../pipeline/visualize/batch.js';
 import { startImages } from '../../pipeline/visualize/loop.js';
 import { noiseImage } from '../../pipeline/visualize/parameterization.js';
-import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
 import { chooseBatchSize, MAX_BATCH_SIZE, sweepFilters } from '../../pipeline/visualize/sweep.js';
 import { createFakeEngine } from './fake-engine.js';
 

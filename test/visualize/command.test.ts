@@ -12,7 +12,7 @@ import { defineVisualizeCommand, lucidFromFlags, methodFromFlags, parseCount, sa
 import { DEFAULT_BATCH_MEMORY_MIB } from '../../pipeline/config/schema.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { planBatchSize } from '../../pipeline/visualize/batch-plan.js';
-import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
 
 let errors = '';
 

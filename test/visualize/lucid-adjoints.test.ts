@@ -9,7 +9,7 @@ import { createRandom } from '../../pipeline/util/random.js';
 import { colourMatrix, COLOUR_CORRELATION_SVD_SQRT, planesToRgb, rgbToPlanesGradient } from '../../pipeline/visualize/lucid/colour.js';
 import { fourierBasis, LUCID_IMAGE_DIVISOR, planesToSpectrumGradient, spectrumToPlanes } from '../../pipeline/visualize/lucid/fourier.js';
 import { centreIndex, diversityPenalty } from '../../pipeline/visualize/lucid/objective.js';
-import { lucidParamsSchema } from '../../pipeline/visualize/lucid/params.js';
+import { lucidParamsSchema } from '../../pipeline/schema/lucid-params.js';
 import { drawTransforms, jitter, pad, randomRotate, randomScale, robustnessTransforms, sampler, type RobustTransform } from '../../pipeline/visualize/lucid/transforms.js';
 
 function noise(length: number, seed: number, scale = 1): Float32Array {

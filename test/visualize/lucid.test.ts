@@ -12,8 +12,8 @@ import { encodePng } from '../../pipeline/render/images.js';
 import { visualizeBatch } from '../../pipeline/visualize/batch.js';
 import { runLucid } from '../../pipeline/visualize/lucid/loop.js';
 import { centreNeuron } from '../../pipeline/visualize/lucid/objective.js';
-import { lucidParamsSchema, type LucidParams } from '../../pipeline/visualize/lucid/params.js';
-import type { Method } from '../../pipeline/visualize/method.js';
+import { lucidParamsSchema, type LucidParams } from '../../pipeline/schema/lucid-params.js';
+import type { Method } from '../../pipeline/schema/method.js';
 
 const lucid = (fields: Record<string, unknown>): Method & { params: LucidParams } => ({ kind: 'lucid', params: lucidParamsSchema.parse(fields) });
 

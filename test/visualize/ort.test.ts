@@ -17,7 +17,7 @@ import { visualizeBatch, type FilterVisualization } from '../../pipeline/visuali
 import { runAscent } from '../../pipeline/visualize/loop.js';
 import { channelObjective, objectiveValues } from '../../pipeline/visualize/objective.js';
 import { noiseImage, pixelSpace } from '../../pipeline/visualize/parameterization.js';
-import { methodParamsSchema } from '../../pipeline/visualize/params.js';
+import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
 
 const LAYER = 'leaky_re_lu_12';
 const FILTERS = [0, 2];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { articleMethodParams, defaultMethodParams, describeMethod, NOT_THE_ARTICLES, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/visualize/params.js';
+import { articleMethodParams, defaultMethodParams, describeMethod, NOT_THE_ARTICLES, finalSize, methodParamsSchema, scaleSizes } from '../../pipeline/schema/article-params.js';
 import { createRandom, deriveSeed } from '../../pipeline/util/random.js';
 import { noiseImage } from '../../pipeline/visualize/parameterization.js';
 import { filterCost } from '../../pipeline/visualize/cost.js';

@@ -7,9 +7,9 @@ import { Option } from 'commander';
 import { join } from 'node:path';
 import { describeValue, userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
-import type { MethodParams } from '../../visualize/params.js';
+import type { MethodParams } from '../../schema/article-params.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
-import type { Method, MethodKind } from '../../visualize/method.js';
+import type { Method, MethodKind } from '../../schema/method.js';
 import type { DefineCommand } from './index.js';
 import { deprecatedOut, outputFlag } from './output-flag.js';
 
@@ -67,7 +67,7 @@ export function parseCount(flag: string, text: string, min = 0): number {
 
 /** The method parameters from the defaults and the flags given; zod's complaint is reported against the flag. */
 export async function methodFromFlags(flags: Partial<VisualizeFlags>): Promise<MethodParams> {
-  const { methodParamsSchema, noiseLevelsSchema } = await import('../../visualize/params.js');
+  const { methodParamsSchema, noiseLevelsSchema } = await import('../../schema/article-params.js');
   const overrides: Record<string, unknown> = {};
   for (const [key, flag, field] of METHOD_FLAGS) {
     const text = flags[key];
@@ -117,7 +117,7 @@ const LUCID_FLAGS = [
 
 /** The lucid parameters from Lucid's defaults and the flags given. */
 export async function lucidFromFlags(flags: Partial<VisualizeFlags>): Promise<Method> {
-  const { lucidParamsSchema } = await import('../../visualize/lucid/params.js');
+  const { lucidParamsSchema } = await import('../../schema/lucid-params.js');
   for (const [key, flag] of ARTICLE_ONLY) {
     if (flags[key] !== undefined) throw userError({ where: flag, expected: 'a flag of the lucid method (--steps, --size, --lr, --objective, --diversity)', received: `${flag}, a flag of the article's schedule`, fix: `Drop ${flag}, or use --method article.` });
   }
@@ -194,7 +194,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
           import('../../config/filters.js'),
           import('../../visualize/sweep.js'),
           import('../../visualize/batch-plan.js'),
-          import('../../visualize/method.js'),
+          import('../../schema/method.js'),
         ]);
       const [{ encodePng }, { writeFileAtomic }, { createProgress }] = await Promise.all([
         import('../../render/images.js'),

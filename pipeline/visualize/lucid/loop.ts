@@ -11,7 +11,7 @@ import { allFinite, anyNonZero, type AscentResult } from '../loop.js';
 import { colourMatrix, planesToRgb, rgbToPlanesGradient } from './colour.js';
 import { fourierBasis, planesToSpectrumGradient, spectrumToPlanes } from './fourier.js';
 import type { LucidObjective } from './objective.js';
-import type { LucidParams } from './params.js';
+import type { LucidParams } from '../../schema/lucid-params.js';
 import { drawTransforms, robustnessTransforms, sampler } from './transforms.js';
 
 export interface LucidInput {

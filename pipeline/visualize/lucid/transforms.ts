@@ -21,7 +21,7 @@
  * one after the other.
  */
 import type { Random } from '../../util/random.js';
-import type { RobustnessParams } from './params.js';
+import type { RobustnessParams } from '../../schema/lucid-params.js';
 
 export interface Size {
   height: number;

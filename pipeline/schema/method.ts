@@ -1,11 +1,12 @@
 /**
  * The visualisation methods an atlas can use, as one tagged value: `article` (Graetz's multi-scale
- * ascent on pixels, params.ts, the default) and `lucid` (Fourier + decorrelated colour
- * parameterisation with transformation robustness, lucid/). The rest of the pipeline (keys, batch
- * plans, cost, atlas.json) asks this module what a method needs, never the kind's own fields.
+ * ascent on pixels, article-params.ts, the default) and `lucid` (Fourier + decorrelated colour
+ * parameterisation with transformation robustness, lucid-params.ts); visualize/ and visualize/lucid/
+ * draw them. The rest of the pipeline (keys, batch plans, cost, atlas.json) asks this module what a
+ * method needs, never the kind's own fields.
  */
-import { describeMethod, finalSize, scaleSizes, type MethodParams } from './params.js';
-import { describeLucid, engineSize, imagesPerFilter, type LucidParams } from './lucid/params.js';
+import { describeMethod, finalSize, scaleSizes, type MethodParams } from './article-params.js';
+import { describeLucid, engineSize, imagesPerFilter, type LucidParams } from './lucid-params.js';
 
 export const METHOD_KINDS = ['article', 'lucid'] as const;
 export type MethodKind = (typeof METHOD_KINDS)[number];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, real } from '../params.js';
+import { integer, real } from './article-params.js';
 
 /**
  * The `lucid` method's parameters: Lucid's and Lucent's defaults (tensorflow/lucid `optvis/render.py`,
