@@ -4,7 +4,8 @@
  * Engines are created once per (engine, model) and shared by that model's cases.
  */
 import { createEngine } from '../pipeline/engine/create.js';
-import type { DeviceName, Engine, EngineName, PlacementReport } from '../pipeline/engine/engine.js';
+import type { Engine, EngineName, PlacementReport } from '../pipeline/engine/engine.js';
+import type { DeviceName } from '../pipeline/schema/device.js';
 import { placementSummary } from '../pipeline/engine/ort/placement.js';
 import { FilterAtlasError } from '../pipeline/errors.js';
 import type { CnnModel } from '../pipeline/model/graph.js';

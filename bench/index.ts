@@ -12,7 +12,8 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { DEVICE_NAMES, type DeviceName, type EngineName } from '../pipeline/engine/engine.js';
+import type { EngineName } from '../pipeline/engine/engine.js';
+import { DEVICE_NAMES, type DeviceName } from '../pipeline/schema/device.js';
 import { formatPlacement } from '../pipeline/engine/ort/placement.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
 import { EnginePool, engineCase } from './engines.js';

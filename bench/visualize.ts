@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { DeviceName } from '../pipeline/engine/engine.js';
+import type { DeviceName } from '../pipeline/schema/device.js';
 
 export interface VisualizeBenchRow {
   engine: 'ort' | 'pytorch';

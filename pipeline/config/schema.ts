@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DEVICE_NAMES } from '../engine/engine.js';
+import { DEFAULT_BATCH_MEMORY_MIB } from '../schema/batch.js';
+import { DEVICE_NAMES } from '../schema/device.js';
 import { threadsSchema } from './bounds.js';
 
 /**
@@ -26,9 +27,6 @@ const layerEntry = z.union([
     method: methodOverrides.default({}),
   }),
 ]);
-
-/** Memory budget of an automatic batch size (`batch.memoryMiB`), MiB; `visualize` uses it too. */
-export const DEFAULT_BATCH_MEMORY_MIB = 1024;
 
 /** Atlas ids that name something else in the output folder (`<output>/diffs` holds the diffs). */
 export const RESERVED_ATLAS_IDS: readonly string[] = ['diffs'];

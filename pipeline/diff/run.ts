@@ -5,7 +5,8 @@
  */
 import { join, relative, sep } from 'node:path';
 import type { AtlasFilter } from '../schema/atlas.js';
-import type { DeviceName, Engine, EngineName, EngineOptions } from '../engine/engine.js';
+import type { Engine, EngineName, EngineOptions } from '../engine/engine.js';
+import type { DeviceName } from '../schema/device.js';
 import { userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
 import { checkComparable, readAtlasForDiff, readMeans, sharedRows, type LoadedAtlas } from './read.js';

@@ -1,4 +1,5 @@
 import type { CnnModel } from '../model/graph.js';
+import type { DeviceName } from '../schema/device.js';
 
 /** A batch of RGB images in [0, 1], NCHW with 3 channels. */
 export interface ImageBatch {
@@ -26,9 +27,6 @@ export interface ObjectiveGradient {
 
 export type EngineName = 'ort' | 'tfjs';
 
-/** What `--device` and the config's `device` accept; `auto` tries cuda, then webgpu, then cpu. */
-export const DEVICE_NAMES = ['auto', 'cpu', 'webgpu', 'cuda'] as const;
-export type DeviceName = (typeof DEVICE_NAMES)[number];
 /** The device an engine actually runs on. */
 export type DeviceKind = Exclude<DeviceName, 'auto'>;
 

@@ -3,7 +3,7 @@
  * depends on the batch it ran in (float rounding), so the two commands must cut the same batches
  * for the same seed to give the same pictures.
  */
-import { DEFAULT_BATCH_MEMORY_MIB } from '../config/schema.js';
+import { DEFAULT_BATCH_MEMORY_MIB } from '../schema/batch.js';
 import type { CnnModel } from '../model/graph.js';
 import type { Method } from '../schema/method.js';
 import { chooseBatchSize } from './sweep.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defineVisualizeCommand, lucidFromFlags, methodFromFlags, parseCount, safeName } from '../../pipeline/cli/commands/visualize.js';
-import { DEFAULT_BATCH_MEMORY_MIB } from '../../pipeline/config/schema.js';
+import { DEFAULT_BATCH_MEMORY_MIB } from '../../pipeline/schema/batch.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { planBatchSize } from '../../pipeline/visualize/batch-plan.js';
 import { methodParamsSchema } from '../../pipeline/schema/article-params.js';

@@ -3,7 +3,8 @@
  * (where each ONNX program's nodes ran), and the lines they print to stderr.
  */
 import { Option } from 'commander';
-import { DEVICE_NAMES, type DeviceName, type EngineInfo, type EngineOptions } from '../../engine/engine.js';
+import type { EngineInfo, EngineOptions } from '../../engine/engine.js';
+import { DEVICE_NAMES, type DeviceName } from '../../schema/device.js';
 // Light (node:fs and path only): the commands import their heavy modules lazily, this one need not be.
 import { formatPlacement } from '../../engine/ort/placement.js';
 

@@ -13,7 +13,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { userError, type ErrorParts } from '../../errors.js';
-import type { DeviceKind, DeviceName } from '../engine.js';
+import type { DeviceKind } from '../engine.js';
+import type { DeviceName } from '../../schema/device.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
 import { describeGpuFacts, gpuFacts, realFs, type GpuFacts } from './vulkan.js';
 

@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { userError } from '../../errors.js';
-import type { DeviceName } from '../engine.js';
+import type { DeviceName } from '../../schema/device.js';
 import { chooseProvider, providerEntry, type Provider } from './providers.js';
 import { webgpuCpuNodes } from './webgpu-fallback.js';
 

@@ -15,7 +15,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { userError } from '../../errors.js';
-import type { DeviceKind, DeviceName } from '../engine.js';
+import type { DeviceKind } from '../engine.js';
+import type { DeviceName } from '../../schema/device.js';
 
 export type TfModule = typeof import('@tensorflow/tfjs');
 export type TfjsBackendChoice = 'auto' | 'wasm' | 'node';
