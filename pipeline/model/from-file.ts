@@ -12,7 +12,7 @@ import { inferShapes } from './layers.js';
 import { readSafetensors } from './safetensors.js';
 import { DEFAULT_INPUT_SIZE, loadTfjsLayersGraph } from './tfjs-layers.js';
 import { vggGraph, type VggArch } from './vgg.js';
-import { readModelMetadata } from '../variants/metadata.js';
+import { readModelMetadata } from './metadata.js';
 
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];

@@ -12,7 +12,7 @@ import { parseTopology } from '../model/tfjs-topology.js';
 import { readTfjsWeights } from '../model/tfjs-weights.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { createRandom, deriveSeed } from '../util/random.js';
-import { METADATA_KEY, type ModelMetadata, type VariantOperation } from './metadata.js';
+import { METADATA_KEY, type ModelMetadata, type VariantOperation } from '../model/metadata.js';
 import { permuteConv, perturbKernel, quantizeKernels, type Weights } from './operations.js';
 
 export interface VariantOptions {

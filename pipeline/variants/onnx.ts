@@ -13,7 +13,7 @@ import { decodeTensor, toNumber } from '../model/onnx-values.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { createRandom, deriveSeed, type Random } from '../util/random.js';
 import { didYouMean } from '../util/suggest.js';
-import { METADATA_KEY, type VariantOperation } from './metadata.js';
+import { METADATA_KEY, type VariantOperation } from '../model/metadata.js';
 import { gaussian, randomPermutation, rms } from './operations.js';
 
 const { onnx } = pkg;

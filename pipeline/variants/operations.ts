@@ -7,7 +7,7 @@ import { userError } from '../errors.js';
 import type { Tensor } from '../model/graph.js';
 import type { KerasLayer, KerasTopology } from '../model/tfjs-topology.js';
 import type { Random } from '../util/random.js';
-import type { VariantOperation } from './metadata.js';
+import type { VariantOperation } from '../model/metadata.js';
 
 /** Weight name (as in the manifest) -> tensor. Insertion order is the manifest order, and is kept. */
 export type Weights = Map<string, Tensor>;

@@ -21,7 +21,7 @@ import { diffSchema, type AtlasDiff } from '../../pipeline/diff/schema.js';
 import { createEngine } from '../../pipeline/engine/create.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { createVariant, type VariantOptions } from '../../pipeline/variants/create.js';
-import type { VariantOperation } from '../../pipeline/variants/metadata.js';
+import type { VariantOperation } from '../../pipeline/model/metadata.js';
 
 const CONFIGS = resolve(import.meta.dirname, '../../config/variants');
 const quiet = { tick() {}, skip() {}, log() {}, stop() {} };

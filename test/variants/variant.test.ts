@@ -14,7 +14,7 @@ import { loadModel } from '../../pipeline/model/load.js';
 import { ensureAsset } from '../../pipeline/assets/index.js';
 import { loadImageForModel } from '../../pipeline/image/load.js';
 import { createVariant, parsePerturbFlag, SHARD_NAME } from '../../pipeline/variants/create.js';
-import { metadataOf } from '../../pipeline/variants/metadata.js';
+import { metadataOf } from '../../pipeline/model/metadata.js';
 import { permuteAxis, quantizeDequantizeInt8, randomPermutation } from '../../pipeline/variants/operations.js';
 import { createRandom } from '../../pipeline/util/random.js';
 import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
