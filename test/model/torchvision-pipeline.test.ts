@@ -13,7 +13,7 @@ import { atlasSchema } from '../../pipeline/schema/atlas.js';
 import { defineBuildCommand } from '../../pipeline/cli/commands/build.js';
 import { defineProbeCommand } from '../../pipeline/cli/commands/probe.js';
 import { defineVisualizeCommand } from '../../pipeline/cli/commands/visualize.js';
-import type { DefineCommand } from '../../pipeline/cli/commands/index.js';
+import type { DefineCommand } from '../../pipeline/cli/commands/define.js';
 import { torchFixtures } from '../torch/fixtures.js';
 
 const fixtures = await torchFixtures();

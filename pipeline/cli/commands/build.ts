@@ -7,7 +7,7 @@ import { deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } fr
 import type { BuildDeps } from '../../atlas/build.js';
 import type { Config } from '../../config/load.js';
 import type { EngineOptions } from '../../engine/engine.js';
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 
 interface BuildFlags extends DeviceFlags {
   output?: string;

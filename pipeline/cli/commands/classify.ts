@@ -9,7 +9,7 @@ import { userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import type { Preprocessing } from '../../model/graph.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 
 interface ClassifyFlags extends DeviceFlags {
   arch?: 'vgg16_bn' | 'vgg16';

@@ -3,7 +3,7 @@
  * architecture (retrained, fine-tuned, quantised weights), unit by unit -> diff.json + a summary.
  */
 import { deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 import { deprecatedOut, outputFlag } from './output-flag.js';
 
 interface DiffFlags extends DeviceFlags {

@@ -2,7 +2,7 @@
  * `filter-atlas fetch [assets...]`: downloads (or copies from FILTER_ATLAS_MIRROR) named assets
  * into the cache and verifies them; without arguments it lists the assets and their cache state.
  */
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 
 interface FetchOptions {
   all?: boolean;

@@ -1,6 +1,6 @@
-import type { Command } from 'commander';
 import { defineBuildCommand } from './build.js';
 import { defineClassifyCommand } from './classify.js';
+import type { DefineCommand } from './define.js';
 import { defineDiffCommand } from './diff.js';
 import { defineFetchCommand } from './fetch.js';
 import { defineLayersCommand } from './layers.js';
@@ -9,9 +9,6 @@ import { defineModelsCommand } from './models.js';
 import { defineProbeCommand } from './probe.js';
 import { defineVariantCommand } from './variant.js';
 import { defineVisualizeCommand } from './visualize.js';
-
-/** Each command module exports one function that adds its command to the program. */
-export type DefineCommand = (program: Command) => void;
 
 /** In the order `--help` lists them: the main job first, then the single-purpose tools. */
 export const commands: DefineCommand[] = [

@@ -1,5 +1,5 @@
 /** `filter-atlas layers <model> [--arch A] [--json]`: every layer with type, channels, output size and receptive field. */
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 
 export const defineLayersCommand: DefineCommand = (program) => {
   program

@@ -2,7 +2,7 @@
  * `filter-atlas merge <shard folders...> --output DIR`: the atlas of a build run as shards
  * (`build --shard K/N`), assembled from what the shards wrote; see pipeline/atlas/merge.ts.
  */
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 
 interface MergeFlags {
   output: string;

@@ -1,5 +1,5 @@
 /** `filter-atlas models [--json]`: the built-in models, their input and classes, and whether their files are cached. */
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 
 /** Left-aligned columns, the last one unpadded. */
 export function formatTable(header: string[], rows: string[][]): string {

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 
 interface ProbeFlags extends DeviceFlags {
   layer: string;

@@ -2,7 +2,7 @@
  * `filter-atlas variant <model> --output DIR [--quantize int8] [--permute LAYER] [--perturb LAYER:SCALE] [--seed N]`:
  * writes a modified copy of a TensorFlow.js layers model (a second version to diff against).
  */
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 import { deprecatedOut, outputFlag } from './output-flag.js';
 
 interface VariantFlags {

@@ -10,7 +10,7 @@ import type { EngineName } from '../../engine/engine.js';
 import type { MethodParams } from '../../schema/article-params.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { Method, MethodKind } from '../../schema/method.js';
-import type { DefineCommand } from './index.js';
+import type { DefineCommand } from './define.js';
 import { deprecatedOut, outputFlag } from './output-flag.js';
 
 interface VisualizeFlags extends DeviceFlags {
