@@ -12,7 +12,7 @@ import { DIFF_SCHEMA_VERSION, diffSchema, type AtlasDiff, type FilterDiff } from
 import { diffsOfAtlas, loadDiffs } from '../../site/src/lib/diffs.js';
 import { diffImageRef, diffPageFiles, fixed, sideFilterUrl, TOP_IMAGE_ROWS } from '../../site/src/lib/diff-view.js';
 import { copyReferencedFiles, fileRoots, servedFile } from '../../site/src/lib/files.js';
-import type { SiteAtlas, SiteData } from '../../site/src/lib/load.js';
+import type { SiteAtlas, SiteData } from '../../site/src/lib/site-types.js';
 import { makeUrls } from '../../site/src/lib/urls.js';
 
 let tmp: string;

@@ -9,7 +9,8 @@ import { encodePath, makeUrls, normaliseBase } from '../../site/src/lib/urls.js'
 import { imageSize } from '../../site/src/lib/image-size.js';
 import { atlasFilePath, referencedFiles } from '../../site/src/lib/files.js';
 import { imageRef } from '../../site/src/lib/images.js';
-import { loadSiteData, probeLayer, type SiteAtlas } from '../../site/src/lib/load.js';
+import { loadSiteData, probeLayer } from '../../site/src/lib/load.js';
+import type { SiteAtlas } from '../../site/src/lib/site-types.js';
 import type { Atlas, AtlasProbe } from '../../pipeline/schema/atlas.js';
 import { renderProbeChart } from '../../pipeline/render/chart.js';
 import { unsafeSvg } from '../../site/src/lib/publish.js';

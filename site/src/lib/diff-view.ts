@@ -6,10 +6,9 @@
 import { join } from 'node:path';
 import { FILTER_STATUSES, type AtlasDiff, type FilterDiff, type FilterStatus } from '../../../pipeline/diff/schema.js';
 import { userError } from '../../../pipeline/errors.js';
-import { sideFile, type DiffAtlasSide, type DiffSideKey, type SiteDiff } from './diffs.js';
+import { sideFile } from './diffs.js';
 import { imageSize } from './image-size.js';
-import type { ImageRef } from './images.js';
-import type { SiteAtlas, SiteLayer } from './load.js';
+import type { DiffAtlasSide, DiffSideKey, ImageRef, SiteAtlas, SiteDiff, SiteLayer } from './site-types.js';
 import type { Urls } from './urls.js';
 
 /**

@@ -10,35 +10,11 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DIFF_SCHEMA_VERSION, diffSchema, type AtlasDiff } from '../../../pipeline/diff/schema.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
-import type { SiteAtlas } from './load.js';
+import type { DiffAtlasSide, DiffSideKey, SiteAtlas, SiteDiff } from './site-types.js';
 import { assignSlugs, slugify } from './slug.js';
 
 /** The folder of the output directory that holds diffs (a reserved root segment of the site). */
 export const DIFFS_FOLDER = 'diffs';
-
-export type DiffSideKey = 'a' | 'b';
-
-export interface DiffAtlasSide {
-  which: DiffSideKey;
-  ref: AtlasDiff['a'];
-  /** Absolute atlas folder; every file path of this side lies inside it. */
-  dir: string;
-  /** The site's atlas built from that folder, if the site has one: the side's files are served from it. */
-  site?: SiteAtlas;
-  /** True when `site` is the build the diff compared (same id and build time): filter pages are linked. */
-  linked: boolean;
-}
-
-export interface SiteDiff {
-  diff: AtlasDiff;
-  /** URL segment under /diffs/, from the diff folder's name. */
-  slug: string;
-  /** Folder of diff.json; the paths in the diff are relative to it. */
-  dir: string;
-  file: string;
-  a: DiffAtlasSide;
-  b: DiffAtlasSide;
-}
 
 function summariseIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
   const shown = issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);

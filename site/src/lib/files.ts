@@ -10,7 +10,7 @@ import { userError } from '../../../pipeline/errors.js';
 import type { Atlas } from '../../../pipeline/schema/atlas.js';
 import { diffPageFiles } from './diff-view.js';
 import { offeredHalf } from './probe-model.js';
-import type { SiteAtlas, SiteData } from './load.js';
+import type { SiteAtlas, SiteData } from './site-types.js';
 import { diffFilesSegments, FILES_SEGMENT } from './urls.js';
 import { publishable } from './publish.js';
 import { fullFile, losslessFile, publishLossless, tileFiles } from './pictures.js';

@@ -8,38 +8,13 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { atlasSchema, SUPPORTED_ATLAS_VERSIONS, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/schema/atlas.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
-import { DIFFS_FOLDER, loadDiffs, type SiteDiff } from './diffs.js';
+import { DIFFS_FOLDER, loadDiffs } from './diffs.js';
 import { publishedFiles } from './files.js';
+import type { SiteAtlas, SiteData, SiteLayer, SiteProbe } from './site-types.js';
 import { assignSlugs, RESERVED_IN_ATLAS, RESERVED_ROOT, slugify } from './slug.js';
 
 /** Folders of the output directory that are not atlases. */
 const NOT_ATLASES = new Set([DIFFS_FOLDER]);
-
-export interface SiteLayer {
-  layer: AtlasLayer;
-  slug: string;
-}
-
-export interface SiteProbe {
-  probe: AtlasProbe;
-  slug: string;
-}
-
-export interface SiteAtlas {
-  atlas: Atlas;
-  slug: string;
-  /** Absolute folder of the atlas; every path in atlas.json is relative to it. */
-  dir: string;
-  layers: SiteLayer[];
-  probes: SiteProbe[];
-}
-
-export interface SiteData {
-  outputDir: string;
-  atlases: SiteAtlas[];
-  /** Diffs of `<output>/diffs/`, newest first (see diffs.ts). */
-  diffs: SiteDiff[];
-}
 
 /** `FILTER_ATLAS_OUTPUT` or `<repo>/output`. */
 export function resolveOutputDir(env: NodeJS.ProcessEnv, repoRoot: string): string {

@@ -1,7 +1,7 @@
 /** A grid tile's picture for a page: 1x source, 2x srcset, intrinsic size and the CSS size. */
 import type { AtlasFilter } from '../../../pipeline/schema/atlas.js';
 import { imageRef } from './images.js';
-import type { SiteAtlas } from './load.js';
+import type { SiteAtlas } from './site-types.js';
 import { tileFiles } from './pictures.js';
 import type { Urls } from './urls.js';
 

@@ -2,8 +2,7 @@
  * Every URL the site emits, built from the deploy base (`SITE_BASE`). Pages
  * never concatenate paths themselves, so a base like `/atlas/` or an odd layer name works everywhere.
  */
-import type { DiffAtlasSide, SiteDiff } from './diffs.js';
-import type { SiteAtlas, SiteLayer, SiteProbe } from './load.js';
+import type { DiffAtlasSide, SiteAtlas, SiteDiff, SiteLayer, SiteProbe } from './site-types.js';
 
 /** Where atlas files (visualisations, crops, charts) are copied inside dist/. */
 export const FILES_SEGMENT = 'files';
