@@ -20,8 +20,9 @@ import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasProbe, type ProbeModel } fr
 import { AtlasStore } from './store.js';
 import { visualizeLayer, type VisualRecord } from './stage-visualize.js';
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
+import { scanBytesPerImage } from '../dataset/scan.js';
 import { runProbe, type ProbePlan } from './stage-probes.js';
-import { checkBatchMemory } from './memory.js';
+import { checkBatchMemory, checkScanMemory } from './memory.js';
 import { runWebImages } from './stage-web-images.js';
 import { layerPairs, runConnections } from './stage-connections.js';
 import { runProbeModel } from './stage-probe-model.js';
@@ -163,6 +164,9 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   const plans = planLayers(config, model);
   config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
   const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
+  if (config.dataset) {
+    checkScanMemory({ where: config.locate(['dataset', 'batchSize']), bytesPerImage: scanBytesPerImage(model, plans.map((p) => p.name)), batchSize: config.dataset.batchSize });
+  }
   // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
   await store.removeLitter();
   const previous = options.shard ? undefined : await store.readAtlas();

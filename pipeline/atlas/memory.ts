@@ -40,3 +40,28 @@ export function checkBatchMemory(plan: BatchMemory, available = availableMemory(
       : 'Lower batch.size or batch.concurrency, or the final image size (method: startSize, scales, upscale).',
   });
 }
+
+export interface ScanMemory {
+  /** Config file and field, for the message. */
+  where: string;
+  /** dataset/scan.ts scanBytesPerImage. */
+  bytesPerImage: number;
+  batchSize: number;
+}
+
+/**
+ * Refuses a dataset scan whose batches cannot fit in this machine's memory: two batches at once (one
+ * forwarded, the next decoded), each image its input and the activations up to the scanned layers.
+ * `dataset.batchSize: 100000` on 300 photos once took 2.95 GB before this check.
+ */
+export function checkScanMemory(plan: ScanMemory, available = availableMemory()): void {
+  const needed = 2 * plan.bytesPerImage * plan.batchSize;
+  if (needed <= available / 2) return;
+  const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
+  throw userError({
+    where: plan.where,
+    expected: `a dataset scan batch that fits in half this machine's memory (${gib(available / 2)}; the rest is the visualisation's)`,
+    received: `about ${(plan.bytesPerImage / 2 ** 20).toFixed(1)} MiB per image x ${plan.batchSize} images x 2 batches at once = ${gib(needed)}`,
+    fix: 'Lower dataset.batchSize (16 is the default; larger batches are not faster on a CPU).',
+  });
+}

@@ -9,6 +9,7 @@ import type { CnnModel } from '../model/graph.js';
 import { scanDataset, type LayerScan } from '../dataset/scan.js';
 import { createThumbnailStore, writeFilterExamples } from '../dataset/examples.js';
 import type { Dataset, DatasetImage } from '../dataset/list.js';
+import { safeFileName } from '../util/file-names.js';
 import type { Progress } from '../util/progress.js';
 import { CODE_VERSIONS, examplesKey, scanKey as keyOfScan } from './keys.js';
 import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
@@ -39,10 +40,6 @@ export interface DatasetStageOutput {
 /** Filters whose examples are written at once. */
 const EXAMPLES_CONCURRENCY = 4;
 
-function safe(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]/g, '_');
-}
-
 async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecord> {
   const layers = [...input.layers.keys()];
   const progress = input.progress?.('dataset scan', input.dataset.images.length);
@@ -61,7 +58,7 @@ async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecor
   progress?.stop();
   const records: LayerScanRecord[] = [];
   for (const layer of result.layers) {
-    const means = await input.store.writeFile(`files/${key}/${safe(layer.layer)}.means.f32`, new Uint8Array(layer.means.buffer, layer.means.byteOffset, layer.means.byteLength));
+    const means = await input.store.writeFile(`files/${key}/${safeFileName(layer.layer)}.means.f32`, new Uint8Array(layer.means.buffer, layer.means.byteOffset, layer.means.byteLength));
     const top = layer.top.map((indices, filter) =>
       Array.from(indices, (image) => {
         const cell = image * layer.channels + filter;
@@ -152,7 +149,7 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
         if (!record) {
           record = await writeFilterExamples({
             atlasDir: store.dir,
-            subdir: `${folder}/${safe(layerRecord.layer)}`,
+            subdir: `${folder}/${safeFileName(layerRecord.layer)}`,
             model,
             images,
             layer: layerScan,

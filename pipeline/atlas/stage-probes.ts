@@ -11,6 +11,7 @@ import type { CnnModel } from '../model/graph.js';
 import { findLayer } from '../model/layers.js';
 import { probeImage } from '../probe/probe.js';
 import { renderProbeChart } from '../render/chart.js';
+import { safeFileName } from '../util/file-names.js';
 import { probeKey } from './keys.js';
 import { probeFiles, probeRecordSchema } from './records.js';
 import type { AtlasProbe } from '../schema/atlas.js';
@@ -25,8 +26,9 @@ export interface ProbePlan {
   top: number;
 }
 
+/** The probe's id (atlas.json, the site's page name): the config's `id`, else `<photo stem>-<layer>` made a safe file name. */
 export function probeId(plan: ProbePlan, layerName: string): string {
-  return plan.id ?? `${basename(plan.source, extname(plan.source))}-${layerName}`.replace(/[^A-Za-z0-9._-]/g, '_');
+  return plan.id ?? safeFileName(`${basename(plan.source, extname(plan.source))}-${layerName}`);
 }
 
 /** A probe's result: the probe, or why there is none (its activations were not finite: NaN weights). */

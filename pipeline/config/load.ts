@@ -9,7 +9,7 @@ import { didYouMean } from '../util/suggest.js';
 import { noiseLevelsSchema, type MethodParams } from '../schema/article-params.js';
 import { lucidParamsSchema } from '../schema/lucid-params.js';
 import { METHOD_KINDS, type Method, type MethodKind } from '../schema/method.js';
-import { boundedMethodSchema, checkConfigSize } from './bounds.js';
+import { boundedMethodSchema, checkConfigAliases, checkConfigSize } from './bounds.js';
 import { describeIssues, type IssueMessage } from './issues.js';
 import { fieldName, lineOf, type FieldPath } from './locate.js';
 import { configSchema, RESERVED_ATLAS_IDS, type FilterSelectionConfig, type RawConfig } from './schema.js';
@@ -157,7 +157,14 @@ export async function loadConfig(file: string): Promise<Config> {
     const line = error.linePos?.[0].line;
     throw userError({ where: line ? `${file}:${line}` : file, expected: 'valid YAML', received: error.message.split('\n')[0], fix: 'Check the indentation and brackets on that line.' });
   }
-  const input = doc.toJS() as unknown;
+  checkConfigAliases(file, doc, lines);
+  let input: unknown;
+  try {
+    input = doc.toJS() as unknown;
+  } catch (error) {
+    // An alias the yaml package refuses (one without its anchor, or its own resource check).
+    throw userError({ where: file, expected: 'YAML whose aliases (*name) each follow their anchor (&name)', received: (error as Error).message, fix: 'Write the values out instead of the aliases.' }, error);
+  }
   const problems: IssueMessage[] = [];
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) problems.push(...describeIssues(parsed.error.issues, configSchema, input));

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { DEFAULT_BATCH_MEMORY_MIB } from '../schema/batch.js';
 import { DEVICE_NAMES } from '../schema/device.js';
-import { threadsSchema } from './bounds.js';
+import { MAX_STEM } from '../util/file-names.js';
+import { scanBatchSchema, threadsSchema } from './bounds.js';
 
 /**
  * The YAML config as written by a user, fully defaulted after parsing.
@@ -64,7 +65,8 @@ export const configSchema = z.strictObject({
       /** Scan only the first N images (sorted by name). */
       limit: z.number().int().positive().optional(),
       topK: z.number().int().positive().max(64).default(9),
-      batchSize: z.number().int().positive().default(16),
+      /** Photos per forward call of the scan; at most MAX_SCAN_BATCH (bounds.ts) and within memory (atlas/memory.ts). */
+      batchSize: scanBatchSchema.default(16),
     })
     .nullable()
     .default(null),
@@ -75,7 +77,7 @@ export const configSchema = z.strictObject({
         image: z.string().min(1),
         layer: z.union([z.string().min(1), z.number().int().nonnegative()]).transform(String),
         top: z.number().int().positive().default(5),
-        id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).optional(),
+        id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(MAX_STEM).optional(),
       }),
     )
     .default([]),

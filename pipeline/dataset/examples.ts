@@ -3,13 +3,13 @@
  * around the most active unit (the unit's receptive field), a shared thumbnail of the whole photo,
  * and the class histogram of those images. Paths returned are relative to the atlas folder.
  */
-import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { TopImage } from '../schema/atlas.js';
 import type { CnnModel } from '../model/graph.js';
 import { receptiveField } from '../model/layers.js';
+import { safeFileName } from '../util/file-names.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { DatasetImage } from './list.js';
 import type { LayerScan } from './scan.js';
@@ -42,7 +42,7 @@ export interface ThumbnailStore {
 }
 
 /**
- * Thumbnails go to `<atlasDir>/<subdir>/<safe file name>.webp`. Key `subdir` by the dataset digest:
+ * Thumbnails go to `<atlasDir>/<subdir>/<safeFileName(file)>.webp` (pipeline/util/file-names.ts). Key `subdir` by the dataset digest:
  * a file already there is trusted to be this image's thumbnail.
  */
 export function createThumbnailStore(atlasDir: string, subdir: string, sizes: Partial<ImageSizes> = {}): ThumbnailStore {
@@ -52,7 +52,7 @@ export function createThumbnailStore(atlasDir: string, subdir: string, sizes: Pa
     thumbnail(image) {
       let path = written.get(image.file);
       if (!path) {
-        const relative = `${subdir}/${safeName(image.file)}.webp`;
+        const relative = `${subdir}/${safeFileName(image.file)}.webp`;
         path = (async () => {
           const absolute = join(atlasDir, relative);
           if (!(await exists(absolute))) {
@@ -156,12 +156,6 @@ export function labelHistogram(top: ReadonlyArray<{ label?: string }>): LabelCou
   for (const { label } of top) if (label !== undefined) counts.set(label, (counts.get(label) ?? 0) + 1);
   // Map keeps insertion order and Array.prototype.sort is stable, so ties stay in rank order.
   return Array.from(counts, ([label, count]) => ({ label, count })).sort((a, b) => b.count - a.count);
-}
-
-/** A file-system- and URL-safe name; a hash suffix keeps "a b.jpg" and "a_b.jpg" apart. */
-function safeName(file: string): string {
-  const safe = file.replace(/[^A-Za-z0-9._-]/g, '_');
-  return safe === file ? safe : `${safe}-${createHash('sha256').update(file).digest('hex').slice(0, 8)}`;
 }
 
 async function exists(path: string): Promise<boolean> {

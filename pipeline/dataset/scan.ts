@@ -8,8 +8,11 @@
 import { userError } from '../errors.js';
 import type { Engine, FeatureMaps, ImageBatch } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { findLayer } from '../model/layers.js';
+import { ancestors, findLayer } from '../model/layers.js';
+import { graphAtSize } from '../model/sized.js';
+import { elementsOf } from '../model/shapes.js';
 import { loadImageForModel, type RgbImage } from '../image/load.js';
+import { createByteBudget } from '../util/byte-budget.js';
 import type { FilterStats } from '../schema/atlas.js';
 import type { DatasetImage } from './list.js';
 import { topIndicesByMean } from './topk.js';
@@ -74,6 +77,12 @@ export interface ScanOptions {
   onProgress?: (progress: ScanProgress) => void;
 }
 
+/**
+ * Bytes of photo decodes in flight (image/load.ts decodeBytes, 7 bytes a pixel at full size): a batch
+ * of 16 ImageNet photos (0.2 MP) at once, three 12 MP photos, or one photo shrunk while decoding. Without it a batch decoded at once took 1.26 GB per 12000^2 PNG.
+ */
+export const DECODE_BYTES_IN_FLIGHT = 256 * 2 ** 20;
+
 interface Loaded {
   image: DatasetImage;
   pixels: RgbImage;
@@ -108,6 +117,8 @@ export async function scanDataset(engine: Engine, model: CnnModel, options: Scan
   const scanned: DatasetImage[] = [];
   const skipped: SkippedImage[] = [];
   let cursor = 0;
+  // The decodes of a batch run at once within this many bytes: a batch of large photos waits its turn.
+  const decodes = createByteBudget(DECODE_BYTES_IN_FLIGHT);
 
   // Reads the next `batchSize` readable images in dataset order; unreadable ones are recorded and skipped.
   const loadNext = async (): Promise<Loaded[]> => {
@@ -115,7 +126,7 @@ export async function scanDataset(engine: Engine, model: CnnModel, options: Scan
     while (batch.length < batchSize && cursor < images.length) {
       const chunk = images.slice(cursor, cursor + batchSize - batch.length);
       cursor += chunk.length;
-      const results = await Promise.allSettled(chunk.map((image) => loadImageForModel(image.path, model.preprocessing)));
+      const results = await Promise.allSettled(chunk.map((image) => loadImageForModel(image.path, model.preprocessing, decodes)));
       for (const [i, result] of results.entries()) {
         if (result.status === 'fulfilled') {
           batch.push({ image: chunk[i], pixels: result.value });
@@ -124,7 +135,7 @@ export async function scanDataset(engine: Engine, model: CnnModel, options: Scan
         // libvips keeps one error buffer for all threads: decodes failing together mix their messages
         // (or leave "Unknown error"). Failures are rare, so decode a failed image again, alone, for its own reason.
         try {
-          batch.push({ image: chunk[i], pixels: await loadImageForModel(chunk[i].path, model.preprocessing) });
+          batch.push({ image: chunk[i], pixels: await loadImageForModel(chunk[i].path, model.preprocessing, decodes) });
         } catch (error) {
           skipped.push({ file: chunk[i].file, reason: reasonOf(error) });
         }
@@ -183,6 +194,24 @@ export async function scanDataset(engine: Engine, model: CnnModel, options: Scan
     layers: layerScans,
     timing: { seconds: (performance.now() - started) / 1000, forwardSeconds: forwardMs / 1000, decodeWaitSeconds: waitMs / 1000 },
   };
+}
+
+/**
+ * Estimated bytes one image of a scan batch takes while its batch is forwarded: its input (the decoded
+ * floats, the batch's copy and the engine's) and every activation computed up to the scanned layers,
+ * float32, at the model's input size. A batch is decoded while the one before it is forwarded, so a
+ * scan holds about two batches (pipeline/atlas/memory.ts checkScanMemory).
+ */
+export function scanBytesPerImage(model: CnnModel, layers: readonly string[]): number {
+  const [height, width] = model.preprocessing.inputSize;
+  const { graph, shapes } = graphAtSize(model, [height, width]);
+  const nodes = new Set(layers.flatMap((layer) => [...ancestors(graph, findLayer(model, layer).node.name)]));
+  let elements = 0;
+  for (const name of nodes) {
+    const shape = shapes.get(name);
+    if (shape?.batched) elements += elementsOf(shape);
+  }
+  return 4 * elements + 3 * 4 * 3 * height * width;
 }
 
 /** The reason recorded for a skipped image: the decoder's own words, without the path repeated. */

@@ -6,6 +6,7 @@ import { endianness } from 'node:os';
 import pkg from 'onnx-proto';
 import type Long from 'long';
 import { userError } from '../errors.js';
+import { checkedDims } from './dims.js';
 import { halfToFloat } from './half.js';
 
 const { onnx } = pkg;
@@ -30,8 +31,7 @@ const { DataType } = onnx.TensorProto;
 
 /** Decodes a TensorProto (FLOAT, DOUBLE, FLOAT16, INT32, INT64, INT8/UINT8) into numbers. */
 export function decodeTensor(tensor: TensorProto, where: string): OnnxConstant {
-  const dims = (tensor.dims ?? []).map(toNumber);
-  const count = dims.reduce((a, b) => a * b, 1);
+  const { dims, count } = checkedDims((tensor.dims ?? []).map(toNumber), where, 'The .onnx file is damaged or was not written by an ONNX exporter; export the model again.');
   if (tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     throw userError({ where, expected: 'weights stored inside the .onnx file', received: 'external data', fix: 'Export again without external data (models under 2 GB), e.g. onnx.save(model, path, save_as_external_data=False).' });
   }
@@ -44,12 +44,13 @@ export function decodeTensor(tensor: TensorProto, where: string): OnnxConstant {
     return { dims, values };
   }
   const integer = ![DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16].includes(type);
-  const values = type === DataType.FLOAT ? new Float32Array(count) : new Float64Array(count);
+  // The element count must match the data present before anything is allocated from it.
   if (raw && raw.length > 0) {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const width = { [DataType.FLOAT]: 4, [DataType.DOUBLE]: 8, [DataType.FLOAT16]: 2, [DataType.INT32]: 4, [DataType.INT64]: 8, [DataType.INT8]: 1, [DataType.UINT8]: 1, [DataType.BOOL]: 1 }[type];
     if (width === undefined) throw userError({ where, expected: 'a float or integer tensor', received: `data type ${type}` });
     if (raw.byteLength !== count * width) throw userError({ where, expected: `${count * width} bytes for dims [${dims}]`, received: `${raw.byteLength} bytes` });
+    const values = type === DataType.FLOAT ? new Float32Array(count) : new Float64Array(count);
     for (let i = 0; i < count; i++) {
       if (type === DataType.FLOAT) values[i] = view.getFloat32(4 * i, true);
       else if (type === DataType.DOUBLE) values[i] = view.getFloat64(8 * i, true);
@@ -69,6 +70,7 @@ export function decodeTensor(tensor: TensorProto, where: string): OnnxConstant {
     : tensor.int32Data;
   const list = typed ?? [];
   if (list.length !== count) throw userError({ where, expected: `${count} values for dims [${dims}]`, received: `${list.length}` });
+  const values = type === DataType.FLOAT ? new Float32Array(count) : new Float64Array(count);
   values.set(list);
   return { dims, values, ...(integer ? { integer } : {}) };
 }

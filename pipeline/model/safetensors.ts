@@ -8,6 +8,7 @@ import { endianness } from 'node:os';
 import { describeValue, userError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Tensor } from './graph.js';
+import { checkedDims } from './dims.js';
 import { halfToFloat } from './half.js';
 
 export interface SafetensorsEntry {
@@ -30,13 +31,10 @@ const FLOAT_WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 const ANY_WIDTH: Record<string, number> = { ...FLOAT_WIDTH, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
 
 
+const FIX = 'Save the state dict with safetensors.torch.save_file(model.state_dict(), PATH), or download the file again.';
+
 function invalid(path: string, received: string): Error {
-  return userError({
-    where: path,
-    expected: 'a safetensors file (8-byte header length, JSON header, tensor data)',
-    received,
-    fix: 'Save the state dict with safetensors.torch.save_file(model.state_dict(), PATH), or download the file again.',
-  });
+  return userError({ where: path, expected: 'a safetensors file (8-byte header length, JSON header, tensor data)', received, fix: FIX });
 }
 
 function parseHeader(path: string, bytes: Buffer): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; dataStart: number } {
@@ -59,18 +57,18 @@ function parseHeader(path: string, bytes: Buffer): { entries: Map<string, Safete
       metadata = (value ?? {}) as Record<string, string>;
       continue;
     }
-    const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const v = (typeof value === 'object' && value !== null ? value : {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const offsets = v.data_offsets;
-    if (typeof v.dtype !== 'string' || !Array.isArray(v.shape) || !Array.isArray(offsets) || offsets.length !== 2) {
-      throw invalid(path, `tensor ${key} described as ${JSON.stringify(value)}`);
+    if (typeof v.dtype !== 'string' || !Array.isArray(v.shape) || !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o))) {
+      throw invalid(path, `tensor ${key} described as ${JSON.stringify(value)?.slice(0, 200)}`);
     }
-    const [begin, end] = offsets.map(Number);
-    const count = v.shape.reduce((a: number, b: unknown) => a * Number(b), 1);
+    const { dims, count } = checkedDims(v.shape as unknown[], `${path} tensor ${key}`, FIX);
+    const [begin, end] = offsets as number[];
     const width = ANY_WIDTH[v.dtype];
     if (!(begin >= 0 && end <= dataLength && begin <= end) || (width !== undefined && end - begin !== count * width)) {
-      throw invalid(path, `tensor ${key}: ${v.dtype} [${v.shape}] at bytes ${begin}..${end} of ${dataLength}`);
+      throw invalid(path, `tensor ${key}: ${v.dtype} [${dims}] at bytes ${begin}..${end} of ${dataLength}`);
     }
-    entries.set(key, { dtype: v.dtype, shape: v.shape.map(Number), begin, end });
+    entries.set(key, { dtype: v.dtype, shape: dims, begin, end });
   }
   return { entries, metadata, dataStart };
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeValue, userError } from '../errors.js';
 import type { Tensor } from './graph.js';
+import { checkedDims } from './dims.js';
 import { halfToFloat } from './half.js';
 
 /** One entry of a TensorFlow.js weightsManifest group. */
@@ -36,10 +37,12 @@ function parseGroups(manifest: unknown, modelJson: string): WeightGroup[] {
   return manifest.map((group: unknown, index) => {
     const g = group as Partial<WeightGroup> | null;
     if (!g || !Array.isArray(g.paths) || !Array.isArray(g.weights)) throw bad(`group ${index}: ${describeValue(group)}`);
+    if (!g.paths.every((p) => typeof p === 'string')) throw bad(`group ${index}: paths ${describeValue(g.paths)} that are not all strings`);
     for (const w of g.weights) {
       if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || typeof w.dtype !== 'string') {
         throw bad(`group ${index} weight ${describeValue(w?.name)}`);
       }
+      checkedDims(w.shape, `${modelJson} weight ${w.name}`, 'Convert the model again with tensorflowjs_converter (layers format).');
     }
     return g as WeightGroup;
   });

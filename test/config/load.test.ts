@@ -165,7 +165,7 @@ describe('loadConfig', () => {
     await expect(loadConfig(threads)).rejects.toThrow(`${threads}:3: threads: expected at most 256 threads (more threads than cores only cost memory)`);
     // 10M filter indices (tens of MB of YAML) would exhaust the heap while parsing: refused by size first.
     const big = await configFile(`model: darknet-tiny\nlayers:\n  - layer: conv2d_1\n    filters: [${'1, '.repeat(400_000)}1]\n`);
-    await expect(loadConfig(big)).rejects.toThrow(`${big}: expected a config file of at most 1024 KiB, received 1200065 bytes. Write long filter lists as ranges ("0-999,1500") or "all".`);
+    await expect(loadConfig(big)).rejects.toThrow(`${big}: expected a config file of at most 256 KiB, received 1200065 bytes. Write long filter lists as ranges ("0-999,1500") or "all".`);
   });
 
   it('reports YAML syntax errors and missing files', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineVisualizeCommand, lucidFromFlags, methodFromFlags, parseCount, safeName } from '../../pipeline/cli/commands/visualize.js';
+import { defineVisualizeCommand, lucidFromFlags, methodFromFlags, parseCount, pictureFileName } from '../../pipeline/cli/commands/visualize.js';
 import { DEFAULT_BATCH_MEMORY_MIB } from '../../pipeline/schema/batch.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { planBatchSize } from '../../pipeline/visualize/batch-plan.js';
@@ -44,7 +44,8 @@ describe('visualize flags', () => {
     await expect(methodFromFlags({ noise: '150' })).rejects.toThrow('--noise: expected "low,high" grey levels from 0 to 255, e.g. 150,180, received "150"');
     expect(() => parseCount('--seed', '-3')).toThrow('--seed: expected an integer >= 0, received "-3"');
     expect(() => parseCount('--batch', '0', 1)).toThrow('--batch: expected an integer >= 1, received "0"');
-    expect(safeName('resnet/layer1.0/conv 2')).toBe('resnet_layer1.0_conv_2');
+    expect(pictureFileName('darknet-tiny', 'conv2d_16', 3)).toBe('darknet-tiny-conv2d_16-3.png');
+    expect(pictureFileName('resnet', 'layer1.0/conv 2', 3)).toMatch(/^resnet-layer1\.0_conv_2-[0-9a-f]{8}-3\.png$/);
   });
 
   it('give the lucid method its own fields, and refuse the article schedule flags with it', async () => {

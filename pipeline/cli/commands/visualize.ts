@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describeValue, userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import type { MethodParams } from '../../schema/article-params.js';
+import { safeFileName } from '../../util/file-names.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { Method, MethodKind } from '../../schema/method.js';
 import type { DefineCommand } from './define.js';
@@ -144,9 +145,9 @@ export async function methodOfFlags(flags: Partial<VisualizeFlags>): Promise<Met
 
 const DEFAULT_OUTPUT = join('output', 'visualize');
 
-/** File-name-safe form of a model or layer name (ONNX names may hold slashes). */
-export function safeName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, '_');
+/** The file of one filter's picture: `<model>-<layer>` by the file-name rule (ONNX names may hold slashes), then the filter. */
+export function pictureFileName(model: string, layer: string, filter: number): string {
+  return `${safeFileName(`${model}-${layer}`)}-${filter}.png`;
 }
 
 export const defineVisualizeCommand: DefineCommand = (program) => {
@@ -231,7 +232,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
             onResult: async (result) => {
               let image: string | null = null;
               if (result.image) {
-                image = join(output, `${safeName(model.name)}-${safeName(flags.layer)}-${result.filter}.png`);
+                image = join(output, pictureFileName(model.name, flags.layer, result.filter));
                 await writeFileAtomic(image, await encodePng(result.image));
               }
               progress.tick();
