@@ -26,5 +26,8 @@ export default defineConfig({
     define: { __ATLAS_OUTPUT_DIR__: JSON.stringify(outputDir), __SITE_BASE__: JSON.stringify(base) },
     // The schema and error helpers live in ../pipeline (the contract is shared, not copied).
     server: { fs: { allow: [repoRoot] } },
+    // Every page script and stylesheet stays a file of its own, never inlined into the HTML: the
+    // Content-Security-Policy (src/lib/csp.ts) allows scripts and styles from the site's files only.
+    build: { assetsInlineLimit: 0 },
   },
 });

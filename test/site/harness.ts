@@ -89,6 +89,15 @@ export async function openBrowser(profile: string): Promise<Browser> {
   return { context, page, problems };
 }
 
+/**
+ * Waits until `expression` (browser-side code) is true, polling with page.evaluate, which runs
+ * through the DevTools protocol. page.waitForFunction compiles its string inside the page, which
+ * the site's Content-Security-Policy (no 'unsafe-eval', site/src/lib/csp.ts) refuses.
+ */
+export async function waitUntil(page: Page, expression: string, timeout = 30_000): Promise<void> {
+  await expect.poll(() => page.evaluate<boolean>(expression), { timeout, interval: 100 }).toBe(true);
+}
+
 let axeSource: string | undefined;
 
 /**
@@ -117,7 +126,7 @@ export async function checkPage(browser: Browser, name: string): Promise<void> {
   await page.waitForLoadState('load');
   // Browser-side code as strings: the project's tsconfig has no DOM types.
   await page.evaluate(`document.querySelectorAll('img').forEach((img) => { img.loading = 'eager'; })`);
-  await page.waitForFunction(`Array.from(document.images).every((img) => img.complete)`, undefined, { timeout: 30_000 });
+  await waitUntil(page, `Array.from(document.images).every((img) => img.complete)`);
   const broken = await page.evaluate<string[]>(
     // A hidden image without a source is a slot a script fills (the browser probe's photo preview).
     `Array.from(document.images).filter((img) => img.naturalWidth === 0 && !(img.hidden && !img.hasAttribute('src'))).map((img) => img.getAttribute('src'))`,

@@ -7,9 +7,10 @@
  * rebuild, filter N's page shows another visualisation than the diff did).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { DIFF_SCHEMA_VERSION, diffSchema, type AtlasDiff } from '../../../pipeline/diff/schema.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
+import { insideFolder } from '../../../pipeline/util/paths.js';
 import type { DiffAtlasSide, DiffSideKey, SiteAtlas, SiteDiff } from './site-types.js';
 import { assignSlugs, slugify } from './slug.js';
 
@@ -47,8 +48,8 @@ async function readDiff(file: string): Promise<AtlasDiff> {
  * Anything that leaves that folder is an error naming diff.json, never read.
  */
 export function sideFile(diff: Pick<SiteDiff, 'dir' | 'file'>, side: Pick<DiffAtlasSide, 'dir' | 'which'>, path: string): string {
-  const inside = relative(side.dir, resolve(diff.dir, path));
-  if (isAbsolute(path) || inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+  const inside = isAbsolute(path) ? undefined : insideFolder(side.dir, resolve(diff.dir, path));
+  if (inside === undefined) {
     throw userError({
       where: diff.file,
       expected: `file paths of atlas ${side.which.toUpperCase()} inside its folder ${side.dir}`,
@@ -56,7 +57,7 @@ export function sideFile(diff: Pick<SiteDiff, 'dir' | 'file'>, side: Pick<DiffAt
       fix: RERUN,
     });
   }
-  return inside.split(sep).join('/');
+  return inside;
 }
 
 /** Every file path one side of the diff names (visualisations, thumbnails, dataset thumbnails). */
@@ -78,8 +79,7 @@ export function sidePaths(diff: AtlasDiff, which: DiffSideKey): string[] {
 function resolveSide(diff: AtlasDiff, file: string, outputDir: string, which: DiffSideKey, atlases: readonly SiteAtlas[]): DiffAtlasSide {
   const ref = diff[which];
   const atlasDir = resolve(dirname(file), ref.path);
-  const inside = relative(resolve(outputDir), atlasDir);
-  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+  if (insideFolder(outputDir, atlasDir) === undefined) {
     throw userError({
       where: `${file} (${which}.path)`,
       expected: `the folder of atlas ${which.toUpperCase()} inside the output folder ${resolve(outputDir)}`,

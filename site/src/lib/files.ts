@@ -4,15 +4,16 @@
  * Pages and the copy use the same lists, so dist/ holds no file a page does not reference, and
  * every one passes publish.ts (inside the output folder by real path, a regular image file).
  */
-import { copyFile, mkdir, realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { mkdir, realpath, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { userError } from '../../../pipeline/errors.js';
+import { insideFolder } from '../../../pipeline/util/paths.js';
 import type { Atlas } from '../../../pipeline/schema/atlas.js';
 import { diffPageFiles } from './diff-view.js';
 import { offeredHalf } from './probe-model.js';
 import type { SiteAtlas, SiteData } from './site-types.js';
 import { diffFilesSegments, FILES_SEGMENT } from './urls.js';
-import { publishable } from './publish.js';
+import { publishable, readPublishable, type PublishCheck } from './publish.js';
 import { fullFile, losslessFile, publishLossless, tileFiles } from './pictures.js';
 
 /**
@@ -50,10 +51,7 @@ export function referencedFiles(atlas: Atlas, lossless = publishLossless(process
 
 /** Absolute path of an atlas file; a path that leaves the atlas folder is an error, never read. */
 export function atlasFilePath(site: SiteAtlas, file: string): string {
-  const root = resolve(site.dir);
-  const path = resolve(root, file);
-  const inside = relative(root, path);
-  if (isAbsolute(file) || inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+  if (isAbsolute(file) || insideFolder(site.dir, file) === undefined) {
     throw userError({
       where: `${join(site.dir, 'atlas.json')}`,
       expected: 'file paths relative to the atlas folder, inside it',
@@ -61,7 +59,7 @@ export function atlasFilePath(site: SiteAtlas, file: string): string {
       fix: 'Rebuild the atlas with `filter-atlas build`; do not edit atlas.json by hand.',
     });
   }
-  return path;
+  return resolve(site.dir, file);
 }
 
 /** An atlas.json that names a file its folder lacks (a copied or half-deleted atlas). */
@@ -109,13 +107,12 @@ export function fileRoots(data: SiteData): FileRoot[] {
 }
 
 /** Absolute path of a root's file (paths were checked to stay inside when atlas.json / diff.json were read). */
-function rootFilePath(root: FileRoot, file: string): string {
-  const path = resolve(root.dir, file);
-  const inside = relative(resolve(root.dir), path);
-  if (isAbsolute(file) || inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+function rootFilePath(root: FileRoot, file: string): { path: string; within: string } {
+  const within = isAbsolute(file) ? undefined : insideFolder(root.dir, file);
+  if (within === undefined) {
     throw userError({ where: root.files.get(file) ?? root.dir, expected: `file paths inside ${root.dir}`, received: JSON.stringify(file) });
   }
-  return path;
+  return { path: resolve(root.dir, file), within };
 }
 
 /** The file a `files/...` URL path (decoded segments after `files/`) names, if the site serves it. */
@@ -123,7 +120,7 @@ export function servedFile(roots: readonly FileRoot[], segments: readonly string
   for (const root of roots) {
     if (segments.length <= root.segments.length || !root.segments.every((s, i) => segments[i] === s)) continue;
     const file = segments.slice(root.segments.length).join('/');
-    if (root.files.has(file)) return rootFilePath(root, file);
+    if (root.files.has(file)) return rootFilePath(root, file).path;
   }
   return undefined;
 }
@@ -141,33 +138,47 @@ export interface PublishedFile {
   size: number;
 }
 
+/** Each referenced file with the check publish.ts makes of it, and its place under dist/files/. */
+async function publishChecks(data: SiteData): Promise<{ check: PublishCheck; to: string[] }[]> {
+  const outputReal = await realpath(data.outputDir);
+  return fileRoots(data).flatMap((root) =>
+    [...root.files].map(([file, source]) => {
+      const { path, within } = rootFilePath(root, file);
+      return { check: { outputReal, path, file, source, missingFix: missingFix(source) }, to: [...root.segments, ...within.split('/')] };
+    }),
+  );
+}
+
 /**
  * Every file the site publishes, each checked by publish.ts; the first file that may not be
  * published (missing, a link out of the output folder, not a regular image file) is an error naming
- * the atlas.json or diff.json that references it. Nothing is copied before all have passed.
+ * the atlas.json or diff.json that references it. loadSiteData runs this before any page is written.
  */
 export async function publishedFiles(data: SiteData): Promise<PublishedFile[]> {
-  const outputReal = await realpath(data.outputDir);
   const out: PublishedFile[] = [];
-  for (const root of fileRoots(data)) {
-    for (const [file, source] of root.files) {
-      const path = rootFilePath(root, file);
-      const { real, size } = await publishable({ outputReal, path, file, source, missingFix: missingFix(source) });
-      out.push({ from: real, to: [...root.segments, ...relative(resolve(root.dir), path).split(sep)], size });
-    }
+  for (const { check, to } of await publishChecks(data)) {
+    const { real, size } = await publishable(check);
+    out.push({ from: real, to, size });
   }
   return out;
 }
 
-/** Copies every referenced file (after publishedFiles checked them all); plain copies of regular files. */
+/**
+ * Copies every referenced file into dist/files/ once all have passed publishedFiles: each is then
+ * opened once more without following links, its whole content checked again as read from that
+ * handle, and exactly those bytes written, so a file swapped or rewritten since the first check is
+ * refused or copied as checked, never read through a new link. Plain files, no links into the output folder.
+ */
 export async function copyReferencedFiles(data: SiteData, distDir: string): Promise<{ files: number; bytes: number }> {
   let bytes = 0;
-  const files = await publishedFiles(data);
-  for (const file of files) {
-    const to = join(distDir, FILES_SEGMENT, ...file.to);
-    await mkdir(dirname(to), { recursive: true });
-    await copyFile(file.from, to);
-    bytes += file.size;
+  await publishedFiles(data);
+  const checks = await publishChecks(data);
+  for (const { check, to } of checks) {
+    const file = await readPublishable(check);
+    const target = join(distDir, FILES_SEGMENT, ...to);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, file.bytes);
+    bytes += file.bytes.length;
   }
-  return { files: files.length, bytes };
+  return { files: checks.length, bytes };
 }

@@ -3,7 +3,6 @@
  * reference into dist/files/ and index the filter pages with Pagefind. In `astro dev` the same
  * files are served straight from the output folder, so nothing is copied while developing.
  */
-import { createReadStream } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +13,7 @@ import * as pagefind from 'pagefind';
 import { userError } from '../../../pipeline/errors.js';
 import { copyReferencedFiles, fileRoots, servedFile } from './files.js';
 import { loadSite } from './load.js';
-import { publishable } from './publish.js';
+import { readPublishable } from './publish.js';
 import { FILES_SEGMENT, normaliseBase } from './urls.js';
 import { copyOrtRuntime } from './ort-runtime.js';
 
@@ -69,11 +68,11 @@ export function atlasSite(options: { outputDir: string }): AstroIntegration {
             .then(async (data) => {
               const path = servedFile(fileRoots(data), segments);
               if (!path) return next();
-              // The same checks as the build's copy: a real path inside the output folder, a regular image file.
+              // The same checks as the build's copy, and the same bytes: read once from the handle that passed them.
               const file = segments.join('/');
-              const { real } = await publishable({ outputReal: await realpath(data.outputDir), path, file, source: `astro dev ${url}`, missingFix: 'Rerun `filter-atlas build`.' });
+              const { bytes } = await readPublishable({ outputReal: await realpath(data.outputDir), path, file, source: `astro dev ${url}`, missingFix: 'Rerun `filter-atlas build`.' });
               response.setHeader('Content-Type', CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream');
-              createReadStream(real).pipe(response);
+              response.end(bytes);
             })
             .catch(next);
         });

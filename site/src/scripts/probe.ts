@@ -135,6 +135,13 @@ async function probe(file: File): Promise<void> {
   }
 }
 
+/** An SVG element with the given attributes, set as text (never parsed as markup). */
+function svgElement(name: string, attributes: Record<string, string>): SVGElement {
+  const element = document.createElementNS('http://www.w3.org/2000/svg', name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  return element;
+}
+
 function render(): void {
   if (!current) return;
   const layer = config.layers.find((l) => l.layer === layerSelect.value) ?? config.layers[0];
@@ -149,9 +156,15 @@ function render(): void {
   const bar = width / means.length;
   const y = (v: number) => ((max - v) / (max - min)) * (height - 10) + 5;
   const highlight = new Set(top);
-  const bars = Array.from(means, (m, i) => `<rect x="${(i * bar).toFixed(2)}" y="${Math.min(y(m), y(0)).toFixed(2)}" width="${Math.max(bar * 0.9, 0.5).toFixed(2)}" height="${Math.abs(y(m) - y(0)).toFixed(2)}" fill="${highlight.has(i) ? '#c2410c' : '#4c6ef5'}"></rect>`).join('');
-  const chart = document.getElementById('probe-chart')!;
-  chart.innerHTML = `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="Mean activation of the ${means.length} filters of ${layer.layer}; the highest is filter ${top[0]}">${bars}<line x1="0" x2="${width}" y1="${y(0)}" y2="${y(0)}" stroke="#999"></line></svg>`;
+  // Built as elements: the layer name comes from the model (an ONNX node name may hold markup).
+  const svg = svgElement('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `Mean activation of the ${means.length} filters of ${layer.layer}; the highest is filter ${top[0]}` });
+  svg.append(
+    ...Array.from(means, (m, i) =>
+      svgElement('rect', { x: (i * bar).toFixed(2), y: Math.min(y(m), y(0)).toFixed(2), width: Math.max(bar * 0.9, 0.5).toFixed(2), height: Math.abs(y(m) - y(0)).toFixed(2), fill: highlight.has(i) ? '#c2410c' : '#4c6ef5' }),
+    ),
+    svgElement('line', { x1: '0', x2: String(width), y1: String(y(0)), y2: String(y(0)), stroke: '#999' }),
+  );
+  document.getElementById('probe-chart')!.replaceChildren(svg);
   const body = document.getElementById('probe-top')!;
   body.replaceChildren(
     ...top.map((index, rank) => {
