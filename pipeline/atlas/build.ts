@@ -16,7 +16,7 @@ import { bytesPerImage, chunk } from '../visualize/sweep.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
 import { filterCost } from '../visualize/cost.js';
 import { methodSummary, type Method } from '../schema/method.js';
-import { ATLAS_SCHEMA_VERSION, type Atlas, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
+import { ATLAS_SCHEMA_VERSION, type Atlas } from '../schema/atlas.js';
 import { AtlasStore } from './store.js';
 import { visualizeLayer, type VisualRecord } from './stage-visualize.js';
 import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
@@ -26,11 +26,11 @@ import { checkBatchMemory, checkScanMemory } from './memory.js';
 import { runWebImages } from './stage-web-images.js';
 import { layerPairs, runConnections } from './stage-connections.js';
 import { runProbeModel } from './stage-probe-model.js';
-import { datasetLabeller, type Labeller } from '../labels/for-dataset.js';
 import { loadImageForModel } from '../image/load.js';
-import type { WebRecord } from './records.js';
-import { assembleAtlas, type AssembledConnections, type AtlasFrame } from './assemble.js';
-import { startShard, type ShardRun, type ShardOutcome } from './shard-build.js';
+import { assembleAtlas, type AtlasFrame } from './assemble.js';
+import { datasetEntry, gatherAssembly, storeReader, type AtlasIndex } from './assembly-inputs.js';
+import type { DatasetResult } from './shard-manifest.js';
+import { keyedBatches, startShard, type ShardRun } from './shard-build.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
@@ -44,6 +44,8 @@ export interface BuildDeps {
   progress(label: string, total: number, options?: { work?: number }): Progress;
   log(message: string): void;
   now(): Date;
+  /** assembly-inputs.ts gatherAssembly; tests may pass one that records what it gathers. */
+  gather?: typeof gatherAssembly;
 }
 
 export interface BuildOptions {
@@ -162,11 +164,11 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   const started = performance.now();
   const model = await deps.loadModel(config.model, { arch: config.arch, signal });
   const plans = planLayers(config, model);
-  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
-  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
   if (config.dataset) {
     checkScanMemory({ where: config.locate(['dataset', 'batchSize']), bytesPerImage: scanBytesPerImage(model, plans.map((p) => p.name)), batchSize: config.dataset.batchSize });
   }
+  config.probes.forEach((probe, i) => at(config, ['probes', i, 'layer'], () => findLayer(model, probe.layer)));
+  const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
   // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
   await store.removeLitter();
   const previous = options.shard ? undefined : await store.readAtlas();
@@ -180,47 +182,30 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     deps.log(shard.summary);
   }
 
-  // Per layer, per method of the layer (in plan order): each filter's record.
-  const records = new Map<string, Array<Map<number, VisualRecord>>>(plans.map((p) => [p.name, p.methods.map(() => new Map())]));
-  const selected = new Map(plans.map((p) => [p.name, new Set(p.filters)]));
-  const web = new Map<string, WebRecord>();
-  let dataset: { source: Dataset; stage: DatasetStageOutput; labeller?: Labeller } | undefined;
-  let connections: (AssembledConnections & { keys: NonNullable<ShardOutcome['connections']>['keys'] }) | undefined;
-  let probeModel: { model: ProbeModel; key: string } | undefined;
-  const probes: AtlasProbe[] = [];
-  const probeKeys: ShardOutcome['probes'] = [];
-  const skippedProbes: ShardOutcome['skippedProbes'] = [];
+  // Per layer, each main picture's record (their web images are made after each batch and at the end).
+  const mainPictures = new Map<string, Map<number, VisualRecord>>(plans.map((p) => [p.name, new Map()]));
+  const withWeb = new Set<string>();
+  let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
+  // What the dataset unit leaves: what atlas.json and a shard's manifest name of it.
+  const result: DatasetResult = { probes: [], skippedProbes: [] };
+  // Which records make the atlas, as a shard's manifest names them: atlas.json is gathered from them
+  // as merge gathers it (assembly-inputs.ts); the dataset unit's once it has run.
+  const index: AtlasIndex = { units: keyedBatches(plans, { model, engine, seed: config.seed }) };
+  const reader = storeReader(store);
   let changed = false;
 
-  const assemble = (complete: boolean): Atlas =>
+  const assemble = async (complete: boolean): Promise<Atlas> =>
     assembleAtlas(frame, {
       createdAt: !changed && previous ? previous.createdAt : deps.now().toISOString(),
       complete,
-      filters: records,
-      selected,
-      web,
-      ...(dataset
-        ? {
-            dataset: {
-              name: config.dataset!.source,
-              digest: dataset.source.digest,
-              listingSkipped: dataset.source.skipped ?? [],
-              scan: dataset.stage.scan,
-              examples: dataset.stage.examples,
-              ...(dataset.labeller ? { labeller: dataset.labeller } : {}),
-            },
-          }
-        : {}),
-      ...(connections ? { connections } : {}),
-      probes,
-      ...(probeModel ? { probeModel: probeModel.model } : {}),
+      ...(await (deps.gather ?? gatherAssembly)(frame.layers, index, reader)).content,
     });
 
   // A main picture's web images are written right after its batch, so a killed build (or shard)
   // leaves finished batches complete with them; `merge` takes a batch only with its web images.
   const addWebImages = async (records: readonly VisualRecord[], progress?: Progress) => {
     const made = await runWebImages({ store, records, ...(progress ? { progress } : {}), signal });
-    for (const [key, images] of made.images) web.set(key, images);
+    for (const key of made.images.keys()) withWeb.add(key);
     if (made.computed > 0) changed = true;
   };
 
@@ -251,13 +236,15 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           concurrency: config.batch.concurrency,
           signal,
           progress,
-          // Into the build's map at once, so atlas.json written after a batch lists this layer's finished filters too.
-          onRecord: (record) => records.get(plan.name)![m].set(record.filter, record),
+          // The main pictures get their web images after each batch; atlas.json is gathered from the records written.
+          onRecord: (record) => {
+            if (m === 0) mainPictures.get(plan.name)!.set(record.filter, record);
+          },
           onBatchWritten: async () => {
             changed = true;
-            if (m === 0) await addWebImages([...records.get(plan.name)![0].values()].filter((r) => r.image && !web.has(r.key)));
+            if (m === 0) await addWebImages([...mainPictures.get(plan.name)!.values()].filter((r) => r.image && !withWeb.has(r.key)));
             // Shards may share a folder: atlas.json is merge's to write.
-            if (!shard) await store.writeAtlas(assemble(false));
+            if (!shard) await store.writeAtlas(await assemble(false));
           },
         });
         filtersComputed += result.computed;
@@ -268,7 +255,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
 
     // Web versions of the main pictures of reused batches too (of this shard's batches); a layer's
     // other methods are shown from their PNGs.
-    const visualRecords = plans.flatMap((p) => [...records.get(p.name)![0].values()]).filter((r) => !web.has(r.key));
+    const visualRecords = plans.flatMap((p) => [...mainPictures.get(p.name)!.values()]).filter((r) => !withWeb.has(r.key));
     await addWebImages(visualRecords, deps.progress('web images', visualRecords.length));
 
     // The dataset scan with its examples, labels and connections, the browser probe model and the
@@ -295,8 +282,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       if (stage.scanned) changed = true;
       const byFile = new Map(source.images.map((image) => [image.file, image]));
       const scanned = stage.scan.images.map((file) => byFile.get(file)!);
-      const labeller = await datasetLabeller(scanned);
-      dataset = { source, stage, ...(labeller ? { labeller } : {}) };
+      dataset = { source, stage };
+      result.dataset = datasetEntry(config.dataset.source, source, stage.scan.key);
       const pairs = layerPairs(model, plans);
       if (pairs.length > 0) {
         const stageOutput = await runConnections({
@@ -313,7 +300,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           progress: deps.progress,
         });
         if (stageOutput.computed > 0) changed = true;
-        connections = { records: stageOutput.records, keys: stageOutput.keys, pairs, images: `each filter's top ${config.dataset.topK} dataset images` };
+        result.connections = { pairs, images: `each filter's top ${config.dataset.topK} dataset images`, keys: stageOutput.keys };
       }
       const skipped = [...(source.skipped ?? []), ...stage.scan.skipped];
       if (skipped.length > 0) deps.log(`dataset: skipped ${skipped.length} unreadable file(s): ${skipped.map((s) => s.file).join(', ')}`);
@@ -326,7 +313,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       const first = dataset?.source.images.find((image) => image.file === dataset!.stage.scan.images[0]);
       const sample = first ? (await loadImageForModel(first.path, model.preprocessing)).data : new Float32Array(3 * height * width).fill(0.5);
       const emitted = await runProbeModel({ model, engine, store, layers: plans.map((p) => p.name), sample: { data: sample, n: 1, height, width } });
-      probeModel = { model: emitted.probeModel, key: emitted.key };
+      result.probeModelKey = emitted.key;
       if (emitted.computed) changed = true;
 
       for (const entry of config.probes) {
@@ -334,11 +321,10 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         const outcome = await runProbe(model, engine, store, plan);
         if ('skipped' in outcome) {
           deps.log(`probe ${entry.image} at ${entry.layer}: skipped, ${outcome.skipped}`);
-          skippedProbes.push({ source: entry.image, layer: entry.layer, reason: outcome.skipped });
+          result.skippedProbes.push({ source: entry.image, layer: entry.layer, reason: outcome.skipped });
           continue;
         }
-        probes.push(outcome.probe);
-        probeKeys.push({ key: outcome.key, id: outcome.probe.id, source: outcome.probe.source });
+        result.probes.push({ key: outcome.key, id: outcome.probe.id, source: outcome.probe.source });
         if (outcome.computed) {
           probesComputed++;
           changed = true;
@@ -347,15 +333,10 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     }
 
     if (shard) {
-      await shard.finish({
-        dataset: dataset && { name: config.dataset!.source, source: dataset.source, scanKey: dataset.stage.scan.key },
-        ...(connections ? { connections: { pairs: connections.pairs, images: connections.images, keys: connections.keys } } : {}),
-        ...(probeModel ? { probeModelKey: probeModel.key } : {}),
-        probes: probeKeys,
-        skippedProbes,
-      });
+      await shard.finish(result);
     } else {
-      await store.writeAtlas(assemble(true));
+      index.dataset = result;
+      await store.writeAtlas(await assemble(true));
     }
     return {
       atlasDir: store.dir,

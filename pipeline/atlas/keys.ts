@@ -22,6 +22,12 @@ export function contentKey(kind: string, parts: Record<string, unknown>): string
 }
 
 /**
+ * What contentKey makes: `<kind>-<20 hex digits>`. A key read from a file this process did not write
+ * (a shard's manifest) must have this form before it names `records/<key>.json`.
+ */
+export const RECORD_KEY_PATTERN = /^[a-z]+-[0-9a-f]{20}$/;
+
+/**
  * The version of the code behind each kind of artifact: bump one when its code changes what it
  * writes, so records of the older code are not reused. viz 2: the low-contrast flag per colour
  * plane; 3: one start noise per seed, not per filter index. scan 2, probe 2: photos resized by
@@ -89,6 +95,14 @@ export interface ExamplesKeyParts {
 
 export function examplesKey(parts: ExamplesKeyParts): string {
   return contentKey('examples', { code: CODE_VERSIONS.examples, ...parts });
+}
+
+/**
+ * The examples key of a filter of a scan: the one derivation for the dataset stage that writes the
+ * record and the assembly that reads it (assembly-inputs.ts, for build and merge alike).
+ */
+export function filterExamplesKey(scan: string, layer: string, filter: number, labelsFromFileNames: boolean): string {
+  return examplesKey({ scan, layer, filter, ...(labelsFromFileNames ? { labels: 'file-names' as const } : {}) });
 }
 
 export interface ProbeKeyParts {

@@ -3,44 +3,26 @@
  * folders its shards wrote, with no coordination between them. Per atlas id found:
  * 1. the shards must be of one build (shard-manifest.ts checkSameBuild: code, weights, engine
  *    device, config), else nothing is written;
- * 2. every unit of work is looked up in every folder (the output's own first): a record is taken
- *    when it parses, matches its schema and every file it names passes verify-files.ts; its files,
- *    then the record, are linked or copied into the output (a batch whole or not at all, like build);
+ * 2. the records of every unit of work are gathered as build gathers them (assembly-inputs.ts), each
+ *    looked up in every folder (the output's own first) and read as hostile input (shard-files.ts:
+ *    names, links and files checked, a damaged copy skipped); the records taken, a batch whole or
+ *    not at all like build, are linked or copied into the output with their files;
  * 3. atlas.json is assembled as build assembles it (assemble.ts), `complete: false` with a
  *    `missing` list (filters, dataset, probes, the shards to rerun) when anything is missing.
  * Shards may also have written into one shared folder, which may be the output: then nothing moves.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { z } from 'zod';
 import { userError } from '../errors.js';
-import { placeFileAtomic } from '../util/fs.js';
-import { datasetLabeller } from '../labels/for-dataset.js';
-import { assembleAtlas, type AssembledConnections, type AssembledDataset, type AtlasContent } from './assemble.js';
+import { insideFolder } from '../util/paths.js';
+import { atlasSchema, type AtlasMissing } from '../schema/atlas.js';
+import { assembleAtlas, type AtlasContent } from './assemble.js';
+import { gatherAssembly } from './assembly-inputs.js';
 import { codeVersion } from './code-version.js';
-import { examplesKey, webKey } from './keys.js';
-import {
-  connectionsRecordSchema,
-  examplesFiles,
-  examplesRecordSchema,
-  probeModelFiles,
-  probeModelRecordSchema,
-  probeRecordSchema,
-  scanRecordSchema,
-  visualFiles,
-  visualRecordSchema,
-  webFiles,
-  webRecordSchema,
-  type ConnectionsRecord,
-  type FilterExamplesRecord,
-  type VisualRecord,
-  type WebRecord,
-} from './records.js';
-import { atlasSchema, type AtlasMissing, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
 import { checkSameBuild, readManifests, type ManifestFile, type ShardManifest } from './shard-manifest.js';
+import { Finder, placeFound, type Source } from './shard-files.js';
 import { formatShard } from './shard-spec.js';
 import { AtlasStore } from './store.js';
-import { fileProblem } from './verify-files.js';
 import { runWebImages } from './stage-web-images.js';
 
 export interface MergeInput {
@@ -56,6 +38,8 @@ export interface MergeDeps {
   now(): Date;
   /** This code's version (code-version.ts); tests may pass another. */
   codeVersion?: () => Promise<string>;
+  /** assembly-inputs.ts gatherAssembly; tests may pass one that records what it gathers. */
+  gather?: typeof gatherAssembly;
 }
 
 export interface MergeSummary {
@@ -109,171 +93,56 @@ async function findManifests(dirs: readonly string[], log: (message: string) => 
   return found;
 }
 
-interface Source {
-  store: AtlasStore;
-  /** Real path, to recognise the output among the sources. */
-  real: string;
-}
-
-interface Found<T> {
-  record: T;
-  source: Source;
-  /** Atlas-relative files the record names. */
-  files: string[];
-}
-
-/** Lookups of records across the sources, with the problems met on the way (damaged copies). */
-class Finder {
-  readonly problems: string[] = [];
-  verified = 0;
-  constructor(readonly sources: readonly Source[]) {}
-
-  async find<S extends z.ZodType>(
-    key: string,
-    schema: S,
-    files: (record: z.infer<S>) => Array<{ file: string; bytes?: number }>,
-    accept: (record: z.infer<S>) => boolean = () => true,
-  ): Promise<Found<z.infer<S>> | undefined> {
-    for (const source of this.sources) {
-      const record = await source.store.readRecord(key, schema);
-      if (record === undefined || !accept(record)) continue;
-      const named = files(record);
-      let bad: string | undefined;
-      for (const { file, bytes } of named) {
-        this.verified += 1;
-        const problem = await fileProblem(source.store.path(file), { bytes });
-        if (problem) {
-          bad = `${source.store.dir}: records/${key}.json names ${file}, which is ${problem}`;
-          break;
-        }
-      }
-      if (bad) {
-        this.problems.push(bad);
-        continue;
-      }
-      return { record, source, files: named.map((n) => n.file) };
-    }
-    return undefined;
-  }
-}
-
-const plain = (files: string[]) => files.map((file) => ({ file }));
-
 async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: MergeDeps): Promise<MergeSummary> {
   const started = performance.now();
   const first = entries[0].manifest;
-  const dest = new AtlasStore(join(resolve(input.output), first.atlas));
+  const output = resolve(input.output);
+  // The manifest's id passed the atlas id rule; the folder is checked to stay inside the output anyway.
+  if (insideFolder(output, first.atlas) !== first.atlas) throw userError({ where: entries[0].file, expected: 'an atlas id that names a folder inside the output', received: JSON.stringify(first.atlas) });
+  const dest = new AtlasStore(join(output, first.atlas));
   await dest.removeLitter();
   const destReal = await realpath(dest.dir).catch(() => resolve(dest.dir));
   // The output first (a rerun of merge moves nothing), then the shard folders in shard order.
   const sources: Source[] = [{ store: dest, real: destReal }];
   for (const entry of entries) {
     const real = await realpath(entry.dir);
-    if (!sources.some((s) => s.real === real)) sources.push({ store: new AtlasStore(entry.dir), real });
+    if (!sources.some((s) => s.real === real)) sources.push({ store: new AtlasStore(real), real });
   }
   const finder = new Finder(sources);
+  // Everything is gathered and checked before anything is placed: a refused shard leaves the output as it was.
+  const gathered = await (deps.gather ?? gatherAssembly)(first.frame.layers, { units: first.units, ...(datasetResult(entries) ? { dataset: datasetResult(entries) } : {}) }, finder);
   const placed = new Set<string>();
-  const place = async (found: Found<unknown>, key: string) => {
-    if (found.source.real === destReal) return;
-    // Files first, the record last: its presence marks the artifact complete, as in build.
-    for (const file of [...found.files, `records/${key}.json`]) {
-      if (placed.has(file)) continue;
-      input.signal?.throwIfAborted();
-      await placeFileAtomic(found.source.store.path(file), dest.path(file));
-      placed.add(file);
-    }
-  };
+  for (const key of gathered.taken) {
+    const found = finder.found(key);
+    if (found && found.source.real !== destReal) await placeFound(found, dest, placed, input.signal);
+  }
+  const { filters, web } = gathered.content;
+  // A shard killed between its batch and the batch's web images: they are made from the PNG alone
+  // (no model, no engine), the same bytes the shard would have written.
+  const made = await runWebImages({ store: dest, records: gathered.withoutWeb, signal: input.signal });
+  for (const [key, images] of made.images) web.set(key, images);
 
-  // Per layer, per method (the main picture first), filter -> record; and each main picture's web images.
-  const filters = new Map<string, Array<Map<number, VisualRecord>>>(first.frame.layers.map((layer) => [layer.name, [layer.method, ...(layer.otherMethods ?? [])].map(() => new Map())]));
-  const web = new Map<string, WebRecord>();
-  let webMade = 0;
-  const selected = new Map<string, Set<number>>(first.frame.layers.map((layer) => [layer.name, new Set()]));
+  const missingUnits = new Set(gathered.missingUnits);
   const missingFilters = new Map<string, Set<number>>();
-  const missingUnits = new Set<number>();
-  for (const [u, unit] of first.units.entries()) {
+  for (const u of missingUnits) {
+    const unit = first.units[u];
     if (unit.kind !== 'batch') continue;
-    input.signal?.throwIfAborted();
-    for (const filter of unit.filters) selected.get(unit.layer)?.add(filter);
-    const found: Array<{ visual: Found<VisualRecord>; web?: { key: string; hit: Found<WebRecord> } }> = [];
-    for (const [i, filter] of unit.filters.entries()) {
-      const key = unit.keys[i];
-      const visual = await finder.find(key, visualRecordSchema, (r) => plain(visualFiles(r)), (r) => r.key === key && r.filter === filter);
-      if (!visual) break;
-      // A main picture's web images, when its shard wrote them (it writes them right after the batch).
-      const webRecordKey = webKey({ viz: key });
-      const hit = unit.method === 0 && visual.record.image ? await finder.find(webRecordKey, webRecordSchema, (r) => plain(webFiles(r))) : undefined;
-      found.push({ visual, ...(hit ? { web: { key: webRecordKey, hit } } : {}) });
-    }
-    // A batch is taken whole or not at all: its filters' pictures depend on each other.
-    if (found.length < unit.filters.length) {
-      missingUnits.add(u);
-      const missing = missingFilters.get(unit.layer) ?? new Set<number>();
-      for (const filter of unit.filters) missing.add(filter);
-      missingFilters.set(unit.layer, missing);
-      continue;
-    }
-    for (const [i, { visual, web: webFound }] of found.entries()) {
-      await place(visual, unit.keys[i]);
-      filters.get(unit.layer)![unit.method].set(visual.record.filter, visual.record);
-      if (webFound) {
-        await place(webFound.hit, webFound.key);
-        web.set(unit.keys[i], webFound.hit.record);
-      } else if (unit.method === 0 && visual.record.image) {
-        // A shard killed between its batch and the batch's web images: they are made from the PNG
-        // alone (no model, no engine), the same bytes the shard would have written.
-        const made = await runWebImages({ store: dest, records: [visual.record], signal: input.signal });
-        for (const [key, images] of made.images) web.set(key, images);
-        webMade += made.computed;
-      }
-    }
+    const missing = missingFilters.get(unit.layer) ?? new Set<number>();
+    for (const filter of unit.filters) missing.add(filter);
+    missingFilters.set(unit.layer, missing);
   }
-
-  let dataset: AssembledDataset | undefined;
-  let connections: AssembledConnections | undefined;
-  let probeModel: ProbeModel | undefined;
-  const probes: AtlasProbe[] = [];
-  let datasetMissing = false;
-  let probesMissing: string[] = [];
-  const datasetUnit = first.units.findIndex((unit) => unit.kind === 'dataset');
+  const datasetMissing = first.units.some((unit, u) => unit.kind === 'dataset' && missingUnits.has(u));
   const config = first.config as { dataset?: unknown; probes?: Array<{ image: string; layer: string }> };
-  if (datasetUnit >= 0) {
-    const result = entries.find((entry) => entry.manifest.datasetResult)?.manifest.datasetResult;
-    const gathered = result && (await gatherDataset(result, first, finder));
-    if (gathered) {
-      for (const [key, hit] of gathered.found) await place(hit, key);
-      dataset = gathered.dataset;
-      connections = gathered.connections;
-      probeModel = gathered.probeModel;
-      probes.push(...gathered.probes);
-    } else {
-      missingUnits.add(datasetUnit);
-      datasetMissing = config.dataset !== null && config.dataset !== undefined;
-      probesMissing = (config.probes ?? []).map((probe) => `${probe.image} at ${probe.layer}`);
-    }
-  }
-
   const missing: AtlasMissing | undefined =
     missingUnits.size === 0
       ? undefined
       : {
           filters: first.frame.layers.filter((layer) => missingFilters.has(layer.name)).map((layer) => ({ layer: layer.name, filters: [...missingFilters.get(layer.name)!].sort((a, b) => a - b) })),
-          dataset: datasetMissing,
-          probes: probesMissing,
+          dataset: datasetMissing && config.dataset !== null && config.dataset !== undefined,
+          probes: datasetMissing ? (config.probes ?? []).map((probe) => `${probe.image} at ${probe.layer}`) : [],
           shards: shardsToRerun(first, missingUnits),
         };
-  const content: AtlasContent = {
-    createdAt: deps.now().toISOString(),
-    complete: missing === undefined,
-    ...(missing ? { missing } : {}),
-    filters,
-    selected,
-    web,
-    ...(dataset ? { dataset } : {}),
-    ...(connections ? { connections } : {}),
-    probes,
-    ...(probeModel ? { probeModel } : {}),
-  };
+  const content: AtlasContent = { createdAt: deps.now().toISOString(), complete: missing === undefined, ...(missing ? { missing } : {}), ...gathered.content };
   // A merge that changes nothing keeps the date of the atlas it would rewrite, and writes nothing.
   const previous = await dest.readAtlas();
   if (previous) {
@@ -282,7 +151,7 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
   }
   await dest.writeAtlas(assembleAtlas(first.frame, content));
 
-  if (webMade > 0) deps.log(`merge: made the web images of ${webMade} picture(s) whose shard stopped before it wrote them`);
+  if (made.computed > 0) deps.log(`merge: made the web images of ${made.computed} picture(s) whose shard stopped before it wrote them`);
   for (const problem of finder.problems.slice(0, 20)) deps.log(`merge: skipped a damaged copy: ${problem}`);
   if (finder.problems.length > 20) deps.log(`merge: (and ${finder.problems.length - 20} more damaged copies)`);
   return {
@@ -305,76 +174,9 @@ function shardsToRerun(manifest: ShardManifest, missingUnits: ReadonlySet<number
   return [...shards].sort((a, b) => a - b).map((index) => formatShard({ index, count: manifest.shard.count }));
 }
 
-interface GatheredDataset {
-  dataset?: AssembledDataset;
-  connections?: AssembledConnections;
-  probeModel?: ProbeModel;
-  probes: AtlasProbe[];
-  found: Array<[string, Found<unknown>]>;
-}
-
-/** The dataset unit's records (scan, every filter's examples, connections, the probe model, the probes), all verified, or undefined. */
-async function gatherDataset(result: NonNullable<ShardManifest['datasetResult']>, manifest: ShardManifest, finder: Finder): Promise<GatheredDataset | undefined> {
-  const found: Array<[string, Found<unknown>]> = [];
-  let dataset: AssembledDataset | undefined;
-  if (result.dataset) {
-    const { scanKey } = result.dataset;
-    const scan = await finder.find(
-      scanKey,
-      scanRecordSchema,
-      (record) => record.layers.map((layer) => ({ file: layer.means, bytes: record.images.length * layer.channels * 4 })),
-      (record) => record.key === scanKey,
-    );
-    if (!scan) return undefined;
-    found.push([scanKey, scan]);
-    const examples = new Map<string, Map<number, FilterExamplesRecord>>();
-    const selected = new Map<string, number[]>();
-    // Each filter once: a layer's other methods cut the same filters into their own batches.
-    for (const unit of manifest.units) if (unit.kind === 'batch' && unit.method === 0) selected.set(unit.layer, [...(selected.get(unit.layer) ?? []), ...unit.filters]);
-    for (const layer of scan.record.layers) {
-      const perFilter = new Map<number, FilterExamplesRecord>();
-      examples.set(layer.layer, perFilter);
-      for (const filter of selected.get(layer.layer) ?? []) {
-        const key = examplesKey({ scan: scanKey, layer: layer.layer, filter, ...(result.dataset.labelsFromFileNames ? { labels: 'file-names' as const } : {}) });
-        const hit = await finder.find(key, examplesRecordSchema, (record) => plain(examplesFiles(record)));
-        if (!hit) return undefined;
-        found.push([key, hit]);
-        perFilter.set(filter, hit.record);
-      }
-    }
-    // Labelled as build labels them: over the images the scan read, in scan order.
-    const byFile = new Map(result.dataset.images.map((image) => [image.file, image]));
-    const labeller = await datasetLabeller(scan.record.images.flatMap((file) => byFile.get(file) ?? []));
-    dataset = { name: result.dataset.name, digest: result.dataset.digest, listingSkipped: result.dataset.listingSkipped, scan: scan.record, examples, ...(labeller ? { labeller } : {}) };
-  }
-  let connections: AssembledConnections | undefined;
-  if (result.connections) {
-    const { pairs, images, keys } = result.connections;
-    // As the connections stage returns them: every pair's layer, with the records of its filters.
-    const records = new Map<string, Map<number, ConnectionsRecord>>(pairs.map((pair) => [pair.layer, new Map()]));
-    for (const { layer, filter, key } of keys) {
-      const hit = await finder.find(key, connectionsRecordSchema, () => [], (record) => record.layer === layer && record.filter === filter);
-      if (!hit) return undefined;
-      found.push([key, hit]);
-      records.get(layer)?.set(filter, hit.record);
-    }
-    connections = { records, pairs, images };
-  }
-  let probeModel: ProbeModel | undefined;
-  if (result.probeModelKey) {
-    const hit = await finder.find(result.probeModelKey, probeModelRecordSchema, (record) => plain(probeModelFiles(record)));
-    if (!hit) return undefined;
-    found.push([result.probeModelKey, hit]);
-    probeModel = hit.record;
-  }
-  const probes: AtlasProbe[] = [];
-  for (const probe of result.probes) {
-    const hit = await finder.find(probe.key, probeRecordSchema, (record) => plain([record.image, record.chart]));
-    if (!hit) return undefined;
-    found.push([probe.key, hit]);
-    probes.push({ ...hit.record, id: probe.id, source: probe.source });
-  }
-  return { ...(dataset ? { dataset } : {}), ...(connections ? { connections } : {}), ...(probeModel ? { probeModel } : {}), probes, found };
+/** What the dataset unit left, from the shard that ran it. */
+function datasetResult(entries: readonly ManifestFile[]): ShardManifest['datasetResult'] {
+  return entries.find((entry) => entry.manifest.datasetResult)?.manifest.datasetResult;
 }
 
 export async function runMerge(input: MergeInput, deps: MergeDeps): Promise<MergeSummary[]> {

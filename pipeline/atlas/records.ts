@@ -5,7 +5,21 @@
  * folder costs a recomputation, never a build that stops or an atlas that points at nothing.
  */
 import { z } from 'zod';
+import { isPlainRelativePath } from '../util/paths.js';
+import { RECORD_KEY_PATTERN } from './keys.js';
 import { filterSchema, filterStatsSchema, probeModelSchema, probeSchema, topImageSchema, webImagesSchema } from '../schema/atlas.js';
+
+/** A record's key as contentKey makes it (keys.ts): what a shard's manifest may name. */
+export const recordKeySchema = z.string().regex(RECORD_KEY_PATTERN, 'expected a record key: <kind>-<20 hex digits>, as keys.ts makes them');
+
+/**
+ * The rule for a file a record names, as build writes them (`files/<key>/...`, AtlasStore): a plain
+ * relative path (paths.ts) under files/. A record read from a folder this process did not write is
+ * refused when one of its files breaks it.
+ */
+export function isRecordFile(path: string): boolean {
+  return isPlainRelativePath(path) && path.startsWith('files/');
+}
 
 export const visualRecordSchema = filterSchema
   .omit({ stats: true, superstimulus: true, top: true, labels: true })

@@ -9,9 +9,8 @@ import type { Config } from '../config/load.js';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
 import { builtinManifests, isAssetName } from '../assets/manifest.js';
-import { listImageFiles, type Dataset } from '../dataset/list.js';
+import { listImageFiles } from '../dataset/list.js';
 import { forwardCost } from '../visualize/cost.js';
-import type { LabelledImage } from '../labels/for-dataset.js';
 import type { Method } from '../schema/method.js';
 import type { AtlasFrame } from './assemble.js';
 import { codeVersion } from './code-version.js';
@@ -30,15 +29,6 @@ export interface ShardLayer {
   methods: ReadonlyArray<{ method: Method; batchSize: number; cost: number }>;
 }
 
-/** What the dataset unit left, as build has it; ignored on a shard that does not own the unit. */
-export interface ShardOutcome {
-  dataset?: { name: string; source: Dataset; scanKey: string };
-  connections?: DatasetResult['connections'];
-  probeModelKey?: string;
-  probes: DatasetResult['probes'];
-  skippedProbes: DatasetResult['skippedProbes'];
-}
-
 export interface ShardRun {
   spec: ShardSpec;
   /** True when batch `batch` (numbered from 0 within the layer and method) of `layer`'s method `method` is this shard's. */
@@ -48,8 +38,8 @@ export interface ShardRun {
   /** Filters of this shard, and one line saying what it does. */
   filters: number;
   summary: string;
-  /** Writes the manifest again, finished, with what the dataset unit left when this shard ran it. */
-  finish(outcome: ShardOutcome): Promise<void>;
+  /** Writes the manifest again, finished, with what the dataset unit left when this shard ran it (ignored otherwise). */
+  finish(result: DatasetResult): Promise<void>;
 }
 
 /**
@@ -110,6 +100,22 @@ async function datasetUnitCost(config: Config, model: CnnModel, layers: readonly
   });
 }
 
+/**
+ * Every batch of every method of every layer, cut as build cuts them (work-units.ts), with its
+ * filters' record keys: the units of a shard's manifest, and what a build gathers its atlas from.
+ */
+export function keyedBatches(layers: readonly ShardLayer[], context: { model: CnnModel; engine: Engine; seed: number }): Array<Extract<ManifestUnit, { kind: 'batch' }>> {
+  const byLayer = new Map(layers.map((layer) => [layer.name, layer]));
+  return workUnits(
+    layers.flatMap((layer) => layer.methods.map((m, method) => ({ name: layer.name, method, filters: layer.filters, batchSize: m.batchSize, filterCost: m.cost }))),
+    undefined,
+  ).flatMap((unit) => {
+    if (unit.kind !== 'batch') return [];
+    const filterContext = { ...context, layer: unit.layer, method: byLayer.get(unit.layer)!.methods[unit.method].method };
+    return [{ ...unit, keys: unit.filters.map((filter) => filterKey(filterContext, filter, unit.filters)) }];
+  });
+}
+
 export interface StartShardInput {
   spec: ShardSpec;
   config: Config;
@@ -123,18 +129,9 @@ export interface StartShardInput {
 /** Plans the shard and writes its manifest (unfinished); stale manifests of other builds go. */
 export async function startShard(input: StartShardInput): Promise<ShardRun> {
   const { spec, config, model, engine, store, layers } = input;
-  const units = workUnits(
-    layers.flatMap((layer) => layer.methods.map((m, method) => ({ name: layer.name, method, filters: layer.filters, batchSize: m.batchSize, filterCost: m.cost }))),
-    await datasetUnitCost(config, model, layers),
-  );
+  // The dataset unit last, as work-units.ts places it.
+  const units: ManifestUnit[] = [...keyedBatches(layers, { model, engine, seed: config.seed }), { kind: 'dataset', cost: await datasetUnitCost(config, model, layers) }];
   const assignment = assignShards(units, spec.count);
-  const byLayer = new Map(layers.map((layer) => [layer.name, layer]));
-  const manifestUnits = units.map((unit): ManifestUnit => {
-    if (unit.kind === 'dataset') return unit;
-    const layer = byLayer.get(unit.layer)!;
-    const context = { model, engine, layer: layer.name, method: layer.methods[unit.method].method, seed: config.seed };
-    return { ...unit, keys: unit.filters.map((filter) => filterKey(context, filter, unit.filters)) };
-  });
   const portable = portableConfig(config);
   const manifest: ShardManifest = {
     format: 1,
@@ -146,7 +143,7 @@ export async function startShard(input: StartShardInput): Promise<ShardRun> {
     configDigest: createHash('sha256').update(canonicalJson(portable)).digest('hex'),
     config: portable,
     frame: input.frame,
-    units: manifestUnits,
+    units,
     assignment,
     finished: false,
   };
@@ -165,33 +162,8 @@ export async function startShard(input: StartShardInput): Promise<ShardRun> {
     ownsDataset,
     filters,
     summary: `shard ${formatShard(spec)}: ${mine.size} of ${units.filter((u) => u.kind === 'batch').length} batches (${filters} filters)${ownsDataset ? ', the dataset unit (scan, examples, labels, connections, probe model, probes)' : ''}, ${share} % of the estimated work`,
-    finish: async ({ dataset, connections, probeModelKey, probes, skippedProbes }) => {
-      const datasetResult: DatasetResult | undefined = ownsDataset
-        ? {
-            ...(dataset
-              ? {
-                  dataset: {
-                    name: dataset.name,
-                    digest: dataset.source.digest,
-                    listingSkipped: dataset.source.skipped ?? [],
-                    scanKey: dataset.scanKey,
-                    labelsFromFileNames: dataset.source.labelSource === 'file-names',
-                    images: labelledImages(dataset.source),
-                  },
-                }
-              : {}),
-            ...(connections ? { connections } : {}),
-            ...(probeModelKey ? { probeModelKey } : {}),
-            probes,
-            skippedProbes,
-          }
-        : undefined;
-      await writeManifest(store, { ...manifest, finished: true, ...(datasetResult ? { datasetResult } : {}) });
+    finish: async (result) => {
+      await writeManifest(store, { ...manifest, finished: true, ...(ownsDataset ? { datasetResult: result } : {}) });
     },
   };
-}
-
-/** What the dominant labels need of the scanned images (labels/for-dataset.ts), for `merge`. */
-function labelledImages(source: Dataset): LabelledImage[] {
-  return source.images.map(({ file, label, wnid }) => ({ file, ...(label !== undefined ? { label } : {}), ...(wnid !== undefined ? { wnid } : {}) }));
 }

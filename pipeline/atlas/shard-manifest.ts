@@ -10,8 +10,10 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { userError } from '../errors.js';
+import { describeValue, userError } from '../errors.js';
+import { atlasIdSchema, isReservedAtlasId, RESERVED_ATLAS_IDS } from '../config/schema.js';
 import { frameSchema } from './assemble.js';
+import { recordKeySchema } from './records.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
 import type { AtlasStore } from './store.js';
 
@@ -21,7 +23,7 @@ export const SHARDS_FOLDER = 'shards';
 const index = z.number().int().nonnegative();
 
 const unitSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('batch'), layer: z.string(), method: index, batch: index, filters: z.array(index).min(1), keys: z.array(z.string()).min(1), cost: z.number() }),
+  z.object({ kind: z.literal('batch'), layer: z.string(), method: index, batch: index, filters: z.array(index).min(1), keys: z.array(recordKeySchema).min(1), cost: z.number() }),
   z.object({ kind: z.literal('dataset'), cost: z.number() }),
 ]);
 export type ManifestUnit = z.infer<typeof unitSchema>;
@@ -35,7 +37,7 @@ const datasetResultSchema = z.object({
       name: z.string(),
       digest: z.string(),
       listingSkipped: z.array(skippedSchema),
-      scanKey: z.string(),
+      scanKey: recordKeySchema,
       /** Examples keys carry `labels: file-names` for such datasets (keys.ts). */
       labelsFromFileNames: z.boolean(),
       /** The listed images' names and classes: what the dominant labels need (labels/for-dataset.ts). */
@@ -47,20 +49,26 @@ const datasetResultSchema = z.object({
     .object({
       pairs: z.array(z.object({ layer: z.string(), from: z.string() })),
       images: z.string(),
-      keys: z.array(z.object({ layer: z.string(), filter: index, key: z.string() })),
+      keys: z.array(z.object({ layer: z.string(), filter: index, key: recordKeySchema })),
     })
     .optional(),
   /** The browser probe model's record. */
-  probeModelKey: z.string().optional(),
-  probes: z.array(z.object({ key: z.string(), id: z.string(), source: z.string() })),
+  probeModelKey: recordKeySchema.optional(),
+  probes: z.array(z.object({ key: recordKeySchema, id: z.string(), source: z.string() })),
   /** Probes that could not run (non-finite activations): not missing, only absent. */
   skippedProbes: z.array(z.object({ source: z.string(), layer: z.string(), reason: z.string() })),
 });
 export type DatasetResult = z.infer<typeof datasetResultSchema>;
 
+/**
+ * A shard's manifest comes from a folder merge did not write (a CI artifact, a shared volume): every
+ * name in it that becomes a path passes the rule build's own names pass. The atlas id (merge's folder
+ * <output>/<atlas>) is a config's atlas id, reserved ids included, and the frame's id is the same; the
+ * record keys (records/<key>.json) are keys as keys.ts makes them.
+ */
 export const shardManifestSchema = z.object({
   format: z.literal(SHARD_MANIFEST_FORMAT),
-  atlas: z.string(),
+  atlas: atlasIdSchema.refine((id) => !isReservedAtlasId(id), `expected an atlas id other than ${RESERVED_ATLAS_IDS.map((id) => JSON.stringify(id)).join(', ')} (<output>/diffs holds the diffs)`),
   shard: z.object({ index: z.number().int().positive(), count: z.number().int().positive() }),
   codeVersion: z.string(),
   weightsDigest: z.string(),
@@ -76,7 +84,7 @@ export const shardManifestSchema = z.object({
   assignment: z.array(z.number().int().positive()),
   finished: z.boolean(),
   datasetResult: datasetResultSchema.optional(),
-});
+}).refine((manifest) => manifest.frame.id === manifest.atlas, { path: ['frame', 'id'], message: 'expected the atlas id of the manifest (`atlas`), as build writes it' });
 export type ShardManifest = z.infer<typeof shardManifestSchema>;
 
 /** A manifest and the file it was read from (errors name the file). */
@@ -103,8 +111,10 @@ export async function readManifests(atlasDir: string): Promise<ManifestFile[]> {
   for (const name of names) {
     const file = join(folder, name);
     let parsed: z.ZodSafeParseResult<ShardManifest>;
+    let json: unknown;
     try {
-      parsed = shardManifestSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+      json = JSON.parse(await readFile(file, 'utf8'));
+      parsed = shardManifestSchema.safeParse(json);
     } catch (error) {
       throw userError({ where: file, expected: 'a shard manifest (JSON)', received: (error as Error).message, fix: 'Rebuild this shard: `filter-atlas build <config> --shard K/N`.' }, error);
     }
@@ -113,13 +123,20 @@ export async function readManifests(atlasDir: string): Promise<ManifestFile[]> {
       throw userError({
         where: file,
         expected: `a shard manifest of format ${SHARD_MANIFEST_FORMAT}`,
-        received: `${issue?.path.join('.') || 'root'}: ${issue?.message}`,
-        fix: 'Rebuild this shard with this version of filter-atlas.',
+        received: `${issue?.path.join('.') || 'root'}: ${issue?.message}${issue ? `, received ${describeValue(valueAt(json, issue.path))}` : ''}`,
+        fix: 'Rebuild this shard with this version of filter-atlas, or leave its folder out of the merge (its work is then reported missing).',
       });
     }
     found.push({ file, dir: atlasDir, manifest: parsed.data });
   }
   return found.sort((a, b) => a.manifest.shard.index - b.manifest.shard.index || a.manifest.shard.count - b.manifest.shard.count);
+}
+
+/** The value at a zod issue's path, for its message. */
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let at = value;
+  for (const key of path) at = at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[key] : undefined;
+  return at;
 }
 
 /** What makes shards parts of one build. */

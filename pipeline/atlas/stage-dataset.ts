@@ -11,7 +11,7 @@ import { createThumbnailStore, writeFilterExamples } from '../dataset/examples.j
 import type { Dataset, DatasetImage } from '../dataset/list.js';
 import { safeFileName } from '../util/file-names.js';
 import type { Progress } from '../util/progress.js';
-import { CODE_VERSIONS, examplesKey, scanKey as keyOfScan } from './keys.js';
+import { CODE_VERSIONS, filterExamplesKey, scanKey as keyOfScan } from './keys.js';
 import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
 import type { AtlasStore } from './store.js';
 
@@ -144,7 +144,7 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
       tasks.push(queue.add(async () => {
         input.signal?.throwIfAborted();
         // Labels from file names are newer than the records of such datasets: a key of their own.
-        const key = examplesKey({ scan: scanKey, layer: layerRecord.layer, filter, ...(dataset.labelSource === 'file-names' ? { labels: 'file-names' as const } : {}) });
+        const key = filterExamplesKey(scanKey, layerRecord.layer, filter, dataset.labelSource === 'file-names');
         let record = await store.readComplete(key, examplesRecordSchema, examplesFiles);
         if (!record) {
           record = await writeFilterExamples({

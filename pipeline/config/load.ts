@@ -12,7 +12,7 @@ import { METHOD_KINDS, type Method, type MethodKind } from '../schema/method.js'
 import { boundedMethodSchema, checkConfigAliases, checkConfigSize } from './bounds.js';
 import { describeIssues, type IssueMessage } from './issues.js';
 import { fieldName, lineOf, type FieldPath } from './locate.js';
-import { configSchema, RESERVED_ATLAS_IDS, type FilterSelectionConfig, type RawConfig } from './schema.js';
+import { atlasIdSchema, configSchema, isReservedAtlasId, RESERVED_ATLAS_IDS, type FilterSelectionConfig, type RawConfig } from './schema.js';
 
 export interface LayerPlan {
   layer: string;
@@ -207,7 +207,16 @@ export async function loadConfig(file: string): Promise<Config> {
   const layers = raw.layers.map((entry, i) => ({ layer: entry.layer, filters: entry.filters, methods: layerMethods[i] ?? methods! }));
 
   const atlas = raw.atlas ?? basename(file, extname(file));
-  if (RESERVED_ATLAS_IDS.includes(atlas.toLowerCase())) {
+  // An id from the file name passes the rule `atlas:` does: it becomes the folder <output>/<id>.
+  if (!atlasIdSchema.safeParse(atlas).success) {
+    throw userError({
+      where: `${file}: atlas (from the file name)`,
+      expected: 'an atlas id of letters, digits, ".", "_" or "-", starting with a letter or digit',
+      received: JSON.stringify(atlas),
+      fix: 'Set `atlas:` in the config, or rename the file.',
+    });
+  }
+  if (isReservedAtlasId(atlas)) {
     throw userError({
       where: raw.atlas ? locate(['atlas']) : `${file}: atlas (from the file name)`,
       expected: `an atlas id other than ${RESERVED_ATLAS_IDS.map((id) => JSON.stringify(id)).join(', ')}`,

@@ -32,9 +32,20 @@ const layerEntry = z.union([
 /** Atlas ids that name something else in the output folder (`<output>/diffs` holds the diffs). */
 export const RESERVED_ATLAS_IDS: readonly string[] = ['diffs'];
 
+/**
+ * The one rule for an atlas id, the folder `<output>/<id>`: a config's `atlas:` (or its file name) and
+ * a shard manifest's `atlas` (which merge turns into a folder) both pass it.
+ */
+export const atlasIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"');
+
+/** True for an id that names something else in the output folder (any case: file systems may ignore it). */
+export function isReservedAtlasId(id: string): boolean {
+  return RESERVED_ATLAS_IDS.includes(id.toLowerCase());
+}
+
 export const configSchema = z.strictObject({
   /** Folder name under the output folder; defaults to the config file's name. */
-  atlas: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"').optional(),
+  atlas: atlasIdSchema.optional(),
   title: z.string().optional(),
   /** A built-in model name or a path (.onnx, model.json, .safetensors with arch), relative to the config file. */
   model: z.string().min(1),

@@ -1,7 +1,8 @@
-import { copyFile, link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileSystemError } from './fs-errors.js';
+import { readAll, sameInode, type FileIdentity } from './open-inside.js';
 
 /** The suffix of writeFileAtomic's temporary files: `<name>.<pid>.<8 hex>.tmp` (see util/litter.ts). */
 export const TEMPORARY_SUFFIX = '.tmp';
@@ -62,5 +63,22 @@ export async function placeFileAtomic(source: string, path: string): Promise<voi
       await copyFile(source, temporary);
       await syncFile(temporary, 'r+');
     }
+  });
+}
+
+/**
+ * placeFileAtomic for a file opened by open-inside.ts from a folder this process did not write: the
+ * hard link is kept only when it names the inode that was verified (`identity`; a name swapped in
+ * between would link something else), else the bytes are copied from the verified open handle.
+ */
+export async function placeVerifiedFile(source: string, opened: { handle: FileHandle; identity: FileIdentity }, path: string): Promise<void> {
+  await throughTemporary(path, async (temporary) => {
+    const linked = await link(source, temporary).then(() => true, () => false);
+    if (linked) {
+      const info = await lstat(temporary);
+      if (info.isFile() && sameInode(info, opened.identity)) return;
+      await rm(temporary, { force: true });
+    }
+    await syncFile(temporary, 'wx', await readAll(opened.handle, opened.identity.size));
   });
 }
