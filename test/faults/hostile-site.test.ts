@@ -140,6 +140,8 @@ afterAll(async () => {
   await browser?.context.close();
   await site?.close();
   await rm(distParent, { recursive: true, force: true });
+  // The build, its attacked copies and the race copies: about 140 MB a run.
+  if (work) await rm(work, { recursive: true, force: true });
   await recordFigures('hostile-site', { hostileInputs });
 });
 
