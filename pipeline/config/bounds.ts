@@ -20,7 +20,7 @@ export const MAX_THREADS = 256;
  * Photos per forward call of the dataset scan: the engine uses every core from one image on, so larger
  * batches are not faster on a CPU, only heavier (each image holds its activations up to the layers).
  */
-export const MAX_SCAN_BATCH = 256;
+export const MAX_SCAN_BATCH = 64;
 
 /** A config lists layers and filter ranges, not data: 256 KiB is a hundred times a real one (config/default.yaml: 1.7 KiB), and the yaml parser takes about a second of CPU for it. */
 export const MAX_CONFIG_BYTES = 256 * 1024;

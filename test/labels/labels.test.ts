@@ -18,7 +18,9 @@ describe('WordNet hypernym table', () => {
     expect(parseDataNounLine(line)).toEqual({ wnid: 'n02084071', name: 'dog', parents: ['n02083346', 'n01317541'] });
   });
 
-  it.skipIf(!existsSync(DATA_NOUN))('is what scripts/wordnet-hypernyms.ts derives from data.noun', async () => {
+  // Skipped without wordnet-base outside CI only: CI installs it, so there a missing data.noun fails.
+  it.skipIf(!existsSync(DATA_NOUN) && !process.env.CI)('is what scripts/wordnet-hypernyms.ts derives from data.noun', async () => {
+    expect(existsSync(DATA_NOUN), `${DATA_NOUN} is missing: install wordnet-base (apt-get install wordnet-base)`).toBe(true);
     const { wnids } = await loadImagenetClasses();
     const derived = formatTable(hypernymClosure(await readFile(DATA_NOUN, 'latin1'), wnids));
     expect(derived).toBe(await readFile(new URL('../../pipeline/labels/data/imagenet-hypernyms.tsv', import.meta.url), 'utf8'));
