@@ -2,15 +2,16 @@
  * Opens a file named by a path read from a folder this process did not write (a shard's records),
  * without ever following a link: the name must pass paths.ts (a plain relative path inside the
  * folder); every component below the folder is lstat'ed (a link, or anything but a folder on the way
- * and a regular file at the end, is refused); the file is opened with O_NOFOLLOW and O_NONBLOCK (a
- * FIFO does not hang the reader) and its fstat must be the inode lstat saw; on Linux the kernel's own
- * path of the open file (/proc/self/fd) must be the one asked for, which also catches a folder
- * swapped for a link between the walk and the open. What it returns names the inode that was
- * verified, so that a later link or copy takes that inode and no other (fs.ts placeVerifiedFile).
+ * and a regular file at the end, is refused); the file is then opened by open-file.ts (O_NOFOLLOW,
+ * O_NONBLOCK, the kernel's own path of the open file read back), and that path must be the one asked
+ * for and the inode the one lstat saw, which also catches a folder swapped for a link between the
+ * walk and the open. What it returns names the inode that was verified, so that a later link or copy
+ * takes that inode and no other (fs.ts placeVerifiedFile).
  */
-import { constants, type Stats } from 'node:fs';
-import { lstat, open, readlink, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openWithoutLinks, type OpenedFile } from './open-file.js';
 import { insideFolder, isPlainRelativePath } from './paths.js';
 
 /** The inode that was verified. */
@@ -25,8 +26,6 @@ export type Opened =
   | { kind: 'missing' }
   /** A link, a special file or a path that leaves the folder: never something a build writes. */
   | { kind: 'refused'; why: string };
-
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 const code = (error: unknown) => (error as NodeJS.ErrnoException).code;
 
@@ -66,25 +65,18 @@ export async function openInside(root: string, relative: string): Promise<Opened
   const seen = await lstatOrMissing(path);
   if (seen === undefined) return { kind: 'missing' };
   if (!seen.isFile()) return { kind: 'refused', why: `${kindOf(seen)}, not a regular file` };
-  let handle: FileHandle;
+  let file: OpenedFile;
   try {
-    handle = await open(path, OPEN_FLAGS);
+    file = await openWithoutLinks(path);
   } catch (error) {
     if (code(error) === 'ENOENT') return { kind: 'missing' };
     if (code(error) === 'ELOOP') return { kind: 'refused', why: 'a link, not a regular file' };
     throw error;
   }
-  try {
-    const info = await handle.stat();
-    const identity = { dev: info.dev, ino: info.ino, size: info.size };
-    if (!info.isFile() || !sameInode(identity, seen)) return await refuse(handle, 'replaced while it was opened');
-    const actual = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
-    if (actual !== undefined && actual !== path) return await refuse(handle, `opened as ${actual} (a folder on its way was replaced by a link)`);
-    return { kind: 'file', handle, identity };
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
+  const identity = { dev: file.stats.dev, ino: file.stats.ino, size: file.stats.size };
+  if (!file.stats.isFile() || !sameInode(identity, seen)) return await refuse(file.handle, 'replaced while it was opened');
+  if (file.opened !== path) return await refuse(file.handle, `opened as ${file.opened ?? 'a path that cannot be told'} (a folder on its way was replaced by a link)`);
+  return { kind: 'file', handle: file.handle, identity };
 }
 
 async function refuse(handle: FileHandle, why: string): Promise<Opened> {
