@@ -12,7 +12,10 @@
  * images would be 7x that for the default atlas), and they are the images on which the filter
  * is active: on a random image most filters are near zero and so is every product.
  *
- * One keyed record per filter (resumable); rows of (image, filter) pairs are batched.
+ * One keyed record per filter (resumable); rows of (image, filter) pairs are batched, grouped by
+ * image (rowsByImage): in one engine run (engine.rowAttribution) each image's forward pass up to K
+ * runs once, and the rest of L's forward pass and the backward pass once per row. Rows are what
+ * `batchSize` counts.
  */
 import type { Engine } from '../engine/engine.js';
 import { loadImageForModel, type RgbImage } from '../image/load.js';
@@ -106,22 +109,27 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
     }
     if (todo.length === 0) continue;
     const progress = input.progress?.(`connections ${pair.from} -> ${pair.layer}`, todo.length);
-    const rows: Row[] = todo.flatMap(({ filter, images }) => images.map((image) => ({ filter, image })));
+    const rows = rowsByImage(todo);
+    const lastRow = new Map(rows.map((row, i) => [row.image, i]));
     const sums = new Map<number, { values: Float64Array; rows: number; seconds: number }>();
     const pending = new Map(todo.map((t) => [t.filter, t]));
     let fromChannels = 0;
     for (let at = 0; at < rows.length; at += input.batchSize) {
       input.signal?.throwIfAborted();
       const batch = rows.slice(at, at + input.batchSize);
-      const loaded = await Promise.all(batch.map((row) => pixels(row.image)));
+      // Each image once: its forward pass up to `from` is shared by its rows (engine.rowAttribution).
+      const batchImages = [...new Set(batch.map((row) => row.image))];
+      const slot = new Map(batchImages.map((image, n) => [image, n]));
+      const loaded = await Promise.all(batchImages.map(pixels));
       const [height, width] = [loaded[0].height, loaded[0].width];
       const plane = 3 * height * width;
-      const data = new Float32Array(batch.length * plane);
+      const data = new Float32Array(loaded.length * plane);
       loaded.forEach((image, n) => data.set(image.data, n * plane));
       const weights = new Float32Array(batch.length * layerScan.channels);
       batch.forEach((row, n) => (weights[n * layerScan.channels + row.filter] = 1));
+      const rowImages = Int32Array.from(batch, (row) => slot.get(row.image)!);
       const t0 = performance.now();
-      const { attribution } = await engine.attribution({ data, n: batch.length, height, width }, pair.layer, weights, pair.from);
+      const { attribution } = await engine.rowAttribution({ data, n: loaded.length, height, width }, pair.layer, weights, pair.from, rowImages);
       const share = (performance.now() - t0) / 1000 / batch.length;
       fromChannels = attribution.length / batch.length;
       for (const [n, row] of batch.entries()) {
@@ -148,12 +156,40 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
           progress?.tick();
         }
       }
+      // Rows are grouped by image: an image whose last row has run is not needed again.
+      for (const image of batchImages) if (lastRow.get(image)! < at + batch.length) decoded.delete(image);
     }
     progress?.stop();
-    // Decoded images of this pair are not needed by the next (other filters, other top lists).
     decoded.clear();
   }
   return { records, keys, computed, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * The (filter, image) rows grouped by image: ~9 filters list each image of the default atlas, and
+ * the rows of one image in one engine run share its forward pass up to the earlier layer. Images
+ * come in the order of the first filter that lists them, so the first filters' records complete
+ * (and are written, for resume) early instead of all at the end.
+ */
+export function rowsByImage(todo: readonly { filter: number; images: readonly number[] }[]): Row[] {
+  const filtersOf = new Map<number, number[]>();
+  for (const { filter, images } of todo) {
+    for (const image of images) {
+      const filters = filtersOf.get(image);
+      if (filters) filters.push(filter);
+      else filtersOf.set(image, [filter]);
+    }
+  }
+  const rows: Row[] = [];
+  for (const { images } of todo) {
+    for (const image of images) {
+      const filters = filtersOf.get(image);
+      if (!filters) continue; // placed already, with the first filter that lists it
+      filtersOf.delete(image);
+      for (const filter of filters) rows.push({ filter, image });
+    }
+  }
+  return rows;
 }
 
 /** The `count` largest positive and most negative entries of values, among `allowed` indices. */

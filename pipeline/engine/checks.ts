@@ -22,3 +22,15 @@ export function checkEarlier(sized: SizedGraph, layer: string, from: string): vo
     });
   }
 }
+
+/** Row images of a rows attribution: one integer index into the batch's n images per row. */
+export function checkRowImages(rowImages: Int32Array, n: number): void {
+  const bad = rowImages.findIndex((i) => !(Number.isInteger(i) && i >= 0 && i < n));
+  if (rowImages.length === 0 || bad >= 0) {
+    throw userError({
+      where: 'row images of an attribution',
+      expected: `at least one row, each an image index 0..${n - 1} of the batch`,
+      received: rowImages.length === 0 ? 'no rows' : `${rowImages[bad]} at row ${bad}`,
+    });
+  }
+}

@@ -89,6 +89,14 @@ export interface Engine {
    * row-major: how much each of `from`'s channels contributes to each image's objective.
    */
   attribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string): Promise<{ objective: Float32Array; attribution: Float32Array }>;
+  /**
+   * attribution for several objectives per image: row r is the objective of channelWeights[r] (R x
+   * channels of `layer`) on image rowImages[r] of the batch; returns R objectives and R x C_from
+   * attributions. Equal, within float rounding, to attribution on a batch holding image rowImages[r]
+   * at position r, but an engine may compute what the rows share once per image (onnxruntime runs
+   * the forward pass up to `from` once per image, see ort/programs.ts).
+   */
+  rowAttribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string, rowImages: Int32Array): Promise<{ objective: Float32Array; attribution: Float32Array }>;
   dispose(): Promise<void>;
 }
 

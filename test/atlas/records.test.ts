@@ -114,6 +114,7 @@ describe('atlas.json during a build', () => {
       },
       backward: (batch, layer, layerGradient) => engine.backward(batch, layer, layerGradient),
       attribution: (batch, layer, weights, from) => engine.attribution(batch, layer, weights, from),
+      rowAttribution: (batch, layer, weights, from, rows) => engine.rowAttribution(batch, layer, weights, from, rows),
       dispose: () => engine.dispose(),
     });
     await runBuild(cfg, deps(cfg, watch));

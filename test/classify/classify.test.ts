@@ -52,6 +52,7 @@ function fakeEngine(): Engine {
     objectiveGradient: () => Promise.reject(new Error('not used')),
     backward: () => Promise.reject(new Error('not used')),
     attribution: () => Promise.reject(new Error('not used')),
+    rowAttribution: () => Promise.reject(new Error('not used')),
     dispose: () => Promise.resolve(),
   };
 }

@@ -86,6 +86,9 @@ export function fakeEngine(activation: ActivationOf): FakeEngine {
     async attribution() {
       throw new Error('not used by the dataset scan');
     },
+    async rowAttribution() {
+      throw new Error('not used by the dataset scan');
+    },
     async dispose() {},
   };
 }

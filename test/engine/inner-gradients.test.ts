@@ -91,6 +91,40 @@ describe.each(Object.entries(engines))('%s engine: backward and attribution', (_
     }
   });
 
+  // Beyond the cases above: later nodes that read values before `from` (a branch around it) and a
+  // `from` that is itself read twice (the residual add reads the stem and two convs of it).
+  const rowCases = [...cases, { make: branchy, layer: 'cat', from: 'bn_free' }, { make: branchy, layer: 'residual', from: 'stem_relu' }];
+  it.each(rowCases)('rowAttribution of $layer to $from equals attribution of a batch with one image per row', async ({ make, layer, from }) => {
+    const { model, size } = make();
+    const engine = await create(model);
+    opened.push(engine);
+    const images = randomImages(3, size, 57);
+    const channels = channelsOf(model, layer, size);
+    // Several rows per image, images out of order, one image twice in a row, one image with no row.
+    const rowImages = Int32Array.from([2, 0, 2, 2, 0]);
+    const weights = randomWeights(rowImages.length, channels, 21);
+    const shared = await engine.rowAttribution(images, layer, weights, from, rowImages);
+    const plane = 3 * size[0] * size[1];
+    const data = new Float32Array(rowImages.length * plane);
+    rowImages.forEach((image, row) => data.set(images.data.subarray(image * plane, (image + 1) * plane), row * plane));
+    const perRow = await engine.attribution({ data, n: rowImages.length, height: size[0], width: size[1] }, layer, weights, from);
+    expect(shared.objective).toHaveLength(rowImages.length);
+    expect(shared.attribution).toHaveLength(perRow.attribution.length);
+    const relative = (a: Float32Array, b: Float32Array) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i]))) / Math.max(...Array.from(b, Math.abs));
+    expect(relative(shared.objective, perRow.objective)).toBeLessThan(1e-5);
+    expect(relative(shared.attribution, perRow.attribution)).toBeLessThan(1e-5);
+  });
+
+  it('refuses row images outside the batch', async () => {
+    const { model, size } = branchy();
+    const engine = await create(model);
+    opened.push(engine);
+    const weights = randomWeights(2, channelsOf(model, 'head_concat', size), 1);
+    await expect(engine.rowAttribution(randomImages(2, size), 'head_concat', weights, 'cat', Int32Array.from([0, 2]))).rejects.toThrow(
+      'row images of an attribution: expected at least one row, each an image index 0..1 of the batch, received 2 at row 1',
+    );
+  });
+
   it('refuses an attribution to a layer that is not on the path', async () => {
     const { model, size } = branchy();
     const engine = await create(model);
@@ -99,5 +133,28 @@ describe.each(Object.entries(engines))('%s engine: backward and attribution', (_
     await expect(engine.attribution(randomImages(1, size), 'cat', weights, 'pool_floor')).rejects.toThrow(
       'attribution of layer "concat" to "pool_floor": expected a layer that concat depends on, received pool_floor, which it does not read',
     );
+  });
+});
+
+describe('rowAttribution: onnxruntime against the tfjs oracle', () => {
+  it.each([
+    { make: branchy, layer: 'head_concat', from: 'cat' },
+    { make: mobilenetLike, layer: 'relu4', from: 'relu6_2' },
+  ])('$layer to $from', async ({ make, layer, from }) => {
+    const { model, size } = make();
+    const [ort, tfjs] = [await engines.ort(model), await engines.tfjs(model)];
+    try {
+      const images = randomImages(2, size, 71);
+      const rowImages = Int32Array.from([1, 1, 0, 1]);
+      const weights = randomWeights(rowImages.length, channelsOf(model, layer, size), 5);
+      const a = await ort.rowAttribution(images, layer, weights, from, rowImages);
+      const b = await tfjs.rowAttribution(images, layer, weights, from, rowImages);
+      const scale = Math.max(...Array.from(b.attribution, Math.abs));
+      expect(Math.max(...Array.from(a.attribution, (v, i) => Math.abs(v - b.attribution[i]))) / scale).toBeLessThan(1e-4);
+      for (let r = 0; r < rowImages.length; r++) expect(a.objective[r]).toBeCloseTo(b.objective[r], 4);
+    } finally {
+      await ort.dispose();
+      await tfjs.dispose();
+    }
   });
 });

@@ -83,6 +83,9 @@ export function createFakeEngine(options: FakeEngineOptions): FakeEngine {
     async attribution() {
       throw new Error('fake engine: attribution is not used by the method tests');
     },
+    async rowAttribution() {
+      throw new Error('fake engine: rowAttribution is not used by the method tests');
+    },
     async dispose() {},
   };
 }

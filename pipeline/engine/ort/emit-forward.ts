@@ -3,7 +3,7 @@
  * RGB in [0, 1]), then every planned node by its rule (rules/). Records what the backward pass
  * needs: each node's output tensor, the effective (BatchNorm-folded) conv, and max-pool indices.
  */
-import { INPUT, type CnnModel, type Op } from '../../model/graph.js';
+import { INPUT, type CnnModel, type GraphNode, type Op } from '../../model/graph.js';
 import type { SizedGraph } from '../../model/sized.js';
 import type { Shape } from '../../model/shapes.js';
 import type { OnnxGraphBuilder } from './onnx-builder.js';
@@ -44,12 +44,22 @@ export function lowerContext(builder: OnnxGraphBuilder, sized: SizedGraph, lower
  * Emits preprocessing and the planned nodes. `withIndices`: max pools also output their
  * argmax indices (the backward pass needs them; the plain forward does not).
  */
-export function emitForward(builder: OnnxGraphBuilder, model: CnnModel, sized: SizedGraph, plan: Plan, image: string, withIndices: boolean): Lowered {
+export function emitForward(builder: OnnxGraphBuilder, model: CnnModel, sized: SizedGraph, plan: Plan, image: string, withIndices: boolean, nodes: readonly GraphNode[] = plan.nodes): Lowered {
   const { mean, std } = model.preprocessing;
   const centred = builder.op('Sub', [image, perChannel(builder, 'preprocess.mean', mean)], 'preprocess/centred');
   const modelInput = builder.op('Mul', [centred, perChannel(builder, 'preprocess.inv_std', std.map((s) => 1 / s))], 'preprocess/output');
   const lowered: Lowered = { tensors: new Map([[INPUT, modelInput]]), ops: new Map(), inputs: new Map(), poolIndices: new Map(), image, modelInput };
-  for (const node of plan.nodes) {
+  emitNodes(builder, sized, plan, lowered, nodes, withIndices);
+  return lowered;
+}
+
+/**
+ * Emits `nodes` (planned nodes, in topological order) into `lowered`, reading their inputs from
+ * `lowered.tensors`. emitForward emits a whole plan; a program may emit a plan in parts (the
+ * attribution of rows emits the prefix on the images and the rest on gathered rows).
+ */
+export function emitNodes(builder: OnnxGraphBuilder, sized: SizedGraph, plan: Plan, lowered: Lowered, nodes: readonly GraphNode[], withIndices: boolean): void {
+  for (const node of nodes) {
     if (plan.folded.has(node.name)) continue;
     const producer = plan.foldedInto.get(node.name);
     const op: Op = producer?.op.kind === 'conv' && node.op.kind === 'batchNorm' ? foldBatchNorm(producer.op, node.op) : node.op;
@@ -58,7 +68,6 @@ export function emitForward(builder: OnnxGraphBuilder, model: CnnModel, sized: S
     const rule = ORT_RULES[op.kind] as OrtRule<Op['kind']>;
     lowered.tensors.set(node.name, rule.forward(op, lowerContext(builder, sized, lowered, node.name, withIndices)));
   }
-  return lowered;
 }
 
 /** Static dims of a node's output for value infos, with the batch dim as given. */

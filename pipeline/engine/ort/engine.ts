@@ -10,8 +10,8 @@ import { SizedGraphs, type SizedGraph } from '../../model/sized.js';
 import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient, PlacementReport } from '../engine.js';
 import { featureMapsOf } from '../layer-output.js';
 import { layerChannels } from '../../model/layers.js';
-import { buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, type Program } from './programs.js';
-import { checkEarlier, checkLength } from '../checks.js';
+import { buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, buildRowAttributionProgram, type Program } from './programs.js';
+import { checkEarlier, checkLength, checkRowImages } from '../checks.js';
 import { planFor, resolveLayers } from './plan.js';
 import { finishProfile, startProfile, type PendingProfile } from './placement.js';
 import { loadRuntime, type Runtime } from './runtime.js';
@@ -118,6 +118,28 @@ class OrtEngine implements Engine {
       `attribution|${node.name}|${source.name}|${sized.size.join('x')}`,
       () => buildAttributionProgram(this.model, sized, node.name, source.name),
       (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.weights!]: new this.runtime.ort.Tensor('float32', channelWeights, [batch.n, channels]) }),
+    );
+    return { objective: objective.data as Float32Array, attribution: attribution.data as Float32Array };
+  }
+
+  async rowAttribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string, rowImages: Int32Array): Promise<{ objective: Float32Array; attribution: Float32Array }> {
+    checkBatch(batch);
+    checkRowImages(rowImages, batch.n);
+    const sized = this.at([batch.height, batch.width], [layer, from]);
+    const [node, source] = resolveLayers(sized.graph, [layer, from]);
+    checkEarlier(sized, node.name, source.name);
+    const channels = layerChannels(sized, node.name, layer);
+    const rows = rowImages.length;
+    checkLength(`channel weights for layer ${JSON.stringify(layer)}`, [rows, channels], channelWeights);
+    const { ort } = this.runtime;
+    const [objective, attribution] = await this.run(
+      `attribution-rows|${node.name}|${source.name}|${sized.size.join('x')}`,
+      () => buildRowAttributionProgram(this.model, sized, node.name, source.name),
+      (inputs) => ({
+        [inputs.image]: this.imageTensor(batch),
+        [inputs.rowImages!]: new ort.Tensor('int64', BigInt64Array.from(rowImages, (i) => BigInt(i)), [rows]),
+        [inputs.weights!]: new ort.Tensor('float32', channelWeights, [rows, channels]),
+      }),
     );
     return { objective: objective.data as Float32Array, attribution: attribution.data as Float32Array };
   }

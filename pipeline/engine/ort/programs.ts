@@ -10,16 +10,18 @@ import type { CnnModel, GraphNode } from '../../model/graph.js';
 import type { SizedGraph } from '../../model/sized.js';
 import type { Shape } from '../../model/shapes.js';
 import { emitBackward } from './emit-backward.js';
-import { dimsOf, emitForward } from './emit-forward.js';
+import { dimsOf, emitForward, emitNodes, type Lowered } from './emit-forward.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
 import { planFor, resolveLayers } from './plan.js';
 
 /** The symbolic batch dimension: one session serves every batch size. */
 export const BATCH_DIM = 'N';
+/** The symbolic number of rows of a rows program (rows read images of the batch by index). */
+export const ROWS_DIM = 'R';
 
 export interface Program {
   bytes: Uint8Array;
-  inputs: { image: string; weights?: string; layerGradient?: string };
+  inputs: { image: string; weights?: string; layerGradient?: string; rowImages?: string };
   /** Graph output names; for forward, one per requested node, in request order (deduplicated by node). */
   outputs: string[];
 }
@@ -111,10 +113,54 @@ export function buildAttributionProgram(model: CnnModel, sized: SizedGraph, laye
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
   const dSource = emitBackward(builder, sized, plan, lowered, target, dLayer, { stopAt: source.name });
-  const product = builder.op('Mul', [lowered.tensors.get(source.name)!, dSource], 'attribution/product');
-  const spatialAxes = sourceShape.dims.slice(1).map((_, i) => i + 2);
-  const attribution = spatialAxes.length ? builder.op('ReduceSum', [product, builder.int64Tensor('attribution.axes', spatialAxes)], 'attribution', { keepdims: 0 }) : builder.op('Identity', [product], 'attribution');
+  const attribution = emitAttribution(builder, lowered.tensors.get(source.name)!, dSource, sourceShape);
   builder.output(objective, [batch]);
   builder.output(attribution, [batch, sourceShape.dims[0]]);
   return { bytes: builder.encode(`${model.name} attribution of ${target.name} to ${source.name}`), inputs: { image, weights }, outputs: [objective, attribution] };
+}
+
+/** sum over space of activation * gradient, per channel (N x C, or the product itself for an N x C layer). */
+function emitAttribution(builder: OnnxGraphBuilder, activation: string, dSource: string, sourceShape: Shape): string {
+  const product = builder.op('Mul', [activation, dSource], 'attribution/product');
+  const spatialAxes = sourceShape.dims.slice(1).map((_, i) => i + 2);
+  return spatialAxes.length ? builder.op('ReduceSum', [product, builder.int64Tensor('attribution.axes', spatialAxes)], 'attribution', { keepdims: 0 }) : builder.op('Identity', [product], 'attribution');
+}
+
+/**
+ * The attribution program of several objectives per image: (image N x 3 x H x W, row_images R,
+ * channel weights R x C) -> objective and attribution per row, where row r is the objective of
+ * weights[r] on image row_images[r]. Equal to buildAttributionProgram on a batch holding image
+ * row_images[r] at position r, but the forward pass up to `from` (everything `from` depends on)
+ * runs once per image: its outputs are gathered into rows, and only the nodes after it and the
+ * backward pass run per row (docs/design.md, "Connected filters").
+ */
+export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, layer: string, from: string): Program {
+  const [target, source] = resolveLayers(sized.graph, [layer, from]);
+  const layerShape = sized.shapes.get(target.name)!;
+  const sourceShape = sized.shapes.get(source.name)!;
+  const builder = new OnnxGraphBuilder();
+  const image = builder.input('image', [BATCH_DIM, 3, sized.size[0], sized.size[1]]);
+  const plan = planFor(sized.graph, [target, source]);
+  const before = new Set(planFor(sized.graph, [source]).nodes.map((n) => n.name));
+  // No max-pool indices: the backward pass stops at `from`, before any of these nodes.
+  const perImage = emitForward(builder, model, sized, plan, image, false, plan.nodes.filter((n) => before.has(n.name)));
+  const rowImages = builder.input('row_images', [ROWS_DIM], 'int64');
+  // The per-image values the rows read: `from` and whatever else the later nodes read of the prefix
+  // (a skip connection around `from`). Values without a batch dimension (constants) pass as they are.
+  const after = plan.nodes.filter((n) => !before.has(n.name) && !plan.folded.has(n.name));
+  const read = new Set([source.name, ...after.flatMap((n) => (plan.foldedInto.get(n.name) ?? n).inputs)]);
+  const rows: Lowered = { ...perImage, tensors: new Map(), ops: new Map(perImage.ops), inputs: new Map(perImage.inputs), poolIndices: new Map() };
+  for (const [name, tensor] of perImage.tensors) {
+    if (!read.has(name)) continue;
+    const batched = sized.shapes.get(name)?.batched ?? true; // INPUT has no shape entry: the image is batched
+    rows.tensors.set(name, batched ? builder.op('Gather', [tensor, rowImages], `rows/${name}`, { axis: 0 }) : tensor);
+  }
+  emitNodes(builder, sized, plan, rows, after, true);
+  const weights = builder.input('channel_weights', [ROWS_DIM, layerShape.dims[0]]);
+  const { objective, dLayer } = emitObjective(builder, rows.tensors.get(target.name)!, layerShape, weights);
+  const dSource = emitBackward(builder, sized, plan, rows, target, dLayer, { stopAt: source.name });
+  const attribution = emitAttribution(builder, rows.tensors.get(source.name)!, dSource, sourceShape);
+  builder.output(objective, [ROWS_DIM]);
+  builder.output(attribution, [ROWS_DIM, sourceShape.dims[0]]);
+  return { bytes: builder.encode(`${model.name} attribution of ${target.name} to ${source.name} by rows`), inputs: { image, weights, rowImages }, outputs: [objective, attribution] };
 }

@@ -9,7 +9,7 @@ import type { CnnModel } from '../../model/graph.js';
 import { findNode, layerChannels } from '../../model/layers.js';
 import { SizedGraphs } from '../../model/sized.js';
 import { featureMapsOf } from '../layer-output.js';
-import { checkEarlier, checkLength } from '../checks.js';
+import { checkEarlier, checkLength, checkRowImages } from '../checks.js';
 import { logical } from './ops.js';
 import type { Engine, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient } from '../engine.js';
 import { createGraphRunner } from './execute.js';
@@ -61,7 +61,7 @@ export async function createTfjsEngine(model: CnnModel, options: EngineOptions, 
     return { sized, names, plan: runner.plan(sized, [...new Set(names)]) };
   };
 
-  return {
+  const engine: Engine = {
     info: { name: 'tfjs', device: runtime.device, deviceKind: runtime.deviceKind, ...(runtime.selection ? { selection: runtime.selection } : {}) },
 
     async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
@@ -175,10 +175,22 @@ export async function createTfjsEngine(model: CnnModel, options: EngineOptions, 
       }
     },
 
+    async rowAttribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string, rowImages: Int32Array): Promise<{ objective: Float32Array; attribution: Float32Array }> {
+      alive();
+      checkBatch(batch);
+      checkRowImages(rowImages, batch.n);
+      // The oracle computes the definition: a batch with each row's own copy of its image.
+      const plane = 3 * batch.height * batch.width;
+      const data = new Float32Array(rowImages.length * plane);
+      rowImages.forEach((image, row) => data.set(batch.data.subarray(image * plane, (image + 1) * plane), row * plane));
+      return engine.attribution({ data, n: rowImages.length, height: batch.height, width: batch.width }, layer, channelWeights, from);
+    },
+
     async dispose(): Promise<void> {
       if (disposed) return;
       disposed = true;
       runner.dispose();
     },
   };
+  return engine;
 }
