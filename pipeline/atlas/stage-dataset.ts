@@ -3,11 +3,10 @@
  * write each selected filter's top images. The scan and each filter's examples are keyed records,
  * so reruns reuse them; a scan interrupted midway starts over (it takes a minute or two).
  */
-import PQueue from 'p-queue';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
 import { scanDataset, type LayerScan } from '../dataset/scan.js';
-import { createThumbnailStore, writeFilterExamples } from '../dataset/examples.js';
+import { createThumbnailStore, writeExamples, type ExamplesRequest } from '../dataset/examples.js';
 import type { Dataset, DatasetImage } from '../dataset/list.js';
 import { safeFileName } from '../util/file-names.js';
 import type { Progress } from '../util/progress.js';
@@ -37,8 +36,11 @@ export interface DatasetStageOutput {
   scanned: boolean;
 }
 
-/** Filters whose examples are written at once. */
-const EXAMPLES_CONCURRENCY = 4;
+/**
+ * Photos whose crops are cut at once: decode + crop + encode in libvips, a few photos at once keep
+ * both cores busy; each is held decoded while its crops are cut (bounded memory).
+ */
+const PHOTOS_AT_ONCE = 3;
 
 async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecord> {
   const layers = [...input.layers.keys()];
@@ -89,7 +91,7 @@ async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecor
   return record;
 }
 
-/** Rebuilds what writeFilterExamples reads (top lists and their cells) from a stored scan record. */
+/** Rebuilds what writeExamples reads (top lists and their cells) from a stored scan record. */
 function layerScanFromRecord(record: LayerScanRecord, imageCount: number): LayerScan {
   const size = imageCount * record.channels;
   const means = new Float32Array(size);
@@ -133,44 +135,40 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
   const examples = new Map<string, Map<number, FilterExamplesRecord>>();
   const total = [...input.layers.values()].reduce((sum, filters) => sum + filters.length, 0);
   const progress = input.progress?.('dataset examples', total);
-  // Crops are decode + crop + encode in libvips: a few filters at once keep both cores busy.
-  const queue = new PQueue({ concurrency: EXAMPLES_CONCURRENCY });
-  const tasks: Promise<void>[] = [];
+  // Filters whose records are there are reused; the others' crops are written photo by photo (each
+  // photo decoded once for all the filters that list it), and each record as soon as its filter is done.
+  const missing: Array<ExamplesRequest & { key: string; perFilter: Map<number, FilterExamplesRecord> }> = [];
   for (const layerRecord of scan.layers) {
     const perFilter = new Map<number, FilterExamplesRecord>();
     examples.set(layerRecord.layer, perFilter);
     const layerScan = layerScanFromRecord(layerRecord, images.length);
     for (const filter of input.layers.get(layerRecord.layer) ?? []) {
-      tasks.push(queue.add(async () => {
-        input.signal?.throwIfAborted();
-        // Labels from file names are newer than the records of such datasets: a key of their own.
-        const key = filterExamplesKey(scanKey, layerRecord.layer, filter, dataset.labelSource === 'file-names');
-        let record = await store.readComplete(key, examplesRecordSchema, examplesFiles);
-        if (!record) {
-          record = await writeFilterExamples({
-            atlasDir: store.dir,
-            subdir: `${folder}/${safeFileName(layerRecord.layer)}`,
-            model,
-            images,
-            layer: layerScan,
-            filter,
-            thumbnails,
-          });
-          await store.writeRecord(key, record);
-        }
+      input.signal?.throwIfAborted();
+      // Labels from file names are newer than the records of such datasets: a key of their own.
+      const key = filterExamplesKey(scanKey, layerRecord.layer, filter, dataset.labelSource === 'file-names');
+      const record = await store.readComplete(key, examplesRecordSchema, examplesFiles);
+      if (record) {
         perFilter.set(filter, record);
         progress?.tick();
-      }));
+      } else missing.push({ key, perFilter, subdir: `${folder}/${safeFileName(layerRecord.layer)}`, layer: layerScan, filter });
     }
   }
-  try {
-    await Promise.all(tasks);
-  } catch (error) {
-    // Stop what has not started; let what runs finish its atomic writes.
-    queue.clear();
-    await queue.onIdle();
-    throw error;
-  }
+  const byRequest = new Map<ExamplesRequest, (typeof missing)[number]>(missing.map((m) => [m, m]));
+  await writeExamples({
+    atlasDir: store.dir,
+    model,
+    images,
+    thumbnails,
+    filters: missing,
+    photosAtOnce: PHOTOS_AT_ONCE,
+    signal: input.signal,
+    onFilter: async (request, record) => {
+      const { key, perFilter, filter } = byRequest.get(request)!;
+      await store.writeRecord(key, record);
+      perFilter.set(filter, record);
+      progress?.tick();
+    },
+  });
   progress?.stop();
   return { scan, examples, scanned };
 }

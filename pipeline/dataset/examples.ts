@@ -5,6 +5,7 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import PQueue from 'p-queue';
 import sharp from 'sharp';
 import type { TopImage } from '../schema/atlas.js';
 import type { CnnModel } from '../model/graph.js';
@@ -95,55 +96,152 @@ export interface FilterExamples {
 
 /** Writes the crops of one filter's top images (`<subdir>/<filter>-<rank>.webp`) and returns atlas entries. */
 export async function writeFilterExamples(options: FilterExamplesOptions): Promise<FilterExamples> {
-  const { atlasDir, subdir, model, images, layer, filter, thumbnails } = options;
+  const { subdir, layer, filter, ...common } = options;
+  const [examples] = await writeExamples({ ...common, filters: [{ subdir, layer, filter }] });
+  return examples;
+}
+
+/** One filter whose examples `writeExamples` writes. */
+export interface ExamplesRequest {
+  /** Atlas-relative folder for this filter's crops (e.g. `examples/conv2d_16`). */
+  subdir: string;
+  layer: LayerScan;
+  filter: number;
+}
+
+export interface ExamplesOptions extends Omit<FilterExamplesOptions, 'subdir' | 'layer' | 'filter'> {
+  filters: readonly ExamplesRequest[];
+  /** Photos decoded at once (each held whole while its crops are cut: an 8000 px photo is ~200 MB). @default 2 */
+  photosAtOnce?: number;
+  /** Called as soon as all of one filter's crops are written (the build writes its record then, for resume). */
+  onFilter?: (request: ExamplesRequest, examples: FilterExamples) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+interface PlannedCrop {
+  request: number;
+  rank: number;
+  image: number;
+  cell: number;
+  at: TopImage['at'];
+}
+
+/**
+ * Writes the examples of several filters, photo by photo: each photo is decoded once (oriented, in
+ * its own colours) and all its crops, for every filter that lists it, are cut from that one decode
+ * (~13 crops a photo in the default atlas). Its thumbnail keeps a pipeline of its own: a JPEG
+ * thumbnail is decoded shrunk (libjpeg's DCT scaling), which a full decode cannot reproduce byte
+ * for byte. Output files are byte-identical to cutting each crop from the file (renderCrop). Photos
+ * come in the order of the first filter that lists them, so filters complete (onFilter) early.
+ * Returns each filter's examples, in request order.
+ */
+export async function writeExamples(options: ExamplesOptions): Promise<FilterExamples[]> {
+  const { atlasDir, model, images, thumbnails, filters } = options;
   const sizes = { ...DEFAULT_SIZES, ...options.sizes };
-  if (!Number.isInteger(filter) || filter < 0 || filter >= layer.channels) {
-    throw new RangeError(`filter ${filter} is outside layer ${layer.layer} (0..${layer.channels - 1})`);
+  const fields = new Map<string, number>();
+  const crops: PlannedCrop[] = [];
+  for (const [request, { layer, filter }] of filters.entries()) {
+    if (!Number.isInteger(filter) || filter < 0 || filter >= layer.channels) {
+      throw new RangeError(`filter ${filter} is outside layer ${layer.layer} (0..${layer.channels - 1})`);
+    }
+    if (!fields.has(layer.layer)) {
+      // A unit after global pooling (class logits) sees the whole input: its crop is the whole model input.
+      const rf = receptiveField(model.graph, layer.layer);
+      fields.set(layer.layer, rf.global ? Math.max(...model.preprocessing.inputSize) : rf.size);
+    }
+    for (const [rank, image] of Array.from(layer.top[filter]).entries()) {
+      const cell = image * layer.channels + filter;
+      const flat = layer.argmax[cell];
+      crops.push({ request, rank, image, cell, at: { y: Math.floor(flat / layer.width), x: flat % layer.width, height: layer.height, width: layer.width } });
+    }
   }
-  // A unit after global pooling (class logits) sees the whole input: its crop is the whole model input.
-  const rf = receptiveField(model.graph, layer.layer);
-  const field = rf.global ? Math.max(...model.preprocessing.inputSize) : rf.size;
-  const top: TopImage[] = [];
-  // One image at a time: an 8000 px photo decodes to ~200 MB, so no fan-out here (callers may run filters in parallel).
-  for (const [rank, index] of Array.from(layer.top[filter]).entries()) {
+  const byPhoto = new Map<number, PlannedCrop[]>();
+  for (const crop of crops) byPhoto.set(crop.image, [...(byPhoto.get(crop.image) ?? []), crop]);
+  const top = filters.map((request) => new Array<TopImage>(request.layer.top[request.filter].length));
+  const left = top.map((entries) => entries.length);
+  const results: FilterExamples[] = new Array(filters.length);
+  const finish = async (request: number) => {
+    results[request] = { top: top[request], labels: labelHistogram(top[request]) };
+    await options.onFilter?.(filters[request], results[request]);
+  };
+  for (const [request, count] of left.entries()) if (count === 0) await finish(request);
+
+  const queue = new PQueue({ concurrency: options.photosAtOnce ?? 2 });
+  const photo = async (index: number, planned: PlannedCrop[]) => {
+    options.signal?.throwIfAborted();
     const image = images[index];
-    const cell = index * layer.channels + filter;
-    const flat = layer.argmax[cell];
-    const at = { y: Math.floor(flat / layer.width), x: flat % layer.width, height: layer.height, width: layer.width };
-    const meta = await sharp(image.path, { limitInputPixels: false }).metadata();
-    const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
-    const box = cropBox({
-      y: at.y,
-      x: at.x,
-      gridHeight: layer.height,
-      gridWidth: layer.width,
-      receptiveField: field,
-      preprocessing: model.preprocessing,
-      imageWidth: oriented.width,
-      imageHeight: oriented.height,
-    });
-    const crop = `${subdir}/${filter}-${rank}.webp`;
-    await writeFileAtomic(join(atlasDir, crop), await renderCrop(image.path, box, sizes));
-    const entry: TopImage = {
-      file: image.file,
-      mean: layer.means[cell],
-      max: layer.max[cell],
-      at,
-      crop,
-      thumb: await thumbnails.thumbnail(image),
-    };
-    if (image.label !== undefined) entry.label = image.label;
-    if (image.classIndex !== undefined) entry.classIndex = image.classIndex;
-    top.push(entry);
+    const decoded = await decodePhoto(image.path);
+    for (const crop of planned) {
+      const { layer, filter, subdir } = filters[crop.request];
+      const box = cropBox({
+        y: crop.at.y,
+        x: crop.at.x,
+        gridHeight: layer.height,
+        gridWidth: layer.width,
+        receptiveField: fields.get(layer.layer)!,
+        preprocessing: model.preprocessing,
+        imageWidth: decoded.width,
+        imageHeight: decoded.height,
+      });
+      const file = `${subdir}/${filter}-${crop.rank}.webp`;
+      await writeFileAtomic(join(atlasDir, file), await decoded.crop(box, sizes));
+      const entry: TopImage = { file: image.file, mean: layer.means[crop.cell], max: layer.max[crop.cell], at: crop.at, crop: file, thumb: await thumbnails.thumbnail(image) };
+      if (image.label !== undefined) entry.label = image.label;
+      if (image.classIndex !== undefined) entry.classIndex = image.classIndex;
+      top[crop.request][crop.rank] = entry;
+      if (--left[crop.request] === 0) await finish(crop.request);
+    }
+  };
+  const tasks = [...byPhoto].map(([index, planned]) => queue.add(() => photo(index, planned)));
+  try {
+    await Promise.all(tasks);
+  } catch (error) {
+    // Stop what has not started; let what runs finish its atomic writes.
+    queue.clear();
+    await queue.onIdle();
+    throw error;
   }
-  return { top, labels: labelHistogram(top) };
+  return results;
+}
+
+/** A photo's oriented size and a way to cut crops from it. */
+interface DecodedPhoto {
+  width: number;
+  height: number;
+  crop(box: Box, sizes: ImageSizes): Promise<Buffer>;
+}
+
+/**
+ * The photo decoded once, oriented and in sRGB (sharp applies the embedded profile first, per
+ * pixel, as renderCrop's pipeline does), as 8-bit pixels in memory. A photo of more than 8 bits per
+ * channel is not decoded here: renderCrop resizes it at its own depth, which 8-bit pixels would not
+ * reproduce byte for byte, so its crops are cut from the file each (rare: 16-bit PNG or TIFF).
+ */
+async function decodePhoto(path: string): Promise<DecodedPhoto> {
+  const meta = await sharp(path, { limitInputPixels: false }).metadata();
+  if (meta.depth !== 'uchar') {
+    const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
+    return { width: oriented.width, height: oriented.height, crop: (box, sizes) => renderCrop(path, box, sizes) };
+  }
+  const { data, info } = await sharp(path, { failOn: 'error', limitInputPixels: false }).rotate().raw().toBuffer({ resolveWithObject: true });
+  const raw = { width: info.width, height: info.height, channels: info.channels };
+  return {
+    width: info.width,
+    height: info.height,
+    crop: (box, sizes) => cropPipeline(sharp(data, { raw }), box, sizes),
+  };
 }
 
 /** Crop in oriented photo pixels, scaled so its longest side is `sizes.crop`. */
 export async function renderCrop(path: string, box: Box, sizes: ImageSizes = DEFAULT_SIZES): Promise<Buffer> {
+  // rotate before extract: sharp applies operations in call order here, so the box is in oriented pixels.
+  return cropPipeline(sharp(path, { failOn: 'error', limitInputPixels: false }).rotate(), box, sizes);
+}
+
+/** The crop's steps after decoding: cut the box, scale its longest side to `sizes.crop`, encode. */
+function cropPipeline(image: ReturnType<typeof sharp>, box: Box, sizes: ImageSizes): Promise<Buffer> {
   const enlarge = sizes.crop > Math.max(box.width, box.height);
-  return sharp(path, { failOn: 'error', limitInputPixels: false })
-    .rotate() // before extract: sharp applies operations in call order here, so the box is in oriented pixels
+  return image
     .extract(box)
     .resize(sizes.crop, sizes.crop, { fit: 'inside', kernel: enlarge ? 'nearest' : 'cubic' })
     .webp({ quality: sizes.quality })

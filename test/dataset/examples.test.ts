@@ -1,11 +1,11 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topImageSchema } from '../../pipeline/schema/atlas.js';
 import { cropBox, clampSpan, type CropGeometry } from '../../pipeline/dataset/crop.js';
-import { createThumbnailStore, labelHistogram, writeFilterExamples } from '../../pipeline/dataset/examples.js';
+import { createThumbnailStore, labelHistogram, renderCrop, writeExamples, writeFilterExamples, type ExamplesRequest, type FilterExamples } from '../../pipeline/dataset/examples.js';
 import type { DatasetImage } from '../../pipeline/dataset/list.js';
 import type { LayerScan } from '../../pipeline/dataset/scan.js';
 import { receptiveField } from '../../pipeline/model/layers.js';
@@ -136,6 +136,70 @@ describe('writeFilterExamples', () => {
     await expect(writeFilterExamples({ atlasDir: join(folder, 'atlas2'), subdir: 'x', model: fakeModel(), images, layer, thumbnails, filter: 2 })).rejects.toThrow(
       'filter 2 is outside layer c2 (0..1)',
     );
+  });
+});
+
+describe('writeExamples', () => {
+  let folder: string;
+  let images: DatasetImage[];
+
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'fa-examples-grouped-'));
+    // Every kind of photo the one-decode path meets, and one (16-bit) it leaves to renderCrop.
+    const noise = (channels: 1 | 3 | 4, width = 120, height = 90) =>
+      sharp(Buffer.from(Array.from({ length: width * height * channels }, (_, i) => (i * 37 + (i >> 5) * 11) % 256)), { raw: { width, height, channels } });
+    const kinds: Array<[string, () => Promise<unknown>]> = [
+      ['rgb.png', () => noise(3).png().toFile(join(folder, 'rgb.png'))],
+      ['rotated.jpg', () => noise(3, 90, 120).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toFile(join(folder, 'rotated.jpg'))],
+      ['grey.jpg', () => noise(1).jpeg().toFile(join(folder, 'grey.jpg'))],
+      ['alpha.png', () => noise(4).png().toFile(join(folder, 'alpha.png'))],
+      ['p3.jpg', () => noise(3).withIccProfile('p3').jpeg().toFile(join(folder, 'p3.jpg'))],
+      ['cmyk.jpg', () => noise(3).toColourspace('cmyk').jpeg().toFile(join(folder, 'cmyk.jpg'))],
+      ['deep.png', () => noise(3).toColourspace('rgb16').png().toFile(join(folder, 'deep.png'))],
+    ];
+    for (const [, make] of kinds) await make();
+    images = kinds.map(([file]) => ({ file, path: join(folder, file) }));
+  });
+  afterAll(() => rm(folder, { recursive: true, force: true }));
+
+  it('cuts every crop from one decode per photo, byte-identical to renderCrop of the file', async () => {
+    const count = images.length;
+    const channels = 3;
+    // Overlapping top lists over the photos; maxima at other units per (image, channel).
+    const argmax = Uint32Array.from({ length: count * channels }, (_, cell) => (cell * 53) % 256);
+    const layer: LayerScan = {
+      layer: 'c2',
+      channels,
+      height: 16,
+      width: 16,
+      means: Float32Array.from({ length: count * channels }, (_, i) => i / 2),
+      max: Float32Array.from({ length: count * channels }, (_, i) => i),
+      argmax,
+      stats: [],
+      top: [Int32Array.from([6, 1, 2, 3, 0]), Int32Array.from([5, 4, 3, 2, 1, 0, 6]), Int32Array.from([])],
+    };
+    const atlas = join(folder, 'atlas');
+    const thumbnails = createThumbnailStore(atlas, 'thumbs');
+    const requests: ExamplesRequest[] = [0, 1, 2].map((filter) => ({ subdir: 'examples/c2', layer, filter }));
+    const finished: Array<[number, FilterExamples]> = [];
+    const results = await writeExamples({ atlasDir: atlas, model: fakeModel(), images, thumbnails, filters: requests, onFilter: async (request, examples) => void finished.push([request.filter, examples]) });
+
+    expect(finished.map(([filter]) => filter).sort()).toEqual([0, 1, 2]);
+    for (const [filter, examples] of finished) expect(examples).toBe(results[filter]);
+    expect(results[2]).toEqual({ top: [], labels: [] });
+    const model = fakeModel();
+    for (const [filter, { top }] of results.entries()) {
+      expect(top.map((t) => t.file)).toEqual(Array.from(layer.top[filter], (i) => images[i].file));
+      for (const [rank, entry] of top.entries()) {
+        expect(entry.crop).toBe(`examples/c2/${filter}-${rank}.webp`);
+        const image = images[layer.top[filter][rank]];
+        const meta = await sharp(image.path).metadata();
+        const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
+        const box = cropBox({ y: entry.at.y, x: entry.at.x, gridHeight: 16, gridWidth: 16, receptiveField: 8, preprocessing: model.preprocessing, imageWidth: oriented.width, imageHeight: oriented.height });
+        expect(Buffer.compare(await readFile(join(atlas, entry.crop)), await renderCrop(image.path, box)), `${image.file} (filter ${filter}, rank ${rank})`).toBe(0);
+      }
+    }
+    expect((await readdir(join(atlas, 'thumbs'))).sort()).toEqual(images.map((i) => `${i.file}.webp`).sort());
   });
 });
 
