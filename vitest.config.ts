@@ -8,13 +8,39 @@ const sharedAssets = resolve(import.meta.dirname, '../shared/assets');
 const env: Record<string, string> = {};
 if (!process.env.FILTER_ATLAS_MIRROR && existsSync(sharedAssets)) env.FILTER_ATLAS_MIRROR = sharedAssets;
 
+/**
+ * The slow tier (`npm run test:full`, what CI runs): real builds by the dozen, every browser test,
+ * the fault suite, and the PyTorch operator references. Everything else is
+ * the quick tier (`npm test`): unit tests, one small end-to-end build with its resume
+ * (test/atlas/resume.test.ts) and one site smoke test (test/site/site.test.ts).
+ */
+export const SLOW = [
+  'test/faults/*.test.ts',
+  'test/model/torchvision.test.ts',
+  'test/model/torchvision-pipeline.test.ts',
+  'test/bench/device-check-run.test.ts',
+  'test/atlas/sharded-build.test.ts',
+  'test/atlas/assembly-inputs.test.ts',
+  'test/atlas/lucid-build.test.ts',
+  'test/atlas/records.test.ts',
+  'test/atlas/memory.test.ts',
+  'test/nightly/*.test.ts',
+  'test/diff/variants.test.ts',
+  'test/site/features.test.ts',
+  'test/site/real.test.ts',
+  'test/portability.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     env,
     testTimeout: 300_000,
     hookTimeout: 600_000,
     // Two cores: files in parallel would fight over them and over onnxruntime's threads.
     fileParallelism: false,
+    projects: [
+      { extends: true, test: { name: 'quick', include: ['test/**/*.test.ts'], exclude: SLOW } },
+      { extends: true, test: { name: 'slow', include: SLOW } },
+    ],
   },
 });
