@@ -12,12 +12,12 @@
 import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAsset } from '../../pipeline/assets/index.js';
 import { atlasSchema } from '../../pipeline/schema/atlas.js';
 import { MAX_SAFE_NAME } from '../../pipeline/util/file-names.js';
 import { floatTensor, modelBytes, node } from '../model/helpers/onnx.js';
+import { pngFile } from './png.js';
 import { cli, consistencyProblems, filesUnder, isUserError, recordFigures, type RunResult } from './harness.js';
 
 let work: string;
@@ -134,35 +134,11 @@ describe('a model file with absurd tensor dims', () => {
   });
 });
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(bytes: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(8 + data.length + 4);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), 8 + data.length);
-  return out;
-}
-
 /** A valid 8-bit RGB PNG of side x side pixels of one grey: a few kB on disk, 3 bytes a pixel decoded. */
 function pngBomb(side: number): Buffer {
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(side, 0);
-  header.writeUInt32BE(side, 4);
-  header.set([8, 2, 0, 0, 0], 8);
   const row = Buffer.alloc(1 + 3 * side, 0x80);
   row[0] = 0;
-  const rows = Buffer.concat(Array.from({ length: side }, () => row));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(rows, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+  return pngFile(side, 8, 2, Buffer.concat(Array.from({ length: side }, () => row)));
 }
 
 describe('a hostile dataset', () => {
