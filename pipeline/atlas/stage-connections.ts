@@ -13,9 +13,8 @@
  * is active: on a random image most filters are near zero and so is every product.
  *
  * One keyed record per filter (resumable); rows of (image, filter) pairs are batched, grouped by
- * image (rowsByImage): in one engine run (engine.rowAttribution) each image's forward pass up to K
- * runs once, and the rest of L's forward pass and the backward pass once per row. Rows are what
- * `batchSize` counts.
+ * image (rowsByImage): in one engine run (engine.rowAttribution) each image's forward pass runs
+ * once and the backward pass once per row. Rows are what `batchSize` counts.
  */
 import type { Engine } from '../engine/engine.js';
 import { loadImageForModel, type RgbImage } from '../image/load.js';
@@ -117,7 +116,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
     for (let at = 0; at < rows.length; at += input.batchSize) {
       input.signal?.throwIfAborted();
       const batch = rows.slice(at, at + input.batchSize);
-      // Each image once: its forward pass up to `from` is shared by its rows (engine.rowAttribution).
+      // Each image once: its forward pass is shared by its rows (engine.rowAttribution).
       const batchImages = [...new Set(batch.map((row) => row.image))];
       const slot = new Map(batchImages.map((image, n) => [image, n]));
       const loaded = await Promise.all(batchImages.map(pixels));
@@ -167,7 +166,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
 
 /**
  * The (filter, image) rows grouped by image: ~9 filters list each image of the default atlas, and
- * the rows of one image in one engine run share its forward pass up to the earlier layer. Images
+ * the rows of one image in one engine run share its forward pass. Images
  * come in the order of the first filter that lists them, so the first filters' records complete
  * (and are written, for resume) early instead of all at the end.
  */

@@ -94,7 +94,7 @@ export interface Engine {
    * channels of `layer`) on image rowImages[r] of the batch; returns R objectives and R x C_from
    * attributions. Equal, within float rounding, to attribution on a batch holding image rowImages[r]
    * at position r, but an engine may compute what the rows share once per image (onnxruntime runs
-   * the forward pass up to `from` once per image, see ort/programs.ts).
+   * the forward pass once per image and the backward pass per row, see ort/programs.ts).
    */
   rowAttribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string, rowImages: Int32Array): Promise<{ objective: Float32Array; attribution: Float32Array }>;
   dispose(): Promise<void>;

@@ -1,6 +1,6 @@
 /**
  * The connections stage on the real darknet-tiny and real ImageNet photos: grouped by image
- * (engine.rowAttribution, each image's forward pass up to the earlier layer once), every filter's
+ * (engine.rowAttribution: each image's forward pass once, the backward pass per row), every filter's
  * values equal the per-row computation the stage did before (one attribution row per (filter,
  * image), each row with its own copy of the image) within float rounding; a second run reads the
  * records instead of computing.

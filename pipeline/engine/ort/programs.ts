@@ -130,9 +130,9 @@ function emitAttribution(builder: OnnxGraphBuilder, activation: string, dSource:
  * The attribution program of several objectives per image: (image N x 3 x H x W, row_images R,
  * channel weights R x C) -> objective and attribution per row, where row r is the objective of
  * weights[r] on image row_images[r]. Equal to buildAttributionProgram on a batch holding image
- * row_images[r] at position r, but the forward pass up to `from` (everything `from` depends on)
- * runs once per image: its outputs are gathered into rows, and only the nodes after it and the
- * backward pass run per row (docs/design.md, "Connected filters").
+ * row_images[r] at position r, but the whole forward pass runs once per image; only the backward
+ * pass (one per objective) runs per row, reading the forward values it needs gathered from the
+ * row's image (docs/design.md, "Connected filters").
  */
 export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, layer: string, from: string): Program {
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
@@ -141,21 +141,12 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
   const builder = new OnnxGraphBuilder();
   const image = builder.input('image', [BATCH_DIM, 3, sized.size[0], sized.size[1]]);
   const plan = planFor(sized.graph, [target, source]);
+  // Max-pool indices only after `from`: the backward pass stops there.
   const before = new Set(planFor(sized.graph, [source]).nodes.map((n) => n.name));
-  // No max-pool indices: the backward pass stops at `from`, before any of these nodes.
   const perImage = emitForward(builder, model, sized, plan, image, false, plan.nodes.filter((n) => before.has(n.name)));
+  emitNodes(builder, sized, plan, perImage, plan.nodes.filter((n) => !before.has(n.name)), true);
   const rowImages = builder.input('row_images', [ROWS_DIM], 'int64');
-  // The per-image values the rows read: `from` and whatever else the later nodes read of the prefix
-  // (a skip connection around `from`). Values without a batch dimension (constants) pass as they are.
-  const after = plan.nodes.filter((n) => !before.has(n.name) && !plan.folded.has(n.name));
-  const read = new Set([source.name, ...after.flatMap((n) => (plan.foldedInto.get(n.name) ?? n).inputs)]);
-  const rows: Lowered = { ...perImage, tensors: new Map(), ops: new Map(perImage.ops), inputs: new Map(perImage.inputs), poolIndices: new Map() };
-  for (const [name, tensor] of perImage.tensors) {
-    if (!read.has(name)) continue;
-    const batched = sized.shapes.get(name)?.batched ?? true; // INPUT has no shape entry: the image is batched
-    rows.tensors.set(name, batched ? builder.op('Gather', [tensor, rowImages], `rows/${name}`, { axis: 0 }) : tensor);
-  }
-  emitNodes(builder, sized, plan, rows, after, true);
+  const rows = gatherRows(builder, sized, perImage, rowImages);
   const weights = builder.input('channel_weights', [ROWS_DIM, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, rows.tensors.get(target.name)!, layerShape, weights);
   const dSource = emitBackward(builder, sized, plan, rows, target, dLayer, { stopAt: source.name });
@@ -163,4 +154,40 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
   builder.output(objective, [ROWS_DIM]);
   builder.output(attribution, [ROWS_DIM, sourceShape.dims[0]]);
   return { bytes: builder.encode(`${model.name} attribution of ${target.name} to ${source.name} by rows`), inputs: { image, weights, rowImages }, outputs: [objective, attribution] };
+}
+
+/**
+ * The forward values of `perImage` as rows: a value read (by the backward pass) is gathered from
+ * the row's image on first use, once. Values without a batch dimension (constants) pass as they
+ * are. Max-pool indices are flat positions in the whole N x C x H x W input, so a gathered row's
+ * indices move from its image's block to the row's: + (row - image) x C x H x W.
+ */
+function gatherRows(builder: OnnxGraphBuilder, sized: SizedGraph, perImage: Lowered, rowImages: string): Lowered {
+  const count = builder.op('Squeeze', [builder.op('Shape', [rowImages], 'rows/count_1d')], 'rows/count');
+  const positions = builder.op('Range', [builder.int64Tensor('rows.zero', [0], []), count, builder.int64Tensor('rows.one', [1], [])], 'rows/positions');
+  const shift = builder.op('Sub', [positions, rowImages], 'rows/block_shift');
+  const lazy = (source: Map<string, string>, gather: (name: string, tensor: string) => string) => {
+    const made = new Map<string, string>();
+    return new (class extends Map<string, string> {
+      override get(name: string): string | undefined {
+        const tensor = source.get(name);
+        if (tensor === undefined) return undefined;
+        let row = made.get(name);
+        if (row === undefined) made.set(name, (row = gather(name, tensor)));
+        return row;
+      }
+      override has(name: string): boolean {
+        return source.has(name);
+      }
+    })();
+  };
+  const tensors = lazy(perImage.tensors, (name, tensor) => (sized.shapes.get(name)!.batched ? builder.op('Gather', [tensor, rowImages], `rows/${name}`, { axis: 0 }) : tensor));
+  const poolIndices = lazy(perImage.poolIndices, (name, indices) => {
+    const input = sized.shapes.get(perImage.inputs.get(name)![0])!;
+    const rank = 1 + sized.shapes.get(name)!.dims.length;
+    const offset = builder.op('Mul', [shift, builder.int64Tensor(`rows.${name}.block`, [input.dims.reduce((a, b) => a * b, 1)], [])], `rows/${name}/index_offset`);
+    const perRow = builder.op('Reshape', [offset, builder.int64Tensor(`rows.${name}.offset_dims`, [-1, ...new Array<number>(rank - 1).fill(1)])], `rows/${name}/index_offset_nd`);
+    return builder.op('Add', [builder.op('Gather', [indices, rowImages], `rows/${name}/indices_gathered`, { axis: 0 }), perRow], `rows/${name}/indices`);
+  });
+  return { ...perImage, tensors, poolIndices, ops: new Map(perImage.ops), inputs: new Map(perImage.inputs) };
 }
