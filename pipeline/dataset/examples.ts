@@ -128,7 +128,7 @@ interface PlannedCrop {
 
 /**
  * Writes the examples of several filters, photo by photo: each photo is decoded once (oriented, in
- * its own colours) and all its crops, for every filter that lists it, are cut from that one decode
+ * sRGB) and all its crops, for every filter that lists it, are cut from that one decode
  * (~13 crops a photo in the default atlas). Its thumbnail keeps a pipeline of its own: a JPEG
  * thumbnail is decoded shrunk (libjpeg's DCT scaling), which a full decode cannot reproduce byte
  * for byte. Output files are byte-identical to cutting each crop from the file (renderCrop). Photos
@@ -156,7 +156,11 @@ export async function writeExamples(options: ExamplesOptions): Promise<FilterExa
     }
   }
   const byPhoto = new Map<number, PlannedCrop[]>();
-  for (const crop of crops) byPhoto.set(crop.image, [...(byPhoto.get(crop.image) ?? []), crop]);
+  for (const crop of crops) {
+    const planned = byPhoto.get(crop.image);
+    if (planned) planned.push(crop);
+    else byPhoto.set(crop.image, [crop]);
+  }
   const top = filters.map((request) => new Array<TopImage>(request.layer.top[request.filter].length));
   const left = top.map((entries) => entries.length);
   const results: FilterExamples[] = new Array(filters.length);
