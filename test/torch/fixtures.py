@@ -17,12 +17,16 @@ files, so gradients are taken through the normalisation too. Two kinds of cases:
     activations, reductions, layout ops, LayerNorm, shape subgraphs of a dynamic-size export).
 
 Float32 and kinks: a ReLU input or a max-pool runner-up within float32 rounding of its kink flips
-differently in any two float32 implementations, and moves gradient mass from one pixel to another
-(PyTorch's own float32 gradient then differs from its float64 one by 1e-3 to 4e-2, seen on
-ResNet-50 and DenseNet-121 with random images). Such images test rounding, not the gradient rules,
-so each test image is drawn until PyTorch float32 agrees with float64 within 1e-5 at every layer
-compared (written as `certificate`). The more units, the rarer such an image: at 224 px hardly any
-for ResNet-50 (0 of 4 tried at layer1), at 81 px about one in six; hence the small odd size.
+differently in any two float32 implementations (another CPU's kernels, AVX-512 against AVX2, another
+summation order), and moves gradient mass from one pixel to another (PyTorch's own float32 gradient
+then differs from its float64 one by 1e-3 to 4e-2, seen on ResNet-50 and DenseNet-121 with random
+images). Such images test rounding, not the gradient rules. So each gradient reference is certified
+(clean_images): its images are drawn until PyTorch's float32 gradient and float64 gradients with
+rounding-sized noise injected at the input and at every convolution and linear layer all equal the
+exact float64 gradient within 1e-5. A module at which no image can be certified in the tries allowed
+(the more units before it, the likelier a decision near its kink) is written with `certified: false`
+and its measured error: the tests report it and do not compare its gradient, rather than compare a
+number that depends on the CPU. Hence also the small odd size: at 224 px hardly any image certifies.
 
     /usr/bin/python3 test/torch/fixtures.py OUT_DIR [--only NAME,NAME]
 
@@ -112,15 +116,40 @@ def write_f32(path, tensor):
     tensor.detach().to(torch.float32).contiguous().numpy().astype("<f4").tofile(path)
 
 
-def gradients(model, modules, x, dtype, filters=None):
+def rounding_noise(model, scale, seed):
+    """Forward hooks that add noise of `scale` times each channel's standard deviation to the output of
+    every convolution and linear layer (gradients() moves the image likewise): float64 with rounding errors of a chosen size, as another
+    float32 implementation (other kernels, summation order, FMA or not) makes them. A sum's rounding
+    error scales with its terms, not its result, so it is additive: a pre-activation near a kink moves
+    as much as any other. Returns the hooks, for removal."""
+    g = torch.Generator().manual_seed(seed)
+
+    def perturb(_m, _i, out):
+        # Per channel (dim 1): a channel's terms, and so its rounding, have their own size.
+        dims = [d for d in range(out.dim()) if d != 1] if out.dim() > 2 else [0]
+        spread = out.std(dim=dims, keepdim=True) if out.shape[0] > 1 or out.dim() > 2 else out.abs().mean()
+        return out + scale * spread * torch.randn(out.shape, generator=g, dtype=out.dtype)
+
+    return [m.register_forward_hook(perturb) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def gradients(model, modules, x, dtype, filters=None, noise=None):
     """Per module: (filters, objective, d objective / d image, output shape) for images x, in dtype.
-    The filter of image n is the channel with the largest mean on it (a live channel)."""
+    The filter of image n is the channel with the largest mean on it (a live channel). `noise`:
+    (scale, seed): the image and every convolution and linear output moved by rounding-sized noise."""
     model.to(dtype)
     captured = {}
     hooks = [m.register_forward_hook(lambda _m, _i, out, k=k: captured.__setitem__(k, out)) for k, m in enumerate(modules)]
+    if noise:
+        hooks += rounding_noise(model, *noise)
     image = x.to(dtype).clone().requires_grad_(True)
+    if noise:
+        g = torch.Generator().manual_seed(noise[1] + 7)
+        moved = image + noise[0] * x.std() * torch.randn(x.shape, generator=g, dtype=torch.float64).to(dtype)
+    else:
+        moved = image
     try:
-        model((image - MEAN.to(dtype)) / STD.to(dtype))
+        model((moved - MEAN.to(dtype)) / STD.to(dtype))
     finally:
         for hook in hooks:
             hook.remove()
@@ -136,25 +165,59 @@ def gradients(model, modules, x, dtype, filters=None):
     return results
 
 
-def clean_images(model, modules, size, seed, count=2, tries=48):
-    """`count` images on which PyTorch's float32 gradients equal its float64 ones within 1e-5 of the
-    largest value at every module: no kink within float32 rounding (see the module docstring)."""
+# Rounding other than PyTorch's: the size of the error added to the image and to every convolution and
+# linear output, relative to that channel's spread, and how many draws an image must survive. A float32
+# sum of K products with random signs has a spread of sqrt(K) times a product, and its rounding error
+# a few units of float32's 6e-8 of that, whatever the order of summation: 3e-7 is 5 units. Measured
+# (per-channel noise, MobileNetV2 and ResNet-50 at 81 px): 2e-7 already catches, in PyTorch alone, the
+# image that failed on an AVX-512 CPU (MobileNetV2's features.18: 2.6e-3 of the largest gradient value
+# under ONNX Runtime there, 2.8e-3 under this noise); at 1e-6 no ResNet-50 image certifies even at
+# layer2 in 24 tries.
+NOISE_SCALE = 3e-7
+NOISE_DRAWS = 3
+
+
+def clean_images(model, modules, size, seed, count=2, tries=32):
+    """`count` images, and the modules at which their gradient does not depend on float32 rounding:
+    PyTorch's float32 gradient and float64 ones with NOISE_SCALE rounding noise injected at every layer
+    (NOISE_DRAWS draws) all equal the exact float64 gradient within 1e-5 of its largest value there.
+    At such a module no ReLU, ReLU6, max-pool or other kink decision that matters lies within rounding
+    distance of its boundary, so any float32 implementation on any CPU takes the same decisions (see
+    the module docstring). The more units before a module, the rarer a certifiable image: the images
+    are those that certify the most modules (all of them where `tries` images allow), the middle ones
+    first. Returns (images, certified module indices, worst error per module over the chosen images)."""
     torch.backends.mkldnn.enabled = False  # oneDNN's float32 convolutions round less precisely
-    chosen, certificates = [], []
+
+    def errors_of(rounded, exact):
+        return [float((r[2].double() - e[2]).abs().max() / e[2].abs().max()) for r, e in zip(rounded, exact)]
+
+    candidates = []  # (image, per-module error)
     try:
         for attempt in range(tries):
             x = images(1, size, seed * 1000 + attempt)
             exact = gradients(model, modules, x, torch.float64)
-            rounded = gradients(model, modules, x, torch.float32, [r[0] for r in exact])
-            error = max(float((r[2].double() - e[2]).abs().max() / e[2].abs().max()) for r, e in zip(rounded, exact))
-            if error < 1e-5:
-                chosen.append(x)
-                certificates.append(error)
-                if len(chosen) == count:
-                    return torch.cat(chosen), certificates
+            filters = [r[0] for r in exact]
+            errors = errors_of(gradients(model, modules, x, torch.float32, filters), exact)
+            for draw in range(NOISE_DRAWS):
+                if min(errors) >= 1e-5:
+                    break
+                noise = (NOISE_SCALE, (seed * 1000 + attempt) * 10 + draw)
+                errors = [max(a, b) for a, b in zip(errors, errors_of(gradients(model, modules, x, torch.float64, filters, noise), exact))]
+            print(f"  {size[0]}x{size[1]} try {attempt}: {' '.join(f'{e:.1e}' for e in errors)}", file=sys.stderr, flush=True)
+            candidates.append((x, errors))
+            if sum(1 for _, e in candidates if max(e) < 1e-5) == count:
+                break
     finally:
         torch.backends.mkldnn.enabled = True
-    raise RuntimeError(f"no image without float32 kink flips in {tries} tries (found {len(chosen)})")
+    n = len(modules)
+    subsets = sorted((tuple(k for k in range(n) if mask >> k & 1) for mask in range(1, 1 << n)), key=lambda ks: (-len(ks), ks))
+    for subset in subsets:
+        clean = [(x, e) for x, e in candidates if all(e[k] < 1e-5 for k in subset)]
+        if len(clean) >= count:
+            chosen = clean[:count]
+            worst = [max(e[k] for _, e in chosen) for k in range(n)]
+            return torch.cat([x for x, _ in chosen]), set(subset), worst
+    raise RuntimeError(f"no image without float32 kink flips at any module in {tries} tries")
 
 
 def export(model, path, size, opset, dynamic=False):
@@ -170,7 +233,7 @@ def write_references(out_dir, ref_id, model, size, layers, seed):
     folder = os.path.join(out_dir, ref_id)
     os.makedirs(folder, exist_ok=True)
     modules = [m for _, m in layers]
-    x, certificates = clean_images(model, modules, size, seed)
+    x, certified, worst = clean_images(model, modules, size, seed)
     write_f32(os.path.join(folder, "images.f32"), x)
     entries = []
     for i, ((name, _), (filters, objective, gradient, shape)) in enumerate(zip(layers, gradients(model, modules, x, torch.float64))):
@@ -182,8 +245,10 @@ def write_references(out_dir, ref_id, model, size, layers, seed):
             "objective": objective.tolist(),
             "gradient": f"{ref_id}/gradient-{i}.f32",
             "maxGradient": float(gradient.abs().max()),
+            "certified": i in certified,
+            "certificate": worst[i],
         })
-    return {"size": list(size), "n": x.shape[0], "images": f"{ref_id}/images.f32", "certificate": max(certificates), "layers": entries}
+    return {"size": list(size), "n": x.shape[0], "images": f"{ref_id}/images.f32", "certificate": max(worst[i] for i in certified), "layers": entries}
 
 
 def write_means(out_dir, ref_id, model, size, layers, seed):

@@ -1,14 +1,17 @@
 /**
- * The PyTorch references of test/torch/fixtures.py, generated once per version of the script into
- * the asset cache (torch-fixtures/<script sha>) and reused. Debian's python3-torch must be there;
- * outside CI a machine without it skips the tests that need them (CI installs it, so there they run).
+ * The PyTorch references of test/torch/fixtures.py, generated once per version of the script and of
+ * PyTorch into a cache outside the clone (FILTER_ATLAS_TEST_CACHE, default the user's cache folder
+ * `filter-atlas-tests`: torch-fixtures/<sha of script + versions>) and reused, so a clean clone on the
+ * same machine skips the ~4 min of generation and a new machine or a new torch makes them anew.
+ * Debian's python3-torch must be there; outside CI a machine without it skips the tests that need
+ * them (CI installs it, so there they run).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { resolveCacheDir } from '../../pipeline/assets/cache.js';
+import envPaths from 'env-paths';
 
 const run = promisify(execFile);
 export const PYTHON = process.env.FILTER_ATLAS_PYTHON ?? '/usr/bin/python3';
@@ -22,6 +25,10 @@ export interface ReferenceLayer {
   objective: number[];
   gradient: string;
   maxGradient: number;
+  /** Whether the images' gradient at this layer is free of rounding-sized kink decisions (fixtures.py); only then is it compared. */
+  certified: boolean;
+  /** The largest error of PyTorch float32 and of the noise draws against float64, relative to the largest value. */
+  certificate: number;
 }
 
 /** Channel means of a module's output (per image, per channel), from a float64 forward pass. */
@@ -55,34 +62,46 @@ export interface TorchFixtures {
   cases: TorchCase[];
 }
 
-async function torchAvailable(): Promise<boolean> {
+/** "torch <version> torchvision <version>", or undefined when PYTHON cannot import them. */
+async function torchVersions(): Promise<string | undefined> {
   try {
-    await run(PYTHON, ['-c', 'import torch, torchvision']);
-    return true;
+    const { stdout } = await run(PYTHON, ['-c', 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)']);
+    return stdout.trim();
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Where generated references are kept between clones. */
+export function testCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.FILTER_ATLAS_TEST_CACHE?.trim() || envPaths('filter-atlas-tests', { suffix: '' }).cache;
 }
 
 /** The fixtures, generating them if needed; undefined (with the reason logged) when torch is missing outside CI. */
 export async function torchFixtures(): Promise<TorchFixtures | undefined> {
   const script = await readFile(SCRIPT);
-  const dir = join(resolveCacheDir(), 'torch-fixtures', createHash('sha256').update(script).digest('hex').slice(0, 16));
+  const versions = await torchVersions();
+  if (!versions) {
+    const reason = `${PYTHON} cannot import torch and torchvision (apt-get install python3-torch python3-torchvision)`;
+    if (process.env.CI) throw new Error(`PyTorch references: ${reason}`);
+    console.warn(`skipping the PyTorch comparisons: ${reason}`);
+    return undefined;
+  }
+  const key = createHash('sha256').update(script).update(versions).digest('hex').slice(0, 16);
+  const dir = join(testCacheDir(), 'torch-fixtures', key);
   const manifest = join(dir, 'manifest.json');
   if (!(await stat(manifest).catch(() => undefined))) {
-    if (!(await torchAvailable())) {
-      const reason = `${PYTHON} cannot import torch and torchvision (apt-get install python3-torch python3-torchvision)`;
-      if (process.env.CI) throw new Error(`PyTorch references: ${reason}`);
-      console.warn(`skipping the PyTorch comparisons: ${reason}`);
-      return undefined;
-    }
     const started = performance.now();
     const partial = `${dir}.partial-${process.pid}`;
     await rm(partial, { recursive: true, force: true });
     await run(PYTHON, [SCRIPT, partial], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
-    await rm(dir, { recursive: true, force: true });
-    await rename(partial, dir);
-    console.log(`PyTorch references generated in ${((performance.now() - started) / 1000).toFixed(0)} s: ${dir}`);
+    await mkdir(dirname(dir), { recursive: true });
+    // Another test process may have finished the same references first: then its copy is used.
+    await rename(partial, dir).catch(async (error: unknown) => {
+      if (!(await stat(manifest).catch(() => undefined))) throw error;
+      await rm(partial, { recursive: true, force: true });
+    });
+    console.log(`PyTorch references (${versions}) generated in ${((performance.now() - started) / 1000).toFixed(0)} s: ${dir}`);
   }
   const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { torch: string; cases: TorchCase[] };
   return { dir, torch: parsed.torch, cases: parsed.cases };
