@@ -55,7 +55,8 @@ describe.each(cases)('ort engine on $name', ({ load, size, layers, batchForward 
     expect(await selfConsistency(engine, batch, layer, weights)).toBeLessThan(1e-2);
   });
 
-  it.runIf(batchForward)('forward of the last layer matches the reference for a batch of 2', async () => {
+  // Not defined for VGG (the reference is slow there), rather than defined and skipped: a skip in CI reads as a missing tool.
+  if (batchForward) it('forward of the last layer matches the reference for a batch of 2', async () => {
     const layer = layers[layers.length - 1];
     const batch = randomImages(2, size, 9);
     const got = (await engine.forward(batch, [layer])).get(layer)!;
