@@ -29,6 +29,7 @@ export const SLOW = [
   'test/site/features.test.ts',
   'test/site/real.test.ts',
   'test/portability.test.ts',
+  'test/engine/webgpu-software.test.ts',
 ];
 
 export default defineConfig({

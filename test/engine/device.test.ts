@@ -86,6 +86,23 @@ describe('onnxruntime engine devices', () => {
     expect(tried.selection).toMatch(/webgpu skipped: no WebGPU adapter \(GPU devices \/dev\/nvidia0; Vulkan loader \S+; no Vulkan driver for the GPU \(NVIDIA's is libGLX_nvidia\.so\.0 with nvidia_icd\.json\)\)\)$/);
   });
 
+  it('auto never picks a CPU-emulated adapter, even beside a GPU device node, and says why', async () => {
+    const swiftshader = { file: 'vk_swiftshader_icd.json', library: './libvk_swiftshader.so', software: true };
+    const facts = { devices: ['/dev/dri/renderD128'], loader: '/usr/lib/x86_64-linux-gnu/libvulkan.so.1', drivers: [swiftshader] };
+    const chosen = await chooseProvider(ort, 'auto', { facts: () => facts });
+    expect(chosen).toMatchObject({ provider: 'cpu' });
+    expect(chosen.selection).toContain('webgpu skipped: only CPU-emulated Vulkan drivers (vk_swiftshader_icd.json): slower than the cpu provider');
+  });
+
+  it("gives Dawn a private XDG_RUNTIME_DIR when there is none (else it prints an error twice), and keeps one that is set", async () => {
+    const bare: NodeJS.ProcessEnv = {};
+    await chooseProvider(ort, 'webgpu', { facts: () => ({ devices: [], drivers: [] }), env: bare }).catch(() => undefined);
+    expect(bare.XDG_RUNTIME_DIR).toMatch(/filter-atlas-xdg-/);
+    const set: NodeJS.ProcessEnv = { XDG_RUNTIME_DIR: '/run/user/1000' };
+    await chooseProvider(ort, 'webgpu', { facts: () => ({ devices: [], drivers: [] }), env: set }).catch(() => undefined);
+    expect(set.XDG_RUNTIME_DIR).toBe('/run/user/1000');
+  });
+
   it("keeps ONNX Runtime's own words, without its source path", () => {
     const raw = '/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 lambda()> adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter: No supported adapters\n';
     expect(nativeMessage(new Error(raw))).toBe('Failed to get a WebGPU adapter: No supported adapters');
@@ -94,11 +111,11 @@ describe('onnxruntime engine devices', () => {
 });
 
 describe('GPU facts (Linux)', () => {
-  it('lavapipe alone is named as a CPU driver Dawn does not accept', () => {
+  it('lavapipe alone is named as a CPU driver', () => {
     const facts = gpuFacts(env, fakeFs({ ...LOADER, ...LAVAPIPE }));
     expect(facts).toMatchObject({ devices: [], loader: '/usr/lib/x86_64-linux-gnu/libvulkan.so.1', drivers: [{ file: 'lvp_icd.x86_64.json', software: true }] });
     expect(describeGpuFacts(facts)).toBe(
-      'no GPU device (no /dev/nvidia*, /dev/dri/renderD* or /dev/dxg); Vulkan loader /usr/lib/x86_64-linux-gnu/libvulkan.so.1; no GPU Vulkan driver; CPU Vulkan drivers lvp_icd.x86_64.json (Mesa lavapipe or SwiftShader: Dawn does not accept them)',
+      'no GPU device (no /dev/nvidia*, /dev/dri/renderD* or /dev/dxg); Vulkan loader /usr/lib/x86_64-linux-gnu/libvulkan.so.1; no GPU Vulkan driver; CPU Vulkan drivers lvp_icd.x86_64.json (Mesa lavapipe or SwiftShader: CPU emulation; Dawn refuses lavapipe and runs on SwiftShader, about 100x slower than the cpu provider)',
     );
   });
 

@@ -10,7 +10,9 @@
  * Whether a provider starts is found out with a one-node session, so a missing driver fails here,
  * not in the middle of a build.
  */
+import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { userError, type ErrorParts } from '../../errors.js';
 import type { DeviceKind } from '../engine.js';
@@ -24,19 +26,36 @@ type ExecutionProvider = import('onnxruntime-node').InferenceSession.ExecutionPr
 
 export interface ProviderChoice {
   provider: Provider;
-  /** For `auto`: the one-line notice (see EngineInfo.selection). */
+  /** For `auto`, and for a webgpu that runs on a CPU-emulated adapter: the one-line notice (see EngineInfo.selection). */
   selection?: string;
 }
 
 /** Why a provider cannot run here: a short reason for auto's notice, the parts of an explicit device's error. */
 type Refusal = { reason: string } & Omit<ErrorParts, 'where'>;
 
-/** What the tests and the engine may replace: the machine's GPU facts. */
+/** What the tests and the engine may replace: the machine's GPU facts, and the environment Dawn reads. */
 export interface ProviderProbeDeps {
   facts(): GpuFacts;
+  /** Where Dawn's XDG_RUNTIME_DIR is set when missing (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
-const realDeps: ProviderProbeDeps = { facts: () => gpuFacts() };
+const realDeps: ProviderProbeDeps = { facts: () => gpuFacts(), env: process.env };
+
+/** True when every Vulkan driver the loader would use emulates a GPU on the CPU (SwiftShader, lavapipe). */
+export function softwareOnly(facts: GpuFacts | undefined): boolean {
+  return facts !== undefined && facts.drivers.length > 0 && facts.drivers.every((d) => d.software);
+}
+
+/**
+ * Dawn prints "error: XDG_RUNTIME_DIR is invalid or not set in the environment." (twice) when the
+ * variable is missing, as in containers and CI; it only wants a private writable folder, so one is
+ * made for this process before Dawn starts. A variable that is set is left alone.
+ */
+function quietDawn(env: NodeJS.ProcessEnv): void {
+  if (env.XDG_RUNTIME_DIR) return;
+  env.XDG_RUNTIME_DIR = mkdtempSync(path.join(os.tmpdir(), 'filter-atlas-xdg-'));
+}
 
 /** The provider's entry in executionProviders (CPU nodes need no entry: ONNX Runtime adds the CPU provider). */
 export function providerEntry(provider: Provider, forceCpuNodeNames: readonly string[] = []): ExecutionProvider {
@@ -120,6 +139,9 @@ async function checkWebgpu(ort: Ort, auto: boolean, deps: ProviderProbeDeps): Pr
   const facts = process.platform === 'linux' ? deps.facts() : undefined;
   // auto does not try Dawn without a GPU: nothing to find, and Dawn prints its search to stderr.
   if (auto && facts && facts.devices.length === 0) return { reason: 'no GPU device (no /dev/nvidia*, /dev/dri/renderD* or /dev/dxg)', expected, received: 'no GPU device', fix };
+  // Nor on a CPU-emulated adapter: its results are a GPU's, its speed about a hundredth of the CPU provider's.
+  if (auto && softwareOnly(facts)) return { reason: `only CPU-emulated Vulkan drivers (${facts!.drivers.map((d) => d.file).join(', ')}): slower than the cpu provider`, expected, received: 'no GPU Vulkan driver', fix };
+  quietDawn(deps.env ?? process.env);
   const failure = await starts(ort, 'webgpu');
   if (!failure) return undefined;
   const why = facts ? ` (${describeGpuFacts(facts)})` : '';
@@ -134,6 +156,9 @@ export async function chooseProvider(ort: Ort, device: DeviceName, deps: Provide
     if (refusal) {
       const { reason: _reason, ...parts } = refusal;
       throw userError({ where: `device "${device}" (onnxruntime engine)`, ...parts });
+    }
+    if (device === 'webgpu' && process.platform === 'linux' && softwareOnly(deps.facts())) {
+      return { provider: device, selection: 'device webgpu: a CPU-emulated adapter (SwiftShader or lavapipe): GPU kernels and results, but about 100x slower than --device cpu' };
     }
     return { provider: device };
   }

@@ -32,7 +32,7 @@ export interface VulkanDriver {
   /** The ICD file's name, e.g. nvidia_icd.json. */
   file: string;
   library: string;
-  /** A CPU implementation (Mesa lavapipe, SwiftShader): Dawn does not accept them, nor would it help. */
+  /** A CPU implementation (Mesa lavapipe, SwiftShader): Dawn refuses lavapipe and runs on SwiftShader, far slower than the CPU provider. */
   software: boolean;
 }
 
@@ -94,6 +94,6 @@ export function describeGpuFacts(facts: GpuFacts): string {
   parts.push(facts.loader ? `Vulkan loader ${facts.loader}` : 'no Vulkan loader (libvulkan.so.1)');
   if (hardware.length) parts.push(`GPU Vulkan drivers ${hardware.map((d) => d.file).join(', ')}`);
   else parts.push(facts.devices.some((d) => d.includes('nvidia')) ? "no Vulkan driver for the GPU (NVIDIA's is libGLX_nvidia.so.0 with nvidia_icd.json)" : 'no GPU Vulkan driver');
-  if (software.length) parts.push(`CPU Vulkan drivers ${software.map((d) => d.file).join(', ')} (Mesa lavapipe or SwiftShader: Dawn does not accept them)`);
+  if (software.length) parts.push(`CPU Vulkan drivers ${software.map((d) => d.file).join(', ')} (Mesa lavapipe or SwiftShader: CPU emulation; Dawn refuses lavapipe and runs on SwiftShader, about 100x slower than the cpu provider)`);
   return parts.join('; ');
 }

@@ -1,0 +1,37 @@
+/**
+ * The WebGPU path on a software adapter: Debian chromium's SwiftShader Vulkan driver gives
+ * onnxruntime-node's WebGPU provider (Dawn) an adapter on a machine without a GPU. A probe on
+ * `--device webgpu` there runs the real WebGPU kernels: its channel means equal the CPU's, it says in
+ * one line that the adapter is CPU-emulated, and Dawn prints nothing about XDG_RUNTIME_DIR. Outside
+ * CI a machine without chromium skips this; CI installs chromium, so there a missing driver fails.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ensureAsset } from '../../pipeline/assets/index.js';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '../../bin/filter-atlas.js');
+const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const present = existsSync(ICD);
+
+describe.skipIf(!present && !process.env.CI)('webgpu on a software adapter (SwiftShader)', () => {
+  it('probes like the CPU, says the adapter is emulated, and keeps Dawn quiet', async () => {
+    expect(present, `${ICD} (Debian's chromium package)`).toBe(true);
+    const photo = join(await ensureAsset('photos'), 'chelsea.png');
+    const args = [CLI, 'probe', 'darknet-tiny', photo, '--layer', 'conv2d_16', '--json'];
+    const { XDG_RUNTIME_DIR: _unset, ...env } = process.env;
+    const gpu = await run(process.execPath, [...args, '--device', 'webgpu'], { env: { ...env, VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/chromium' }, maxBuffer: 16 << 20 });
+    const cpu = await run(process.execPath, [...args, '--device', 'cpu'], { env, maxBuffer: 16 << 20 });
+    expect(gpu.stderr.trim()).toBe('device webgpu: a CPU-emulated adapter (SwiftShader or lavapipe): GPU kernels and results, but about 100x slower than --device cpu');
+    const gpuMeans = (JSON.parse(gpu.stdout) as { means: number[] }).means;
+    const cpuMeans = (JSON.parse(cpu.stdout) as { means: number[] }).means;
+    expect(gpuMeans).toHaveLength(1000);
+    const scale = Math.max(...cpuMeans.map(Math.abs));
+    const worst = Math.max(...gpuMeans.map((v, i) => Math.abs(v - cpuMeans[i])));
+    console.log(`webgpu (SwiftShader) against cpu: ${(worst / scale).toExponential(1)} of the largest channel mean`);
+    expect(worst / scale).toBeLessThan(1e-4);
+  });
+});
