@@ -12,6 +12,7 @@ import { METHOD_KINDS, type Method, type MethodKind } from '../schema/method.js'
 import { boundedMethodSchema, checkConfigAliases, checkConfigSize } from './bounds.js';
 import { describeIssues, type IssueMessage } from './issues.js';
 import { fieldName, lineOf, type FieldPath } from './locate.js';
+import { applyOverrides, checkOverrides, type ConfigOverrides } from './overrides.js';
 import { atlasIdSchema, configSchema, isReservedAtlasId, RESERVED_ATLAS_IDS, type FilterSelectionConfig, type RawConfig } from './schema.js';
 
 export interface LayerPlan {
@@ -113,17 +114,18 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * A model as written in a config: a path relative to the config file when something is there,
- * else a built-in name. Anything else is an error at the model line, not a failed load later.
+ * A model as written in a config (or given by `--model`): a path relative to `dir` (the config file's
+ * folder, or the current folder for the flag) when something is there, else a built-in name. Anything
+ * else is an error at the model line (or the flag), not a failed load later.
  */
-async function resolveModel(spec: string, dir: string, where: string): Promise<string> {
+async function resolveModel(spec: string, dir: string, where: string, relativeTo: string): Promise<string> {
   const path = isAbsolute(spec) ? spec : resolve(dir, spec);
   if (await exists(path)) return path;
   if (findBuiltin(spec)) return spec;
   const hint = didYouMean(spec, builtinNames());
   throw userError({
-    where: `${where}: model`,
-    expected: `a built-in model (${builtinNames().join(', ')}) or a path relative to the config file`,
+    where,
+    expected: `a built-in model (${builtinNames().join(', ')}) or a path relative to ${relativeTo}`,
     received: `${JSON.stringify(spec)}, which is neither (no ${path})`,
     fix: hint || 'Run `filter-atlas models` for the built-in models, or fix the path.',
   });
@@ -142,7 +144,14 @@ async function resolveSourcePath(source: string, dir: string, where: string, wha
   });
 }
 
-export async function loadConfig(file: string): Promise<Config> {
+/**
+ * The config of `file`, validated and fully defaulted. `overrides` (`build --model/--atlas/--title`)
+ * replace those fields as if written in the file; they are checked first, before the file is read.
+ */
+export async function loadConfig(file: string, overrides: ConfigOverrides = {}): Promise<Config> {
+  checkOverrides(overrides);
+  // A path given on the command line is relative to the current folder, checked before the file is read too.
+  const overriddenModel = overrides.model && (await resolveModel(overrides.model.value, process.cwd(), overrides.model.where, 'the current folder'));
   await checkConfigSize(file);
   let text: string;
   try {
@@ -165,6 +174,7 @@ export async function loadConfig(file: string): Promise<Config> {
     // An alias the yaml package refuses (one without its anchor, or its own resource check).
     throw userError({ where: file, expected: 'YAML whose aliases (*name) each follow their anchor (&name)', received: (error as Error).message, fix: 'Write the values out instead of the aliases.' }, error);
   }
+  input = applyOverrides(input, overrides);
   const problems: IssueMessage[] = [];
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) problems.push(...describeIssues(parsed.error.issues, configSchema, input));
@@ -231,7 +241,7 @@ export async function loadConfig(file: string): Promise<Config> {
     file: resolve(file),
     atlas,
     title: raw.title ?? `${raw.model} atlas`,
-    model: await resolveModel(raw.model, dir, locate(['model']).replace(/: model$/, '')),
+    model: overriddenModel ?? (await resolveModel(raw.model, dir, locate(['model']), 'the config file')),
     output: raw.output === undefined ? undefined : resolve(dir, raw.output),
     layers,
     methods: methods!,
