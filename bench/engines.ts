@@ -13,6 +13,7 @@ import { findLayer } from '../pipeline/model/layers.js';
 import { createRandom } from '../pipeline/util/random.js';
 import type { BenchCase, TimingOptions } from './runner.js';
 import { timeSteps } from './runner.js';
+import { wasmHeapSkip } from './wasm-heap.js';
 
 export interface EngineCaseOptions {
   engine: EngineName;
@@ -21,8 +22,6 @@ export interface EngineCaseOptions {
   layer: string;
   size: number;
   batch: number;
-  /** A reason to skip this case on the given engine device, or undefined to run it. */
-  skipOn?: (device: string) => string | undefined;
   timing?: TimingOptions;
 }
 
@@ -102,9 +101,10 @@ export function engineCase(pool: EnginePool, options: EngineCaseOptions): BenchC
         if (error instanceof FilterAtlasError) return { skip: error.message };
         throw error;
       }
-      const skip = options.skipOn?.(engine.info.device);
-      if (skip) return { skip };
       const model = await pool.model(modelName);
+      // Before the first step: a step that outgrows the tfjs wasm heap breaks the backend for every later case.
+      const skip = wasmHeapSkip(engine.info.device, model, layer, size, batch);
+      if (skip) return { skip };
       const { channels } = findLayer(model, layer, [size, size]);
       const random = createRandom(size * 1000 + batch);
       const data = new Float32Array(batch * 3 * size * size);

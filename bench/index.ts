@@ -7,7 +7,8 @@
  * PyTorch reference of the same configuration measured in the same run (docs/design.md section 10:
  * ratios, never absolute times from another run). Rows of one configuration run back to back
  * so that load from other processes hits them alike. Then the visualisation rows (seconds per
- * filter of the whole method, bench/visualize.ts).
+ * filter of the whole method, bench/visualize.ts). Cases too large for the tfjs wasm heap are skipped
+ * with the reason (bench/wasm-heap.ts).
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,12 +32,6 @@ type BenchEngine = (typeof ENGINES)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The tfjs wasm backend cannot run VGG16-BN 224 px x 8 (and would need minutes). */
-const wasmHeapSkip = (device: string): string | undefined =>
-  device.includes('wasm')
-    ? 'skipped on tfjs wasm: a 224 px x 8 VGG16-BN step exceeds the 4 GiB wasm heap (it crashes, docs/design.md section 3) and would take ~25 s'
-    : undefined;
-
 async function buildCases(engines: Set<BenchEngine>, pool: EnginePool, log: (line: string) => void): Promise<BenchCase[]> {
   const cases: BenchCase[] = [];
   const referenceFolder = resolve(repoRoot, '../shared/reference');
@@ -46,7 +41,7 @@ async function buildCases(engines: Set<BenchEngine>, pool: EnginePool, log: (lin
   for (const [size, batch] of [[112, 1], [112, 8], [224, 1], [224, 8]] as const) {
     if (pytorch && !('missing' in pytorch)) cases.push(pytorchVggCase(pytorch, size, batch));
     for (const engine of ours) {
-      cases.push(engineCase(pool, { engine, modelName: 'vgg16_bn', layer: '42', size, batch, skipOn: size === 224 && batch === 8 && engine === 'tfjs' ? wasmHeapSkip : undefined }));
+      cases.push(engineCase(pool, { engine, modelName: 'vgg16_bn', layer: '42', size, batch }));
     }
   }
   // Today's CNNs through their ONNX exports (the exports need torchvision too).
