@@ -32,6 +32,16 @@ describe('placement from a profile', () => {
     node('conv1', 'Conv', 'WebGpuExecutionProvider', [[1, 3, 8, 8], [4, 3, 3, 3]], [1, 4, 8, 8]),
   ];
 
+  it("counts a WebGPU channels-last Conv by the program's kernel (its profile lists only input and bias, under a renamed node)", () => {
+    // As recorded on SwiftShader: the layout pass renames the node `<name>_token_<n>` and the profile
+    // lists the NHWC input and the bias, not the repacked weights.
+    const nhwc = [node('node:conv1_token_1', 'Conv', 'WebGpuExecutionProvider', [[1, 8, 8, 3], [4]], [1, 8, 8, 4])];
+    const kernels = new Map([['node:conv1', [4, 3, 3, 3]]]);
+    expect(placementFromProfile('forward|c|8x8', nhwc, kernels).providers.webgpu.flops).toBe(2 * (4 * 64) * (3 * 9));
+    // Without the program's kernels it could only count the output values: the old 0.00 GFLOP.
+    expect(placementFromProfile('forward|c|8x8', nhwc).providers.webgpu.flops).toBe(2 * 4 * 64);
+  });
+
   it('counts nodes and FLOPs per provider, copies apart, and names the ops left on the CPU', () => {
     const report = placementFromProfile('gradient|c|8x8', events);
     const convFlops = 2 * (4 * 64) * (3 * 9);

@@ -2,11 +2,14 @@
  * The WebGPU path on a software adapter: Debian chromium's SwiftShader Vulkan driver gives
  * onnxruntime-node's WebGPU provider (Dawn) an adapter on a machine without a GPU. A probe on
  * `--device webgpu` there runs the real WebGPU kernels: its channel means equal the CPU's, it says in
- * one line that the adapter is CPU-emulated, and Dawn prints nothing about XDG_RUNTIME_DIR. Outside
+ * one line that the adapter is CPU-emulated, and Dawn prints nothing about XDG_RUNTIME_DIR; `--verbose`
+ * counts the FLOPs of the program that ran there. Outside
  * CI a machine without chromium skips this; CI installs chromium, so there a missing driver fails.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -33,5 +36,24 @@ describe.skipIf(!present && !process.env.CI)('webgpu on a software adapter (Swif
     const worst = Math.max(...gpuMeans.map((v, i) => Math.abs(v - cpuMeans[i])));
     console.log(`webgpu (SwiftShader) against cpu: ${(worst / scale).toExponential(1)} of the largest channel mean`);
     expect(worst / scale).toBeLessThan(1e-4);
+  });
+
+  it("counts the FLOPs of the program that ran on WebGPU (its channels-last convs included)", async () => {
+    const { XDG_RUNTIME_DIR: _unset, ...env } = process.env;
+    const output = await mkdtemp(join(tmpdir(), 'filter-atlas-webgpu-'));
+    const gflop = async (device: string, extra: NodeJS.ProcessEnv) => {
+      const args = [CLI, 'visualize', 'darknet-tiny', '--layer', 'leaky_re_lu_10', '--filters', '0', '--scales', '1', '--steps', '1', '--device', device, '--verbose', '--output', output];
+      const { stderr } = await run(process.execPath, args, { env: { ...env, ...extra } });
+      const line = stderr.split('\n').find((l) => l.includes('placement gradient|leaky_re_lu_10|56x56'))!;
+      expect(line, stderr).toBeDefined();
+      return Number(/of ([\d.]+) GFLOP/.exec(line)![1]);
+    };
+    const gpu = await gflop('webgpu', { VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/chromium' });
+    const cpu = await gflop('cpu', {});
+    console.log(`gradient program at 56 px: webgpu ${gpu} GFLOP, cpu ${cpu} GFLOP (ONNX Runtime's CPU pads the 3-channel image conv to 16)`);
+    // Before, the WebGPU count read 0.00: its convs' weights are not in the profile.
+    expect(gpu).toBeGreaterThan(0.75 * cpu);
+    expect(gpu).toBeLessThanOrEqual(cpu);
+    await rm(output, { recursive: true, force: true });
   });
 });

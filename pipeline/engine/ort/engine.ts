@@ -169,7 +169,7 @@ class OrtEngine implements Engine {
   private async run(key: string, build: () => Program, feeds: (inputs: Program['inputs']) => Record<string, Tensor>): Promise<Tensor[]> {
     const create = async () => {
       const { bytes, ...program } = build();
-      const profile = this.onPlacement ? await startProfile() : undefined;
+      const profile = this.onPlacement ? await startProfile(bytes) : undefined;
       try {
         return Object.assign(await this.runtime.createSession(bytes, profile?.options), { program, profile });
       } catch (error) {

@@ -7,8 +7,12 @@
  *
  * FLOPs are estimated from the shapes: 2 x multiply-adds for Conv, ConvTranspose, MatMul and Gemm,
  * one per output value for everything else: enough to say what share of the work a provider ran.
+ * The kernel's shape comes from the program that ran (`convKernels`), by node name: the WebGPU
+ * provider's channels-last Conv lists only its input and bias in the profile (its weights were
+ * repacked at load), and its layout pass renames nodes `<name>_token_<n>`.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import onnxProto from 'onnx-proto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PlacementReport } from '../engine.js';
@@ -58,8 +62,26 @@ export function nodeFlops(op: string, inputs: number[][], outputs: number[][]): 
   }
 }
 
-/** The placement of one program from the node events of its profiled run(s). */
-export function placementFromProfile(graph: string, events: readonly ProfileEvent[]): PlacementReport {
+const { onnx } = onnxProto;
+const KERNEL_OPS = new Set(['Conv', 'FusedConv', 'ConvTranspose']);
+
+/** Kernel shapes (OIHW, or IOHW for ConvTranspose) of a program's convolutions, by node name. */
+export function convKernels(program: Uint8Array): Map<string, number[]> {
+  const { graph } = onnx.ModelProto.decode(program);
+  const dims = new Map((graph?.initializer ?? []).map((t) => [t.name ?? '', (t.dims ?? []).map(Number)]));
+  const kernels = new Map<string, number[]>();
+  for (const node of graph?.node ?? []) {
+    const kernel = dims.get(node.input?.[1] ?? '');
+    if (KERNEL_OPS.has(node.opType ?? '') && node.name && kernel) kernels.set(node.name, kernel);
+  }
+  return kernels;
+}
+
+/** The program's node name of a profile event: without `_kernel_time` and the layout pass's `_token_<n>`. */
+const nodeNameOf = (event: string): string => event.replace(/_kernel_time$/, '').replace(/_token_\d+$/, '');
+
+/** The placement of one program from the node events of its profiled run(s); `kernels` from convKernels. */
+export function placementFromProfile(graph: string, events: readonly ProfileEvent[], kernels: ReadonlyMap<string, number[]> = new Map()): PlacementReport {
   const providers: PlacementReport['providers'] = {};
   const copies = { nodes: 0, bytes: 0 };
   const cpuOps: Record<string, number> = {};
@@ -79,7 +101,10 @@ export function placementFromProfile(graph: string, events: readonly ProfileEven
     const provider = providerKey(args.provider ?? '');
     const entry = (providers[provider] ??= { nodes: 0, flops: 0 });
     entry.nodes++;
-    entry.flops += nodeFlops(op, (args.input_type_shape ?? []).map(shapeOf), (args.output_type_shape ?? []).map(shapeOf));
+    const inputs = (args.input_type_shape ?? []).map(shapeOf);
+    const kernel = KERNEL_OPS.has(op) ? kernels.get(nodeNameOf(event.name!)) : undefined;
+    if (kernel) inputs[1] = kernel;
+    entry.flops += nodeFlops(op, inputs, (args.output_type_shape ?? []).map(shapeOf));
     if (provider === 'cpu') cpuOps[op] = (cpuOps[op] ?? 0) + 1;
   }
   const total = Object.values(providers).reduce((sum, p) => sum + p.nodes, 0);
@@ -116,11 +141,13 @@ export function placementSummary(report: PlacementReport): string {
 export interface PendingProfile {
   options: { enableProfiling: true; profileFilePrefix: string };
   folder: string;
+  /** The program's convolution kernels (convKernels), read before its bytes are dropped. */
+  kernels: Map<string, number[]>;
 }
 
-export async function startProfile(): Promise<PendingProfile> {
+export async function startProfile(program: Uint8Array): Promise<PendingProfile> {
   const folder = await mkdtemp(path.join(tmpdir(), 'filter-atlas-profile-'));
-  return { folder, options: { enableProfiling: true, profileFilePrefix: path.join(folder, 'profile') } };
+  return { folder, kernels: convKernels(program), options: { enableProfiling: true, profileFilePrefix: path.join(folder, 'profile') } };
 }
 
 /** Ends the session's profiling (ONNX Runtime writes the file then), reads the placement, removes the folder. */
@@ -129,7 +156,7 @@ export async function finishProfile(graph: string, session: { endProfiling(): vo
     session.endProfiling();
     const events: ProfileEvent[] = [];
     for (const file of await readdir(profile.folder)) events.push(...(JSON.parse(await readFile(path.join(profile.folder, file), 'utf8')) as ProfileEvent[]));
-    return placementFromProfile(graph, events);
+    return placementFromProfile(graph, events, profile.kernels);
   } finally {
     await rm(profile.folder, { recursive: true, force: true });
   }
