@@ -24,12 +24,14 @@ export const SLOW = [
   'test/atlas/lucid-build.test.ts',
   'test/atlas/records.test.ts',
   'test/atlas/memory.test.ts',
+  'test/cli/build-flags.test.ts',
   'test/nightly/*.test.ts',
   'test/diff/variants.test.ts',
   'test/site/features.test.ts',
   'test/site/real.test.ts',
   'test/portability.test.ts',
   'test/engine/webgpu-software.test.ts',
+  'test/engine/webgpu-gradients.test.ts',
 ];
 
 export default defineConfig({
