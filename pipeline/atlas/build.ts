@@ -32,6 +32,7 @@ import { datasetEntry, gatherAssembly, storeReader, type AtlasIndex } from './as
 import type { DatasetResult } from './shard-manifest.js';
 import { keyedBatches, startShard, type ShardRun } from './shard-build.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
+import { countPictures, type AtlasCounts } from './counts.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -57,8 +58,14 @@ export interface BuildSummary {
   atlasDir: string;
   /** "K/N" for a shard, which writes records, files and its manifest but no atlas.json. */
   shard?: string;
+  /**
+   * Pictures computed and reused (a layer of two methods counts each filter twice; the names are
+   * older than methods and kept for the scripts that read them). `counts` says how many filters.
+   */
   filtersComputed: number;
   filtersReused: number;
+  /** Filters by status and pictures by method (counts.ts), of the atlas written or, for a shard, of its own batches. */
+  counts: AtlasCounts;
   datasetScanned: boolean;
   probesComputed: number;
   seconds: number;
@@ -182,8 +189,10 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     deps.log(shard.summary);
   }
 
-  // Per layer, each main picture's record (their web images are made after each batch and at the end).
-  const mainPictures = new Map<string, Map<number, VisualRecord>>(plans.map((p) => [p.name, new Map()]));
+  // Per layer, per method (the main picture first), each filter's record, for the counts; the main
+  // pictures' web images are made after each batch and at the end.
+  const pictures = new Map<string, Array<Map<number, VisualRecord>>>(plans.map((p) => [p.name, p.methods.map(() => new Map())]));
+  const mainPictures = (layer: string): Map<number, VisualRecord> => pictures.get(layer)![0];
   const withWeb = new Set<string>();
   let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
   // What the dataset unit leaves: what atlas.json and a shard's manifest name of it.
@@ -238,11 +247,11 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           progress,
           // The main pictures get their web images after each batch; atlas.json is gathered from the records written.
           onRecord: (record) => {
-            if (m === 0) mainPictures.get(plan.name)!.set(record.filter, record);
+            pictures.get(plan.name)![m].set(record.filter, record);
           },
           onBatchWritten: async () => {
             changed = true;
-            if (m === 0) await addWebImages([...mainPictures.get(plan.name)!.values()].filter((r) => r.image && !withWeb.has(r.key)));
+            if (m === 0) await addWebImages([...mainPictures(plan.name).values()].filter((r) => r.image && !withWeb.has(r.key)));
             // Shards may share a folder: atlas.json is merge's to write.
             if (!shard) await store.writeAtlas(await assemble(false));
           },
@@ -255,7 +264,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
 
     // Web versions of the main pictures of reused batches too (of this shard's batches); a layer's
     // other methods are shown from their PNGs.
-    const visualRecords = plans.flatMap((p) => [...mainPictures.get(p.name)!.values()]).filter((r) => !withWeb.has(r.key));
+    const visualRecords = plans.flatMap((p) => [...mainPictures(p.name).values()]).filter((r) => !withWeb.has(r.key));
     await addWebImages(visualRecords, deps.progress('web images', visualRecords.length));
 
     // The dataset scan with its examples, labels and connections, the browser probe model and the
@@ -343,6 +352,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       ...(shard ? { shard: formatShard(shard.spec) } : {}),
       filtersComputed,
       filtersReused,
+      counts: countPictures(frame.layers, pictures),
       datasetScanned: dataset?.stage.scanned ?? false,
       probesComputed,
       seconds: (performance.now() - started) / 1000,

@@ -22,6 +22,7 @@ import { codeVersion } from './code-version.js';
 import { checkSameBuild, readManifests, type ManifestFile, type ShardManifest } from './shard-manifest.js';
 import { Finder, placeFound, type Source } from './shard-files.js';
 import { formatShard } from './shard-spec.js';
+import { countPictures, type AtlasCounts } from './counts.js';
 import { AtlasStore } from './store.js';
 import { runWebImages } from './stage-web-images.js';
 
@@ -50,7 +51,10 @@ export interface MergeSummary {
   /** The shard manifests merged, as "K/N", and the folders they came from. */
   shards: string[];
   folders: string[];
+  /** Filters in the atlas: distinct (layer, filter) pairs with a picture, whatever the number of methods (counts.filters.total). */
   filters: number;
+  /** Filters by status and pictures by method, as the atlas written holds them (counts.ts). */
+  counts: AtlasCounts;
   /** Files and records linked or copied into the output (0 when the shards wrote there). */
   placed: number;
   /** Files checked (every file of every record taken). */
@@ -154,6 +158,7 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
   if (made.computed > 0) deps.log(`merge: made the web images of ${made.computed} picture(s) whose shard stopped before it wrote them`);
   for (const problem of finder.problems.slice(0, 20)) deps.log(`merge: skipped a damaged copy: ${problem}`);
   if (finder.problems.length > 20) deps.log(`merge: (and ${finder.problems.length - 20} more damaged copies)`);
+  const counts = countPictures(first.frame.layers, filters);
   return {
     atlas: first.atlas,
     atlasDir: dest.dir,
@@ -161,7 +166,8 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
     ...(missing ? { missing } : {}),
     shards: entries.map((entry) => formatShard(entry.manifest.shard)),
     folders: [...new Set(entries.map((entry) => entry.dir))],
-    filters: [...filters.values()].reduce((sum, methods) => sum + methods.reduce((n, layer) => n + layer.size, 0), 0),
+    filters: counts.filters.total,
+    counts,
     placed: placed.size,
     verified: finder.verified,
     seconds: (performance.now() - started) / 1000,

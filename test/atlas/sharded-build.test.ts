@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
 import { shardManifestSchema, type ShardManifest } from '../../pipeline/atlas/shard-manifest.js';
+import type { BuildSummary } from '../../pipeline/atlas/build.js';
 import { CLI, cli, compareAtlases, filesUnder, isUserError, TINY } from '../faults/harness.js';
 
 let work: string;
@@ -146,7 +147,7 @@ describe('an atlas of two methods', () => {
     await writeFile(config, TWO_METHODS_CONFIG);
     const shard = (k: number) => join(work, 'two-shards', String(k));
     const runs = await Promise.all([
-      cli(['build', config, '--threads', '1', '--output', join(work, 'two-one')]),
+      cli(['build', config, '--threads', '1', '--output', join(work, 'two-one'), '--json']),
       cli(['build', config, '--threads', '1', '--shard', '1/2', '--output', shard(1)]),
       cli(['build', config, '--threads', '1', '--shard', '2/2', '--output', shard(2)]),
     ]);
@@ -161,6 +162,11 @@ describe('an atlas of two methods', () => {
 
     const merged = await cli(['merge', shard(1), shard(2), '--output', join(work, 'two-merged'), '--json']);
     expect(merged.code, merged.stderr).toBe(0);
+    // Build and merge count 8 filters (2 layers x 4, as the site shows them) and 16 pictures, 8 per method.
+    const built = JSON.parse(runs[0].stdout.trim().split('\n').pop()!) as BuildSummary;
+    expect(built.counts.filters.total).toBe(8);
+    expect(built.counts.pictures).toMatchObject({ total: 16, byMethod: { article: { total: 8 }, lucid: { total: 8 } } });
+    expect(JSON.parse(merged.stdout.trim())).toMatchObject({ filters: 8, counts: built.counts });
     const reference = join(work, 'two-one', 'two');
     const dir = join(work, 'two-merged', 'two');
     expect((await compareAtlases(reference, dir)).differences).toEqual([]);
