@@ -122,14 +122,6 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
   const cost = input.filterCost ?? 1;
   input.progress?.skip(reused, reused * cost);
   if (todo.length > 0) {
-    let inBatch = 0;
-    let pending = 0;
-    // Progress moves a whole batch at a time: its filters finish together, and ticking the first of
-    // them alone would time the whole batch against one filter's work.
-    const flush = () => {
-      input.progress?.tick(pending, pending * cost);
-      pending = 0;
-    };
     await sweepFilters(input.engine, {
       layer: input.layer,
       channels: input.channels,
@@ -142,15 +134,14 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       signal: input.signal,
       onResult: async (result) => {
         keep(await writeResult(store, keys.get(result.filter)!, result));
-        pending++;
-        if (++inBatch % input.batchSize === 0) {
-          flush();
-          await input.onBatchWritten?.();
-        }
+      },
+      // Progress moves a whole batch of filters at a time: they finish together, and ticking the first
+      // of them alone would time the whole batch against one filter's work.
+      onBatch: async (filtersInBatch) => {
+        input.progress?.tick(filtersInBatch, filtersInBatch * cost);
+        await input.onBatchWritten?.();
       },
     });
-    flush();
-    await input.onBatchWritten?.();
   }
   return { records, computed: todo.length, reused };
 }

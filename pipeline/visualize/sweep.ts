@@ -19,6 +19,11 @@ export interface SweepOptions extends Omit<VisualizeBatchOptions, 'onStep'> {
   concurrency?: number;
   /** Called once per filter, in filter order within a batch, as its batch finishes. */
   onResult?: (result: FilterVisualization) => void | Promise<void>;
+  /**
+   * Called once per batch, after onResult has had every filter of it, with the batch's filter count:
+   * progress advances by whole batches of filters (its filters finish together), whatever the concurrency.
+   */
+  onBatch?: (filtersInBatch: number) => void | Promise<void>;
   /** Called after every optimisation step of any batch, with that batch's filter count (progress). */
   onStep?: (filtersInBatch: number, stepsPerFilter: number) => void;
 }
@@ -37,7 +42,7 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
  * them, so memory stays at the batches in flight whatever the layer's size. Aborting stops between steps.
  */
 export async function sweepFilters(engine: Engine, options: SweepOptions): Promise<void> {
-  const { signal, onResult, onStep } = options;
+  const { signal, onResult, onBatch, onStep } = options;
   signal?.throwIfAborted();
   const batches = chunk(options.filters, options.batchSize);
   // One controller for the sweep: the caller's abort or any batch's failure stops the other batches.
@@ -58,6 +63,7 @@ export async function sweepFilters(engine: Engine, options: SweepOptions): Promi
           });
           // Resolving with nothing: Promise.all would otherwise hold every batch's images to the end.
           for (const result of batch) await onResult?.(result);
+          await onBatch?.(filters.length);
         }),
       ),
     );

@@ -235,7 +235,6 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
                 image = join(output, pictureFileName(model.name, flags.layer, result.filter));
                 await writeFileAtomic(image, await encodePng(result.image));
               }
-              progress.tick();
               if (result.status !== 'ok') progress.log(`filter ${result.filter}: ${result.status}${result.flags.diverged ? ' (diverged)' : ''}`);
               written.push({ filter: result.filter, status: result.status, activation: result.activation, start: result.startActivation, seconds: result.seconds, image });
               if (flags.json) {
@@ -243,6 +242,8 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
                 process.stdout.write(JSON.stringify(line) + '\n');
               }
             },
+            // A batch's filters finish together: count them together, so the rate and ETA are in filters per second.
+            onBatch: (filtersInBatch) => progress.tick(filtersInBatch),
           });
         } finally {
           progress.stop();
