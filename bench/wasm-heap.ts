@@ -1,7 +1,7 @@
 /**
  * Which engine cases cannot run on the tfjs WebAssembly backend: its heap is 4 GiB (32-bit
- * addresses, docs/design.md section 3), and a step that outgrows it fails with "memory access out
- * of bounds", which leaves the backend unusable for the cases after it. The bench skips such a case
+ * addresses, docs/design.md section 3), and a step that outgrows it failed with "memory access out
+ * of bounds" and ended the bench there. The bench skips such a case
  * before running it, from an estimate made of the model's activation sizes.
  *
  * The rule: a step needs WASM_BYTES_PER_ACTIVATION_BYTE (5) times the float32 forward activations
