@@ -8,12 +8,13 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ensureAsset } from '../../pipeline/assets/index.js';
+import { atlasSchema } from '../../pipeline/schema/atlas.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../bin/filter-atlas.js');
@@ -36,6 +37,32 @@ describe.skipIf(!present && !process.env.CI)('webgpu on a software adapter (Swif
     const worst = Math.max(...gpuMeans.map((v, i) => Math.abs(v - cpuMeans[i])));
     console.log(`webgpu (SwiftShader) against cpu: ${(worst / scale).toExponential(1)} of the largest channel mean`);
     expect(worst / scale).toBeLessThan(1e-4);
+  });
+
+  it('builds a small atlas whose pictures and top images match a CPU build', async () => {
+    const { XDG_RUNTIME_DIR: _unset, ...env } = process.env;
+    const work = await mkdtemp(join(tmpdir(), 'filter-atlas-webgpu-build-'));
+    const config = join(work, 'small.yaml');
+    await writeFile(
+      config,
+      ['atlas: small', 'model: darknet-tiny', 'seed: 3', 'layers:', '  - layer: leaky_re_lu_6', '    filters: "0-3"', 'method: { scales: 2, stepsPerScale: 3 }', 'batch: { size: 4 }', 'dataset:', '  source: imagenet-sample', '  limit: 16', '  topK: 2', '  batchSize: 8', ''].join('\n'),
+    );
+    const build = async (device: string, extra: NodeJS.ProcessEnv) => {
+      await run(process.execPath, [CLI, 'build', config, '--device', device, '--output', join(work, device), '--json'], { env: { ...env, ...extra }, maxBuffer: 16 << 20 });
+      return atlasSchema.parse(JSON.parse(await readFile(join(work, device, 'small', 'atlas.json'), 'utf8')));
+    };
+    const gpu = await build('webgpu', { VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/chromium' });
+    const cpu = await build('cpu', {});
+    expect(gpu.engine.device).toContain('webgpu');
+    const [gpuFilters, cpuFilters] = [gpu, cpu].map((a) => a.layers[0].filters);
+    expect(gpuFilters.map((f) => f.filter)).toEqual([0, 1, 2, 3]);
+    for (const [i, f] of gpuFilters.entries()) {
+      const c = cpuFilters[i];
+      // The ascent is chaotic in float rounding: pictures are compared by the activation they reach.
+      expect(Math.abs(f.activation! - c.activation!) / Math.abs(c.activation!), `filter ${f.filter} activation`).toBeLessThan(0.02);
+      expect(f.top?.map((t) => t.file), `filter ${f.filter} top images`).toEqual(c.top?.map((t) => t.file));
+    }
+    await rm(work, { recursive: true, force: true });
   });
 
   it("counts the FLOPs of the program that ran on WebGPU (its channels-last convs included)", async () => {
