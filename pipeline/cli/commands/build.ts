@@ -7,13 +7,19 @@ import { deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } fr
 import type { BuildDeps } from '../../atlas/build.js';
 import type { Config } from '../../config/load.js';
 import type { EngineOptions } from '../../engine/engine.js';
+import { describeCounts } from '../../atlas/counts.js';
 import type { DefineCommand } from './define.js';
+import { failedProblem, strictError, strictOption } from './strict-flag.js';
 
 interface BuildFlags extends DeviceFlags {
   output?: string;
   json?: boolean;
   shard?: string;
   threads?: string;
+  model?: string;
+  atlas?: string;
+  title?: string;
+  strict?: boolean;
 }
 
 export const DEFAULT_CONFIG = 'config/default.yaml';
@@ -44,7 +50,11 @@ export const defineBuildCommand: DefineCommand = (program) => {
     .description('Build an atlas from a YAML config: visualise every selected filter, scan the dataset, run the probes, write output/<atlas>/atlas.json.')
     .argument('[config]', 'YAML config file', DEFAULT_CONFIG)
     .option('--output <dir>', 'output folder (overrides the config\'s "output")')
-    .option('--json', 'print a JSON summary when done')
+    .option('--model <model>', 'a built-in model or a model path relative to the current folder (overrides the config\'s "model"; other weights give other records)')
+    .option('--atlas <id>', 'atlas id, the folder <output>/<id> (overrides the config\'s "atlas")')
+    .option('--title <text>', 'atlas title (overrides the config\'s "title", whose default is "<model> atlas")')
+    .option('--json', 'print a JSON summary when done: filters by status (ok, flagged, dead, failed), pictures by method')
+    .addOption(strictOption('a filter\'s picture failed (diverged, no image; a build that ends has written a complete atlas)'))
     .addOption(deviceOption())
     .addOption(verboseOption())
     .option('--shard <K/N>', 'build only shard K of N (from 1) of the work, for `filter-atlas merge`; also FILTER_ATLAS_SHARD=K/N, or FILTER_ATLAS_SHARDS=N in a Kubernetes Indexed Job')
@@ -59,7 +69,11 @@ export const defineBuildCommand: DefineCommand = (program) => {
       // Flags first: a wrong flag is reported before the config is read.
       const shard = resolveShard(flags.shard, process.env);
       const threads = flags.threads === undefined ? undefined : parseThreads(flags.threads);
-      const config = await loadConfig(configFile);
+      const config = await loadConfig(configFile, {
+        ...(flags.model !== undefined ? { model: { value: flags.model, where: '--model' } } : {}),
+        ...(flags.atlas !== undefined ? { atlas: { value: flags.atlas, where: '--atlas' } } : {}),
+        ...(flags.title !== undefined ? { title: { value: flags.title, where: '--title' } } : {}),
+      });
       if (flags.output) config.output = (await import('node:path')).resolve(flags.output);
       if (flags.device) config.device = flags.device;
       const { onPlacement } = deviceEngineOptions(flags);
@@ -84,21 +98,30 @@ export const defineBuildCommand: DefineCommand = (program) => {
       process.on('SIGTERM', interrupt);
       try {
         const summary = await runBuild(config, await buildDeps(config, onPlacement), controller.signal, { shard });
+        const counts = `${describeCounts(summary.counts)}: ${summary.filtersComputed} computed, ${summary.filtersReused} reused`;
         if (flags.json) {
           process.stdout.write(JSON.stringify(summary) + '\n');
         } else if (summary.shard) {
           process.stdout.write(
-            `shard ${summary.shard} written to ${summary.atlasDir} in ${summary.seconds.toFixed(1)} s: ` +
-              `${summary.filtersComputed} filters computed, ${summary.filtersReused} reused` +
+            `shard ${summary.shard} written to ${summary.atlasDir} in ${summary.seconds.toFixed(1)} s: ${counts}` +
               `${summary.datasetScanned ? ', dataset scanned' : ''}, ${summary.probesComputed} probes computed; ` +
               'assemble the atlas with `filter-atlas merge <shard folders...> --output DIR`\n',
           );
         } else {
           process.stdout.write(
-            `atlas written to ${summary.atlasDir}/atlas.json in ${summary.seconds.toFixed(1)} s: ` +
-              `${summary.filtersComputed} filters computed, ${summary.filtersReused} reused, ` +
+            `atlas written to ${summary.atlasDir}/atlas.json in ${summary.seconds.toFixed(1)} s: ${counts}, ` +
               `dataset ${summary.datasetScanned ? 'scanned' : 'reused'}, ${summary.probesComputed} probes computed\n`,
           );
+        }
+        if (flags.strict) {
+          // A build's atlas is complete when it returns (a stopped build throws): only failures are left to check.
+          const failed = failedProblem(summary.counts, summary.shard ? `shard ${summary.shard} of atlas ${config.atlas}` : `atlas ${config.atlas}`);
+          const error = strictError(failed ? [failed] : [], {
+            expected: 'every filter\'s pictures drawn (none failed)',
+            written: summary.shard ? 'the shard\'s records are written, the failed pictures among them' : 'atlas.json is written, with those pictures marked failed',
+            fix: 'A failed picture diverged (NaN or infinity) twice, the second time at half the learning rate: check the model\'s weights, or lower the method\'s learningRate.',
+          });
+          if (error) throw error;
         }
       } finally {
         process.off('SIGINT', interrupt);
