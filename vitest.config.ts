@@ -25,7 +25,6 @@ export const SLOW = [
   'test/atlas/records.test.ts',
   'test/atlas/memory.test.ts',
   'test/cli/build-flags.test.ts',
-  'test/cli/build-flags.test.ts',
   'test/nightly/*.test.ts',
   'test/diff/variants.test.ts',
   'test/site/features.test.ts',
