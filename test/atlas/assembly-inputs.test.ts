@@ -7,16 +7,13 @@
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { testBuildDeps } from './build-deps.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatherAssembly, type Gathered } from '../../pipeline/atlas/assembly-inputs.js';
 import { runBuild } from '../../pipeline/atlas/build.js';
 import { runMerge } from '../../pipeline/atlas/merge.js';
-import { resolveSource } from '../../pipeline/atlas/sources.js';
 import { loadConfig } from '../../pipeline/config/load.js';
-import { listDataset } from '../../pipeline/dataset/list.js';
-import { createEngine } from '../../pipeline/engine/create.js';
-import { loadModel } from '../../pipeline/model/load.js';
 import { cli } from '../faults/harness.js';
 
 const CONFIG = `
@@ -37,7 +34,6 @@ probes:
     top: 3
 `;
 
-const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 let work: string;
 
 beforeAll(async () => {
@@ -82,16 +78,7 @@ describe('one gathering for build and merge', () => {
     const built = recording();
     const [shards] = await Promise.all([
       Promise.all([1, 2].map((k) => cli(['build', file, '--threads', '1', '--shard', `${k}/2`, '--output', join(work, 'shards', String(k))]))),
-      runBuild(config, {
-        loadModel,
-        createEngine,
-        resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
-        listDataset,
-        progress: () => quiet,
-        log: () => {},
-        now: () => new Date('2026-12-01T00:00:00Z'),
-        gather: built.gather,
-      }),
+      runBuild(config, testBuildDeps(config, { gather: built.gather })),
     ]);
     for (const run of shards) expect(run.code, run.stderr).toBe(0);
 

@@ -5,29 +5,17 @@
  */
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { testBuildDeps } from './build-deps.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps } from '../../pipeline/atlas/build.js';
 import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
-import { resolveSource } from '../../pipeline/atlas/sources.js';
 import { loadConfig, type Config } from '../../pipeline/config/load.js';
-import { listDataset } from '../../pipeline/dataset/list.js';
-import { createEngine } from '../../pipeline/engine/create.js';
-import { loadModel } from '../../pipeline/model/load.js';
 import type { Method } from '../../pipeline/schema/method.js';
 
-const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 
 function deps(config: Config): BuildDeps {
-  return {
-    loadModel,
-    createEngine,
-    resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
-    listDataset,
-    progress: () => quiet,
-    log: () => {},
-    now: () => new Date('2026-11-30T00:00:00Z'),
-  };
+  return testBuildDeps(config, { now: () => new Date('2026-11-30T00:00:00Z') });
 }
 
 /** A lucid method made short enough for a test (the config's other fields kept). */

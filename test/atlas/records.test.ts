@@ -8,22 +8,19 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { testBuildDeps } from './build-deps.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps, type BuildSummary } from '../../pipeline/atlas/build.js';
 import { examplesKey, probeKey, scanKey, visualKey, type ProbeKeyParts, type ScanKeyParts, type VisualKeyParts } from '../../pipeline/atlas/keys.js';
 import { atlasSchema, type Atlas } from '../../pipeline/schema/atlas.js';
-import { resolveSource } from '../../pipeline/atlas/sources.js';
 import { loadConfig, type Config } from '../../pipeline/config/load.js';
-import { listDataset } from '../../pipeline/dataset/list.js';
 import { createEngine } from '../../pipeline/engine/create.js';
 import type { Engine } from '../../pipeline/engine/engine.js';
-import { loadModel } from '../../pipeline/model/load.js';
 import { ensureAsset } from '../../pipeline/assets/index.js';
 import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
 import { defaultLucidParams } from '../../pipeline/schema/lucid-params.js';
 
-const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 
 const CONFIG = (photo: string) => `
 atlas: records
@@ -52,15 +49,7 @@ async function config(name: string, photo = 'photos/chelsea.png'): Promise<Confi
 }
 
 function deps(config: Config, wrapEngine: (engine: Engine) => Engine = (e) => e): BuildDeps {
-  return {
-    loadModel,
-    createEngine: async (model, options) => wrapEngine(await createEngine(model, options)),
-    resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
-    listDataset,
-    progress: () => quiet,
-    log: () => {},
-    now: () => new Date('2026-12-01T00:00:00Z'),
-  };
+  return testBuildDeps(config, { createEngine: async (model, options) => wrapEngine(await createEngine(model, options)) });
 }
 
 async function readAtlas(dir: string): Promise<Atlas> {

@@ -10,12 +10,11 @@ import { access, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
+import { testBuildDeps } from '../atlas/build-deps.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runBuild, type BuildDeps } from '../../pipeline/atlas/build.js';
-import { resolveSource } from '../../pipeline/atlas/sources.js';
+import { runBuild } from '../../pipeline/atlas/build.js';
 import { defineDiffCommand } from '../../pipeline/cli/commands/diff.js';
 import { loadConfig } from '../../pipeline/config/load.js';
-import { listDataset } from '../../pipeline/dataset/list.js';
 import { runDiff, type DiffDeps } from '../../pipeline/diff/run.js';
 import { diffSchema, type AtlasDiff } from '../../pipeline/diff/schema.js';
 import { createEngine } from '../../pipeline/engine/create.js';
@@ -24,7 +23,6 @@ import { createVariant, type VariantOptions } from '../../pipeline/variants/crea
 import type { VariantOperation } from '../../pipeline/model/metadata.js';
 
 const CONFIGS = resolve(import.meta.dirname, '../../config/variants');
-const quiet = { tick() {}, skip() {}, log() {}, stop() {} };
 
 /** The variants as the configs' own "Build:" comments make them. */
 const VARIANTS: Record<string, Omit<VariantOptions, 'out'>> = {
@@ -51,16 +49,7 @@ describe('diff of darknet-tiny variants', () => {
     }
     const config = await loadConfig(file);
     config.output = join(dir, 'out');
-    const deps: BuildDeps = {
-      loadModel,
-      createEngine,
-      resolveSource: (source, signal) => resolveSource(source, dirname(config.file), signal),
-      listDataset,
-      progress: () => quiet,
-      log: () => {},
-      now: () => new Date(),
-    };
-    atlases.set(name, (await runBuild(config, deps)).atlasDir);
+    atlases.set(name, (await runBuild(config, testBuildDeps(config, { now: () => new Date() }))).atlasDir);
   }
 
   async function diffAgainst(name: string): Promise<AtlasDiff> {
