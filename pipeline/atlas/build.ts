@@ -33,6 +33,7 @@ import type { DatasetResult } from './shard-manifest.js';
 import { keyedBatches, startShard, type ShardRun } from './shard-build.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
 import { countPictures, type AtlasCounts } from './counts.js';
+import { judgeLayers } from './dead-in-layer.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -352,7 +353,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       ...(shard ? { shard: formatShard(shard.spec) } : {}),
       filtersComputed,
       filtersReused,
-      counts: countPictures(frame.layers, pictures),
+      counts: countPictures(frame.layers, judgeLayers(pictures)),
       datasetScanned: dataset?.stage.scanned ?? false,
       probesComputed,
       seconds: (performance.now() - started) / 1000,

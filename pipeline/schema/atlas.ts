@@ -13,7 +13,7 @@ export const SUPPORTED_ATLAS_VERSIONS = [1, 2] as const;
 const relativePath = z.string().min(1);
 
 export const filterFlagsSchema = z.object({
-  /** The objective never rose above its start, or the gradient was zero. */
+  /** The objective did not rise, relative to its layer (docs/design.md 2.4), or the gradient was zero. */
   dead: z.boolean(),
   /** NaN/Inf appeared; the filter was retried with a lower learning rate or marked failed. */
   diverged: z.boolean(),

@@ -5,6 +5,7 @@
  * of every filter of the chosen layer: a bar chart and the top filters. The photo never leaves the page.
  */
 import { resizeForModel } from '../../../pipeline/image/resize';
+import { num } from '../../../pipeline/util/number-format';
 
 interface FilterInfo { index: number; href?: string; src?: string; srcset?: string; label?: string }
 interface ProbeConfig {
@@ -172,7 +173,7 @@ function render(): void {
       const row = document.createElement('tr');
       row.dataset.filter = String(index);
       row.dataset.mean = String(means[index]);
-      const cells = [String(rank + 1), '', '', means[index].toPrecision(4), info?.label ?? ''].map((text) => {
+      const cells = [String(rank + 1), '', '', num(means[index], 4), info?.label ?? ''].map((text) => {
         const td = document.createElement('td');
         td.textContent = text;
         return td;
