@@ -82,6 +82,8 @@ export interface MethodPlan {
 
 export interface LayerPlan {
   name: string;
+  /** The node's aliases (model/graph.ts), recorded for the site's names. */
+  aliases: string[];
   index: number;
   kind: string;
   channels: number;
@@ -129,6 +131,7 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
     });
     return {
       name: node.name,
+      aliases: node.aliases ?? [],
       index: model.graph.nodes.indexOf(node),
       kind: node.op.kind,
       channels,
@@ -157,6 +160,7 @@ function atlasFrame(config: Config, model: CnnModel, engine: Engine, plans: Laye
     method: methodSummary(config.methods[0]),
     layers: plans.map((plan) => ({
       name: plan.name,
+      ...(plan.aliases.length > 0 ? { aliases: plan.aliases } : {}),
       method: methodSummary(plan.methods[0].method),
       ...(plan.methods.length > 1 ? { otherMethods: plan.methods.slice(1).map((m) => methodSummary(m.method)) } : {}),
       index: plan.index,
