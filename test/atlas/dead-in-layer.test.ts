@@ -4,7 +4,7 @@
  * millionth of the original, a layer at the issue's MobileNetV3 scale (features.12/Add, ~1e-7). One
  * channel's gamma is 0: that filter is truly constant. The stage's absolute floor (1e-4) calls the
  * whole layer dead; the atlas calls dead only the filters whose pictures do not rise relative to the
- * layer: the constant one, and one whose picture ended below its start.
+ * layer: the constant one, and one whose picture ended below its start. A diff reads both "both dead".
  */
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildSummary } from '../../pipeline/atlas/build.js';
 import { visualRecordSchema, type VisualRecord } from '../../pipeline/atlas/records.js';
 import { loadConfig } from '../../pipeline/config/load.js';
+import { runDiff } from '../../pipeline/diff/run.js';
+import { formatDiffSummary } from '../../pipeline/diff/report.js';
+import { createEngine } from '../../pipeline/engine/create.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { METADATA_KEY, type ModelMetadata } from '../../pipeline/model/metadata.js';
 import { readTfjsWeights } from '../../pipeline/model/tfjs-weights.js';
@@ -50,12 +53,13 @@ async function scaledDarknet(dir: string): Promise<string> {
   return file;
 }
 
-async function build(work: string, name: string, model: string): Promise<{ atlas: Atlas; summary: BuildSummary; dir: string }> {
+async function build(work: string, name: string, model: string, dataset = false): Promise<{ atlas: Atlas; summary: BuildSummary; dir: string }> {
   const file = join(work, `${name}.yaml`);
   await writeFile(
     file,
     `atlas: ${name}\nmodel: ${JSON.stringify(model)}\nseed: 0\nmethod: { startSize: 32, scales: 2, stepsPerScale: 4 }\n` +
-      `layers:\n  - layer: leaky_re_lu_2\n    filters: "0-7"\nbatch: { size: 8 }\n`,
+      `layers:\n  - layer: leaky_re_lu_2\n    filters: "0-7"\nbatch: { size: 8 }\n` +
+      (dataset ? 'dataset: { source: imagenet-sample, limit: 8, topK: 2, batchSize: 8 }\n' : ''),
   );
   const config = await loadConfig(file);
   config.output = join(work, 'out');
@@ -72,7 +76,7 @@ beforeAll(async () => {
 describe('dead relative to the layer, on darknet-tiny with leaky_re_lu_2 at a millionth of its scale', () => {
   it('keeps the small-scale filters alive and the constant filter dead', async () => {
     const scaledFile = await scaledDarknet(work);
-    const scaled = await build(work, 'scaled', scaledFile);
+    const scaled = await build(work, 'scaled', scaledFile, true);
     const original = await build(work, 'original', 'darknet-tiny');
     const [layer] = scaled.atlas.layers;
     const [reference] = original.atlas.layers;
@@ -101,5 +105,15 @@ describe('dead relative to the layer, on darknet-tiny with leaky_re_lu_2 at a mi
     }
     // The summary counts what atlas.json says.
     expect(scaled.summary.counts.filters).toMatchObject({ total: 8, dead: 2 });
+
+    // A diff of the atlas against itself: the two dead filters read "both dead" with score 0, not a
+    // score of two flat pictures; the constant one is constant over the dataset too, filter 1 is not.
+    const diff = await runDiff({ a: scaled.dir, b: scaled.dir, out: join(work, 'diff') }, { loadModel, createEngine, log: () => {}, now: () => new Date('2026-12-01T00:00:00Z') });
+    const byUnit = new Map(diff.filters.map((f) => [f.a.filter, f]));
+    expect(byUnit.get(CONSTANT)).toMatchObject({ status: 'dead', score: 0, a: { dead: true, datasetStd: 0 } });
+    expect(byUnit.get(1)).toMatchObject({ status: 'dead', score: 0, a: { dead: false, status: 'dead' } });
+    expect(byUnit.get(1)!.a.datasetStd).toBeGreaterThan(0);
+    expect(diff.summary).toMatchObject({ dead: 2, unchanged: 6, changed: 0, total: 8 });
+    expect(formatDiffSummary(diff)).toContain('8 units: 6 unchanged, 0 drifted, 0 changed, 0 died, 0 revived, 2 both dead');
   });
 });
