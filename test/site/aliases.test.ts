@@ -86,6 +86,10 @@ describe.skipIf(!fixtures)('layer aliases on the site (mobilenet_v3_small, ONNX)
     expect(await page.title()).toContain('features.4');
     expect(await page.locator('main .node-name').first().textContent()).toBe(`node ${NODE}`);
     await page.screenshot({ path: join(ARTIFACTS, 'aliases-layer-page.png') });
+
+    // The browser probe offers the layer by the same name.
+    await page.goto(`${site.origin}${BASE}mnv3/probe/`);
+    expect(await page.locator('#probe-layer option').first().textContent()).toMatch(/^features\.4 \(40 filters/);
   });
 
   it('moves the old node-name URLs of the layer and of its filters to the alias URLs', async () => {
