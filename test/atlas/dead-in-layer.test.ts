@@ -6,10 +6,10 @@
  * whole layer dead; the atlas calls dead only the filters whose pictures do not rise relative to the
  * layer: the constant one, and one whose picture ended below its start. A diff reads both "both dead".
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildSummary } from '../../pipeline/atlas/build.js';
 import { visualRecordSchema, type VisualRecord } from '../../pipeline/atlas/records.js';
 import { loadConfig } from '../../pipeline/config/load.js';
@@ -71,6 +71,9 @@ async function build(work: string, name: string, model: string, dataset = false)
 let work: string;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'filter-atlas-dead-'));
+});
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 describe('dead relative to the layer, on darknet-tiny with leaky_re_lu_2 at a millionth of its scale', () => {
