@@ -36,7 +36,7 @@ import { countPictures, type AtlasCounts } from './counts.js';
 import type { LayerPlan, MethodPlan } from './layer-plan.js';
 import { datasetSize, planBuild, planLine } from './plan.js';
 import { stageClock } from './stage-figures.js';
-import { runKey, thisMachine, type MachineTimings, type StageFigures } from './timings.js';
+import { runKey, thisMachine, type MachineTimings, type StageFigures, type StoredStage } from './timings.js';
 
 export type { LayerPlan, MethodPlan };
 
@@ -62,7 +62,7 @@ export interface BuildDeps {
    */
   timings?: {
     read(threads?: number): Promise<MachineTimings>;
-    write(threads: number | undefined, key: string, run: { atlas: string; at: string; stages: readonly StageFigures[] }): Promise<void>;
+    write(threads: number | undefined, key: string, run: { atlas: string; at: string; stages: readonly StoredStage[] }): Promise<void>;
   };
 }
 
@@ -395,7 +395,11 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       await store.writeAtlas(await assemble(true));
     }
     // For the next estimate on this machine (plan.ts): a stage that only reused records says nothing of its speed.
-    const measured = clock.stages.filter((stage) => stage.items > 0);
+    const measured = clock.stages.flatMap((stage): StoredStage[] => {
+      if (stage.items === 0) return [];
+      const planned = estimate?.stages.find((s) => s.name === stage.name);
+      return [planned && planned.items === stage.items ? { ...stage, plannedGflop: planned.gflop } : stage];
+    });
     if (deps.timings && measured.length > 0) {
       const key = runKey(engine.info.name, engine.info.deviceKind);
       await deps.timings.write(config.threads, key, { atlas: config.atlas, at: deps.now().toISOString(), stages: measured }).catch((error: Error) => deps.log(`timings not saved: ${error.message}`));

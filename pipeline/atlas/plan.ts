@@ -18,13 +18,13 @@ import { formatDuration } from '../util/progress.js';
 import { findLayer } from '../model/layers.js';
 import type { LayerPlan } from './layer-plan.js';
 import { layerPairs } from './stage-connections.js';
-import { runKey, STAGE_NAMES, type Machine, type MachineTimings, type RunFigures, type StageFigures, type StageName } from './timings.js';
+import { runKey, STAGE_NAMES, type Machine, type MachineTimings, type RunFigures, type StageName, type StoredStage } from './timings.js';
 
 export type EstimateBasis = 'last run' | 'peak';
 
 export interface StageEstimate {
   name: StageName;
-  /** Units of work: pictures, photos, filters, rows, probes. */
+  /** Units of work: pictures, photos, filters, probes. */
   items: number;
   gflop: number;
   /** Estimated wall seconds on this machine; absent when nothing measured here gives one. */
@@ -99,7 +99,7 @@ function runsOf(timings: MachineTimings, engine: string, device: string): { key:
  * A stage's figures to estimate from: this atlas's own last build, else the other atlases' longest
  * run of the stage (its overheads weigh least; a small test build must not stand for a large one).
  */
-function measuredStage(runs: Record<string, RunFigures> | undefined, atlas: string, name: StageName): { stage: StageFigures; run: RunFigures } | undefined {
+function measuredStage(runs: Record<string, RunFigures> | undefined, atlas: string, name: StageName): { stage: StoredStage; run: RunFigures } | undefined {
   if (!runs) return undefined;
   const own = runs[atlas]?.stages.find((s) => s.name === name);
   if (own) return { stage: own, run: runs[atlas] };
@@ -107,10 +107,11 @@ function measuredStage(runs: Record<string, RunFigures> | undefined, atlas: stri
   return others.sort((a, b) => b.stage.seconds - a.stage.seconds)[0];
 }
 
-function estimate(stage: Omit<StageEstimate, 'seconds' | 'basis'>, measured: { stage: StageFigures; run: RunFigures } | undefined, peak: number | undefined): StageEstimate {
+function estimate(stage: Omit<StageEstimate, 'seconds' | 'basis'>, measured: { stage: StoredStage; run: RunFigures } | undefined, peak: number | undefined): StageEstimate {
   if (stage.items === 0) return { ...stage, seconds: 0 };
   const from = measured ? { atlas: measured.run.atlas, at: measured.run.at } : undefined;
   const m = measured?.stage;
+  if (m && stage.gflop > 0 && m.plannedGflop && m.seconds > 0) return { ...stage, seconds: (stage.gflop * m.seconds) / m.plannedGflop, basis: 'last run', from };
   if (m && stage.gflop > 0 && m.gflop && m.seconds > 0) return { ...stage, seconds: stage.gflop / (m.gflop / m.seconds), basis: 'last run', from };
   if (m && m.items > 0) return { ...stage, seconds: (stage.items * m.seconds) / m.items, basis: 'last run', from };
   if (peak && stage.gflop > 0) return { ...stage, seconds: stage.gflop / peak, basis: 'peak' };
@@ -143,16 +144,18 @@ export function planBuild(input: PlanInput): BuildPlan {
     const { topK, batchSize } = config.dataset;
     stages.push({ name: 'dataset scan', items: images, gflop: (images * forwardFlops(atInput, names)) / 1e9 });
     stages.push({ name: 'dataset examples', items: images > 0 ? mainPictures : 0, gflop: 0 });
-    let rows = 0;
+    let filters = 0;
     let gflop = 0;
     for (const pair of layerPairs(model, layers)) {
-      const pairRows = layers.find((l) => l.name === pair.layer)!.filters.length * Math.min(topK, images);
+      const later = layers.find((l) => l.name === pair.layer)!.filters.length;
+      const pairRows = later * Math.min(topK, images);
       // Rows are grouped by photo (one forward pass each, shared by its rows); a batch boundary splits a photo's rows once more.
       const forwards = Math.min(pairRows, images) + Math.ceil(pairRows / batchSize);
-      rows += pairRows;
+      filters += images > 0 ? later : 0;
       gflop += rowAttributionFlops(atInput, pair.layer, pair.from, forwards, pairRows) / 1e9;
     }
-    stages.push({ name: 'connections', items: rows, gflop });
+    // Items are filters, as the build counts the records it writes; each runs topK rows.
+    stages.push({ name: 'connections', items: filters, gflop });
   }
   // The browser probe model's check (one photo through every layer) and each probe's forward pass.
   const probeGflop = (forwardFlops(atInput, names) + config.probes.reduce((sum, p) => sum + forwardFlops(atInput, [findLayer(model, p.layer).node.name]), 0)) / 1e9;

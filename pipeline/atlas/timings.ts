@@ -39,9 +39,17 @@ const stageSchema = z.object({
   engineSeconds: z.number().nonnegative(),
   gflop: z.number().nonnegative().optional(),
   items: z.number().int().nonnegative(),
+  plannedGflop: z.number().nonnegative().optional(),
 });
 
 const runSchema = z.object({ at: z.string(), atlas: z.string(), stages: z.array(stageSchema) });
+/**
+ * A stage as the timings keep it: with the GFLOP `plan` counted for it beforehand when the build did
+ * all of the stage's planned work, so the next estimate is seconds per planned GFLOP (what `plan`
+ * counts on the model graph and what the engine counts differ by a few per cent, more for the
+ * connected filters, whose runs the engine scales by rows).
+ */
+export type StoredStage = z.infer<typeof stageSchema>;
 export type RunFigures = z.infer<typeof runSchema>;
 
 const timingsSchema = z.object({
@@ -93,7 +101,7 @@ export async function updateTimings(machine: Machine, change: (timings: MachineT
 export function cacheTimings(cacheDir: string = resolveCacheDir()) {
   return {
     read: (threads?: number) => readTimings(thisMachine(threads), cacheDir),
-    write: (threads: number | undefined, key: string, run: { atlas: string; at: string; stages: readonly StageFigures[] }) =>
+    write: (threads: number | undefined, key: string, run: { atlas: string; at: string; stages: readonly StoredStage[] }) =>
       updateTimings(thisMachine(threads), (timings) => withRun(timings, key, { ...run, stages: [...run.stages] }), cacheDir),
   };
 }

@@ -83,6 +83,10 @@ describe('build: per-stage figures', () => {
     // Web images were made with their batches (in the filters stage): the catch-up stage computed none.
     expect(sum('web images').items).toBe(0);
     expect(stored.stages.map((s) => s.name)).toEqual(['filters', 'dataset scan', 'dataset examples', 'connections', 'probes']);
+    // Each did all its planned work: kept with the GFLOP the plan counted, the scale of the next estimate.
+    for (const stage of stored.stages) expect(stage.plannedGflop, stage.name).toBeGreaterThanOrEqual(0);
+    expect(stored.stages[0].plannedGflop! / stored.stages[0].gflop!).toBeGreaterThan(0.85);
+    expect(stored.stages[0].plannedGflop! / stored.stages[0].gflop!).toBeLessThan(1.15);
     logs.length = 0;
     const again = await runBuild(config, deps);
     expect(logs.find((line) => line.startsWith('plan: '))).toMatch(/^plan: 8 pictures, \d+(\.\d)? GFLOP, ~\d+s here \(from the stages of stage-figures built on ort cpu\)$/);
