@@ -196,13 +196,14 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     deps.log(shard.summary);
   }
   const runsDataset = !shard || shard.ownsDataset;
-  // What the build will cost, before it starts (plan.ts): also the filters progress's first ETA.
-  const estimate = timings
+  // What the build will cost, before it starts (plan.ts): also the filters progress's first ETA. A
+  // shard's share is the shard plan's (its summary above), not the whole build's.
+  const estimate = timings && !shard
     ? planBuild({
-        config: runsDataset ? config : { ...config, dataset: null, probes: [] },
+        config,
         model,
         layers: plans,
-        ...(config.dataset && runsDataset ? { datasetImages: await datasetSize(config, deps, signal) } : {}),
+        ...(config.dataset ? { datasetImages: await datasetSize(config, deps, signal) } : {}),
         machine: thisMachine(config.threads),
         timings,
         deviceKind: engine.info.deviceKind,
@@ -252,7 +253,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     const work = plans.reduce((sum, p) => sum + p.methods.reduce((w, method, m) => w + mine(p, m) * method.gflop, 0), 0);
     // Work in GFLOP, the plan's model; the plan's seconds for the whole stage are the ETA until a batch is done.
     const filtersSeconds = estimate?.stages.find((s) => s.name === 'filters')?.seconds;
-    const progress = deps.progress('filters', total, { work, ...(filtersSeconds !== undefined && !shard ? { expectedSeconds: filtersSeconds } : {}) });
+    const progress = deps.progress('filters', total, { work, ...(filtersSeconds !== undefined ? { expectedSeconds: filtersSeconds } : {}) });
     const filtersStage = clock.start('filters');
     for (const plan of plans) {
       for (const [m, { method, batchSize, gflop }] of plan.methods.entries()) {
