@@ -27,7 +27,7 @@ export const SLOW = [
   'test/cli/build-flags.test.ts',
   'test/nightly/*.test.ts',
   'test/diff/variants.test.ts',
-  'test/history/*.test.ts',
+  'test/history/resnet-history.test.ts',
   'test/site/features.test.ts',
   'test/site/real.test.ts',
   'test/portability.test.ts',

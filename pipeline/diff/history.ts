@@ -63,7 +63,7 @@ function firstVersion(steps: HistoryFilter['steps'], test: (status: string) => b
  * Chains the steps' compared units into tracks. A track starts at every filter of version 0 and at
  * every compared unit of a later version that no earlier track reached (a filter selection that grew).
  */
-function followUnits(diffs: readonly AtlasDiff[], versions: number): HistoryFilter[] {
+export function followUnits(diffs: readonly AtlasDiff[], versions: number): HistoryFilter[] {
   const tracks: HistoryFilter[] = [];
   // Per step, per layer: A's channel -> the compared unit.
   const byStep = diffs.map((diff) => {
