@@ -160,7 +160,8 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
   const shardOutputs = [...new Set(entries.map((entry) => dirname(entry.dir)))].filter((folder) => resolve(folder) !== output);
   const kept = await gatherStoredModel(first.weightsDigest, shardOutputs, output, input.signal);
   if (!kept && !findBuiltin(first.frame.model.spec)) deps.log(`merge: no shard folder holds the model's weights (model-store/${first.weightsDigest.slice(0, 12)}...): a diff of this atlas will need the model file itself`);
-  else if (kept && 'added' in kept && kept.added) deps.log(`merge: model store: weights kept at ${kept.path}`);
+  else if (kept && 'skipped' in kept) deps.log(`merge: model store: weights not kept (${kept.skipped}); a diff of this atlas will need the model file itself`);
+  else if (kept?.added) deps.log(`merge: model store: weights kept at ${kept.path}`);
 
   if (made.computed > 0) deps.log(`merge: made the web images of ${made.computed} picture(s) whose shard stopped before it wrote them`);
   for (const problem of finder.problems.slice(0, 20)) deps.log(`merge: skipped a damaged copy: ${problem}`);

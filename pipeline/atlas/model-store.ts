@@ -15,7 +15,7 @@
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, extname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { userError } from '../errors.js';
+import { FilterAtlasError, userError } from '../errors.js';
 import { findBuiltin } from '../model/builtins.js';
 import { digestFiles } from '../model/digest.js';
 import type { CnnModel } from '../model/graph.js';
@@ -119,9 +119,17 @@ export async function keepModel(model: CnnModel, spec: string, output: string, s
   const plan = planEntry(model);
   if (typeof plan === 'string') return { skipped: plan };
   const store = modelStoreDir(output);
-  const added = await placeEntry(plan, store, model.weightsDigest, signal);
-  return { path: join(store, plan.name, plan.folder ? TFJS_FILE : ''), added };
+  try {
+    const added = await placeEntry(plan, store, model.weightsDigest, signal);
+    return { path: join(store, plan.name, plan.folder ? TFJS_FILE : ''), added };
+  } catch (error) {
+    // The store serves later diffs: a read-only or full disk, or a model overwritten mid-copy, is said, not fatal.
+    if (error instanceof FilterAtlasError) return { skipped: firstLine(error.message) };
+    throw error;
+  }
 }
+
+const firstLine = (message: string) => message.split('\n')[0];
 
 /** keepModel, said in one line for the build's log (nothing when the entry was already there). */
 export function describeKept(kept: KeptModel): string | undefined {
@@ -167,7 +175,7 @@ async function storedEntryPlan(found: string, digest: string): Promise<EntryPlan
 /**
  * Copies the store entry of `digest` from the first of `from` (output folders, e.g. the shards' own)
  * that has one into `<output>/model-store/`, checked against the digest (merge gathers a sharded
- * build's weights this way). Undefined when no folder has it.
+ * build's weights this way). Undefined when no folder has it; `skipped` when a copy failed.
  */
 export async function gatherStoredModel(digest: string, from: readonly string[], output: string, signal?: AbortSignal): Promise<KeptModel | undefined> {
   const present = await findStoredModel(output, digest);
@@ -175,9 +183,14 @@ export async function gatherStoredModel(digest: string, from: readonly string[],
   for (const folder of from) {
     const found = await findStoredModel(folder, digest);
     if (!found) continue;
-    const plan = await storedEntryPlan(found, digest);
-    const added = await placeEntry(plan, modelStoreDir(output), digest, signal);
-    return { path: join(modelStoreDir(output), plan.name, plan.folder ? TFJS_FILE : ''), added };
+    try {
+      const plan = await storedEntryPlan(found, digest);
+      const added = await placeEntry(plan, modelStoreDir(output), digest, signal);
+      return { path: join(modelStoreDir(output), plan.name, plan.folder ? TFJS_FILE : ''), added };
+    } catch (error) {
+      if (error instanceof FilterAtlasError) return { skipped: `${found}: ${firstLine(error.message)}` };
+      throw error;
+    }
   }
   return undefined;
 }
