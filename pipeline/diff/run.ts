@@ -79,13 +79,18 @@ async function resolveAtlasModel(loaded: LoadedAtlas, which: 'A' | 'B', override
     reasons.push(`${label} ${spec} now holds other weights (${short(model.weightsDigest)})`);
     return undefined;
   };
+  // An override that the recorded spec or the store made unnecessary is not loaded, but said.
+  const found = (model: CnnModel, spec: string, label: string): ResolvedModel => {
+    if (override !== undefined) deps.log(`diff: --model-${which.toLowerCase()} ${override} not used: ${label} ${spec} holds the weights atlas ${which} was built with`);
+    return { model, spec };
+  };
   const fromSpec = await attempt(recorded.spec, 'the recorded model');
-  if (fromSpec) return { model: fromSpec, spec: recorded.spec };
+  if (fromSpec) return found(fromSpec, recorded.spec, 'the recorded model');
   const store = dirname(loaded.dir);
   const stored = await findStoredModel(store, recorded.weightsDigest);
   if (stored) {
     const model = await attempt(stored, 'the model store entry');
-    if (model) return { model, spec: stored };
+    if (model) return found(model, stored, 'the model store entry');
   } else {
     reasons.push(`the model store ${modelStoreDir(store)} has no entry ${recorded.weightsDigest.slice(0, 12)}...`);
   }
@@ -94,7 +99,7 @@ async function resolveAtlasModel(loaded: LoadedAtlas, which: 'A' | 'B', override
     if (model) return { model, spec: override };
     throw userError({
       where: `--model-${which.toLowerCase()} ${override}`,
-      expected: `the weights atlas ${which} was built with (${short(recorded.weightsDigest)})`,
+      expected: `the weights the atlas was built with (atlas ${which}: ${short(recorded.weightsDigest)})`,
       received: reasons[reasons.length - 1],
       fix: `Pass the model file atlas ${which} was built with, or leave --model-${which.toLowerCase()} out to diff without cross-activation.`,
     });

@@ -92,6 +92,13 @@ describe('model store: a diff survives an overwritten model', () => {
     expect(diff.summary.changed + diff.summary.drifted).toBeGreaterThan(0);
   }, 120_000);
 
+  it('an override the store made unnecessary is not used, and the log says so', async () => {
+    logs.length = 0;
+    const diff = await runDiff({ a: join(output, 'v1'), b: join(output, 'v2'), out: join(output, 'diffs', 'v1__v2'), modelA: join(dir, 'model', 'model.json') }, diffDeps);
+    expect(diff.omitted).toEqual([]);
+    expect(logs.some((m) => m.startsWith('diff: --model-a') && m.includes('not used: the model store entry'))).toBe(true);
+  }, 120_000);
+
   it('without the store entry: no cross-activation, the rest scored, and the reason said', async () => {
     await rm(join(output, MODEL_STORE_FOLDER, digests[0]), { recursive: true });
     logs.length = 0;
