@@ -28,6 +28,7 @@ export const SLOW = [
   'test/cli/build-flags.test.ts',
   'test/nightly/*.test.ts',
   'test/diff/variants.test.ts',
+  'test/history/resnet-history.test.ts',
   'test/site/features.test.ts',
   'test/site/real.test.ts',
   'test/site/aliases.test.ts',

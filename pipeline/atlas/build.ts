@@ -3,7 +3,7 @@
  * scan + examples -> probes -> atlas.json. Each stage reuses keyed records, atlas.json is rewritten
  * atomically after every batch (valid at any moment, `complete: false` until the end).
  */
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_OUTPUT, type Config } from '../config/load.js';
 import { resolveFilters } from '../config/filters.js';
 import { meterEngine, type Engine, type EngineOptions } from '../engine/engine.js';
@@ -40,6 +40,7 @@ import { stageClock } from './stage-figures.js';
 import { runKey, thisMachine, type MachineTimings, type StageFigures, type StoredStage } from './timings.js';
 
 export type { LayerPlan, MethodPlan };
+import { describeKept, keepModel } from './model-store.js';
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -184,6 +185,9 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   const store = new AtlasStore(join(config.output ?? resolve(DEFAULT_OUTPUT), config.atlas));
   // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
   await store.removeLitter();
+  // The weights beside the atlases (model-store.ts), so a diff survives the model file being overwritten.
+  const kept = describeKept(await keepModel(model, config.model, dirname(store.dir), signal));
+  if (kept) deps.log(kept);
   const previous = options.shard ? undefined : await store.readAtlas();
   // Timed at the engine interface: every stage's engine seconds and FLOPs (stage-figures.ts).
   const metered = meterEngine(await deps.createEngine(model, { engine: config.engine, threads: config.threads, device: config.device }));

@@ -12,7 +12,7 @@
  * Shards may also have written into one shared folder, which may be the output: then nothing moves.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 import { insideFolder } from '../util/paths.js';
 import { atlasSchema, type AtlasMissing } from '../schema/atlas.js';
@@ -25,6 +25,8 @@ import { formatShard } from './shard-spec.js';
 import { countPictures, type AtlasCounts } from './counts.js';
 import { judgeLayers } from './dead-in-layer.js';
 import { AtlasStore } from './store.js';
+import { gatherStoredModel } from './model-store.js';
+import { findBuiltin } from '../model/builtins.js';
 import { runWebImages } from './stage-web-images.js';
 
 export interface MergeInput {
@@ -155,6 +157,12 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
     if (JSON.stringify(again) === JSON.stringify(previous)) content.createdAt = previous.createdAt;
   }
   await dest.writeAtlas(assembleAtlas(first.frame, content));
+  // The shards each kept the weights in their own output's model store: one copy goes beside the merged atlas.
+  const shardOutputs = [...new Set(entries.map((entry) => dirname(entry.dir)))].filter((folder) => resolve(folder) !== output);
+  const kept = await gatherStoredModel(first.weightsDigest, shardOutputs, output, input.signal);
+  if (!kept && !findBuiltin(first.frame.model.spec)) deps.log(`merge: no shard folder holds the model's weights (model-store/${first.weightsDigest.slice(0, 12)}...): a diff of this atlas will need the model file itself`);
+  else if (kept && 'skipped' in kept) deps.log(`merge: model store: weights not kept (${kept.skipped}); a diff of this atlas will need the model file itself`);
+  else if (kept?.added) deps.log(`merge: model store: weights kept at ${kept.path}`);
 
   if (made.computed > 0) deps.log(`merge: made the web images of ${made.computed} picture(s) whose shard stopped before it wrote them`);
   for (const problem of finder.problems.slice(0, 20)) deps.log(`merge: skipped a damaged copy: ${problem}`);

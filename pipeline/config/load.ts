@@ -231,7 +231,7 @@ export async function loadConfig(file: string, overrides: ConfigOverrides = {}):
       where: raw.atlas ? locate(['atlas']) : `${file}: atlas (from the file name)`,
       expected: `an atlas id other than ${RESERVED_ATLAS_IDS.map((id) => JSON.stringify(id)).join(', ')}`,
       received: JSON.stringify(atlas),
-      fix: '<output>/diffs holds the diffs, so the site would skip this atlas. Set another `atlas:` id.',
+      fix: '<output>/diffs, <output>/histories and <output>/model-store hold other things, so the site would skip this atlas. Set another `atlas:` id.',
     });
   }
   // Every path written in the config is relative to the config file.

@@ -54,7 +54,7 @@ export function checkOverrides(overrides: ConfigOverrides): void {
       where: atlas.where,
       expected: `an atlas id other than ${RESERVED_ATLAS_IDS.map((id) => JSON.stringify(id)).join(', ')}`,
       received: JSON.stringify(atlas.value),
-      fix: '<output>/diffs holds the diffs, so the site would skip this atlas. Give another id.',
+      fix: '<output>/diffs, <output>/histories and <output>/model-store hold other things, so the site would skip this atlas. Give another id.',
     });
   }
 }

@@ -29,8 +29,11 @@ const layerEntry = z.union([
   }),
 ]);
 
-/** Atlas ids that name something else in the output folder (`<output>/diffs` holds the diffs). */
-export const RESERVED_ATLAS_IDS: readonly string[] = ['diffs'];
+/**
+ * Atlas ids that name something else in the output folder: `<output>/diffs` holds the diffs,
+ * `histories` the histories, `model-store` the weights the atlases were built with.
+ */
+export const RESERVED_ATLAS_IDS: readonly string[] = ['diffs', 'histories', 'model-store'];
 
 /**
  * The one rule for an atlas id, the folder `<output>/<id>`: a config's `atlas:` (or its file name) and

@@ -1,5 +1,5 @@
 /** The terminal summary of a diff: one line per layer, why units were matched or left out, the most changed units, the totals. */
-import { FILTER_STATUS_LABELS, type AtlasDiff, type LayerDiff } from './schema.js';
+import { FILTER_STATUS_LABELS, SIGNAL_NAMES, type AtlasDiff, type LayerDiff } from './schema.js';
 
 function list(values: readonly number[], max = 12): string {
   return values.length > max ? `${values.slice(0, max).join(', ')}, ...` : values.join(', ');
@@ -41,6 +41,7 @@ export function formatDiffSummary(diff: AtlasDiff, options: { top?: number; file
   const out: string[] = [];
   out.push(`${diff.a.id} (${diff.a.model.name}) -> ${diff.b.id} (${diff.b.model.name}), ${diff.dataset.name} (${diff.dataset.images} images), ${diff.seconds.toFixed(1)} s`);
   for (const warning of diff.warnings) out.push(`warning: ${warning}`);
+  for (const left of diff.omitted) out.push(`left out: the ${SIGNAL_NAMES[left.signal]} column (every unit): ${left.reason}`);
   out.push('');
   out.push(
     table(

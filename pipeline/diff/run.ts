@@ -3,11 +3,12 @@
  * matrices, correlate every A unit with every B unit, match units (permutations), then per unit
  * the four signals, the change score and a status; finally rank every unit of every layer.
  */
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import type { AtlasFilter } from '../schema/atlas.js';
 import type { Engine, EngineName, EngineOptions } from '../engine/engine.js';
 import type { DeviceName } from '../schema/device.js';
-import { userError } from '../errors.js';
+import { FilterAtlasError, userError } from '../errors.js';
+import { findStoredModel, modelStoreDir } from '../atlas/model-store.js';
 import type { CnnModel } from '../model/graph.js';
 import { checkComparable, readAtlasForDiff, readMeans, sharedRows, type LoadedAtlas } from './read.js';
 import { DEFAULT_MATCH, matchUnits } from './match.js';
@@ -49,20 +50,61 @@ export function defaultDiffDir(output: string, idA: string, idB: string): string
 
 const DEFAULT_TOP_K = 9;
 
-async function loadAtlasModel(loaded: LoadedAtlas, which: 'A' | 'B', override: string | undefined, deps: DiffDeps, signal?: AbortSignal): Promise<CnnModel> {
+/** A side's model with the recorded weights, or why there is none (the diff then leaves out cross-activation). */
+type ResolvedModel = { model: CnnModel; spec: string } | { missing: string };
+
+const firstSentence = (message: string) => message.split('\n')[0].slice(0, 300);
+
+/**
+ * The model an atlas was built with, checked by its weights digest: the recorded spec when it still
+ * holds those weights, else the entry of the model store beside the atlas (model-store.ts), else
+ * --model-a/--model-b. An override that holds other weights is an error (the user named it); the
+ * others that do not resolve are reasons, said in diff.json when no source is left.
+ */
+async function resolveAtlasModel(loaded: LoadedAtlas, which: 'A' | 'B', override: string | undefined, deps: DiffDeps, signal?: AbortSignal): Promise<ResolvedModel> {
   const { model: recorded } = loaded.atlas;
-  const spec = override ?? recorded.spec;
   const arch = recorded.architecture === 'vgg16_bn' || recorded.architecture === 'vgg16' ? recorded.architecture : undefined;
-  const model = await deps.loadModel(spec, { arch, signal });
-  if (model.weightsDigest !== recorded.weightsDigest) {
+  const short = (digest: string) => `sha256 ${digest.slice(0, 12)}...`;
+  const reasons: string[] = [];
+  const attempt = async (spec: string, label: string): Promise<CnnModel | undefined> => {
+    let model: CnnModel;
+    try {
+      model = await deps.loadModel(spec, { arch, signal });
+    } catch (error) {
+      if (!(error instanceof FilterAtlasError)) throw error;
+      reasons.push(`${label} ${spec} does not load (${firstSentence(error.message)})`);
+      return undefined;
+    }
+    if (model.weightsDigest === recorded.weightsDigest) return model;
+    reasons.push(`${label} ${spec} now holds other weights (${short(model.weightsDigest)})`);
+    return undefined;
+  };
+  // An override that the recorded spec or the store made unnecessary is not loaded, but said.
+  const found = (model: CnnModel, spec: string, label: string): ResolvedModel => {
+    if (override !== undefined) deps.log(`diff: --model-${which.toLowerCase()} ${override} not used: ${label} ${spec} holds the weights atlas ${which} was built with`);
+    return { model, spec };
+  };
+  const fromSpec = await attempt(recorded.spec, 'the recorded model');
+  if (fromSpec) return found(fromSpec, recorded.spec, 'the recorded model');
+  const store = dirname(loaded.dir);
+  const stored = await findStoredModel(store, recorded.weightsDigest);
+  if (stored) {
+    const model = await attempt(stored, 'the model store entry');
+    if (model) return found(model, stored, 'the model store entry');
+  } else {
+    reasons.push(`the model store ${modelStoreDir(store)} has no entry ${recorded.weightsDigest.slice(0, 12)}...`);
+  }
+  if (override !== undefined) {
+    const model = await attempt(override, `--model-${which.toLowerCase()}`);
+    if (model) return { model, spec: override };
     throw userError({
-      where: `model of atlas ${which} (${spec})`,
-      expected: `the weights the atlas was built with (sha256 ${recorded.weightsDigest.slice(0, 12)}...)`,
-      received: `weights sha256 ${model.weightsDigest.slice(0, 12)}...`,
-      fix: `The model changed since the atlas was built: rebuild the atlas, or pass the original with --model-${which.toLowerCase()}.`,
+      where: `--model-${which.toLowerCase()} ${override}`,
+      expected: `the weights the atlas was built with (atlas ${which}: ${short(recorded.weightsDigest)})`,
+      received: reasons[reasons.length - 1],
+      fix: `Pass the model file atlas ${which} was built with, or leave --model-${which.toLowerCase()} out to diff without cross-activation.`,
     });
   }
-  return model;
+  return { missing: `atlas ${which}'s weights (${short(recorded.weightsDigest)}) are not at hand: ${reasons.join('; ')}; no --model-${which.toLowerCase()} given` };
 }
 
 /** Node names, op kinds and weight shapes: what must agree for units to be comparable. */
@@ -108,18 +150,31 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
   const a = await readAtlasForDiff(input.a, 'A');
   const b = await readAtlasForDiff(input.b, 'B');
   const warnings = checkComparable(a, b);
-  const modelA = await loadAtlasModel(a, 'A', input.modelA, deps, input.signal);
-  const modelB = await loadAtlasModel(b, 'B', input.modelB, deps, input.signal);
-  if (architectureOf(modelA) !== architectureOf(modelB)) {
-    throw userError({ where: `filter-atlas diff ${a.file} ${b.file}`, expected: 'two models of the same architecture (same layers, ops and weight shapes)', received: `${modelA.name} and ${modelB.name}, which differ`, fix: 'Diff versions of one model (retrained, fine-tuned, quantised).' });
+  const resolvedA = await resolveAtlasModel(a, 'A', input.modelA, deps, input.signal);
+  const resolvedB = await resolveAtlasModel(b, 'B', input.modelB, deps, input.signal);
+  const omitted: AtlasDiff['omitted'] = [];
+  let engines: { a: Engine; b: Engine } | undefined;
+  if ('model' in resolvedA && 'model' in resolvedB) {
+    const [modelA, modelB] = [resolvedA.model, resolvedB.model];
+    if (architectureOf(modelA) !== architectureOf(modelB)) {
+      throw userError({ where: `filter-atlas diff ${a.file} ${b.file}`, expected: 'two models of the same architecture (same layers, ops and weight shapes)', received: `${modelA.name} and ${modelB.name}, which differ`, fix: 'Diff versions of one model (retrained, fine-tuned, quantised).' });
+    }
+    const engineOptions: EngineOptions = { engine: input.engine ?? 'ort', threads: input.threads, ...(input.device ? { device: input.device } : {}) };
+    const engineA = await deps.createEngine(modelA, engineOptions);
+    if (engineA.info.selection) deps.log(engineA.info.selection);
+    // The same weights need one engine (a diff of an atlas against itself, or against a rebuild).
+    engines = { a: engineA, b: modelB.weightsDigest === modelA.weightsDigest ? engineA : await deps.createEngine(modelB, engineOptions) };
+  } else {
+    // Without a model the architectures are compared by the atlases' layers alone (checkComparable).
+    const missing = [resolvedA, resolvedB].flatMap((r) => ('missing' in r ? [r.missing] : []));
+    const reason =
+      `${missing.join('. ')}. Cross-activation runs each model on the other's pictures, so it needs both; ` +
+      'every score is the renormalised mean of correlation, top-k overlap and SSIM. Keep the model store (<output>/model-store, written by build) or pass --model-a/--model-b to get it back.';
+    omitted.push({ signal: 'cross', reason });
+    deps.log(`diff: left out the cross-activation column: ${reason}`);
   }
   const { rowsA, rowsB, files } = sharedRows(a.atlas, b.atlas);
   const toOut = (dir: string) => (p: string) => relative(input.out, join(dir, p)).split(sep).join('/');
-  const engineOptions: EngineOptions = { engine: input.engine ?? 'ort', threads: input.threads, ...(input.device ? { device: input.device } : {}) };
-  const engineA = await deps.createEngine(modelA, engineOptions);
-  if (engineA.info.selection) deps.log(engineA.info.selection);
-  // The same weights need one engine (a diff of an atlas against itself, or against a rebuild).
-  const engineB = modelB.weightsDigest === modelA.weightsDigest ? engineA : await deps.createEngine(modelB, engineOptions);
 
   const layers: LayerDiff[] = [];
   const filters: Omit<FilterDiff, 'rank'>[] = [];
@@ -159,7 +214,7 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
           ...(pb?.image && pb.status !== 'failed' ? { imageB: join(b.dir, pb.image) } : {}),
         };
       });
-      const visual = await visualSignals(pairs, layerA.name, { a: engineA, b: engineB }, { signal: input.signal });
+      const visual = await visualSignals(pairs, layerA.name, engines, { signal: input.signal });
 
       const layerFilters = compared.map(({ fa, fb, j }, n): Omit<FilterDiff, 'rank'> => {
         const i = fa.filter;
@@ -207,8 +262,8 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
       );
     }
   } finally {
-    await engineA.dispose();
-    if (engineB !== engineA) await engineB.dispose();
+    await engines?.a.dispose();
+    if (engines && engines.b !== engines.a) await engines.b.dispose();
   }
 
   const order = new Map(layers.map((l, i) => [l.name, i]));
@@ -254,6 +309,7 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
     layers,
     filters: ranked,
     warnings,
+    omitted,
     seconds: (performance.now() - started) / 1000,
   });
 }

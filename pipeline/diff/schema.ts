@@ -19,6 +19,9 @@ export const FILTER_STATUS_LABELS: Record<FilterStatus, string> = { unchanged: '
 
 const relativePath = z.string().min(1);
 
+/** The names of signals a diff may leave out, as the table and the site show them. */
+export const SIGNAL_NAMES = { cross: 'cross-activation', ssim: 'SSIM' } as const;
+
 const atlasRefSchema = z.object({
   id: z.string(),
   title: z.string(),
@@ -158,6 +161,12 @@ export const diffSchema = z.object({
   filters: z.array(filterDiffSchema),
   /** Things that make some signals less meaningful (different engines or method parameters). */
   warnings: z.array(z.string()),
+  /**
+   * Signals (columns) the diff left out for every unit, and why: `cross` needs both models' weights
+   * (the recorded spec, the output's model store or --model-a/--model-b); without them the score is
+   * the renormalised mean of the other signals. Absent in diffs written before this field.
+   */
+  omitted: z.array(z.object({ signal: z.enum(['cross', 'ssim']), reason: z.string() })).default([]),
   seconds: z.number(),
 });
 

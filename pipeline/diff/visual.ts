@@ -86,12 +86,13 @@ async function channelMeans(engine: Engine, layer: string, images: Decoded[], ch
 
 /**
  * Cross-activations and SSIM for every pair of one layer, `chunkSize` pairs at a time.
- * A pair missing either image gets neither signal (a failed visualisation has no PNG).
+ * A pair missing either image gets neither signal (a failed visualisation has no PNG); without
+ * engines (a model whose weights are gone) only SSIM.
  */
 export async function visualSignals(
   pairs: readonly VisualPair[],
   layer: string,
-  engines: { a: Engine; b: Engine },
+  engines: { a: Engine; b: Engine } | undefined,
   options: { chunkSize?: number; signal?: AbortSignal; onChunk?: (done: number) => void } = {},
 ): Promise<VisualSignals[]> {
   const sharp = (await import('sharp')).default;
@@ -105,14 +106,16 @@ export async function visualSignals(
     const imagesB = await Promise.all(chunk.map((i) => decode(sharp, pairs[i].imageB!)));
     const channelsA = chunk.map((i) => pairs[i].a);
     const channelsB = chunk.map((i) => pairs[i].b);
-    // One engine for both sides (same weights) and the same channels: two passes say all four numbers.
-    const shared = engines.a === engines.b && channelsA.every((c, n) => c === channelsB[n]);
-    const aOnA = await channelMeans(engines.a, layer, imagesA, channelsA);
-    const bOnA = shared ? aOnA : await channelMeans(engines.b, layer, imagesA, channelsB);
-    const bOnB = await channelMeans(engines.b, layer, imagesB, channelsB);
-    const aOnB = shared ? bOnB : await channelMeans(engines.a, layer, imagesB, channelsA);
+    if (engines) {
+      // One engine for both sides (same weights) and the same channels: two passes say all four numbers.
+      const shared = engines.a === engines.b && channelsA.every((c, n) => c === channelsB[n]);
+      const aOnA = await channelMeans(engines.a, layer, imagesA, channelsA);
+      const bOnA = shared ? aOnA : await channelMeans(engines.b, layer, imagesA, channelsB);
+      const bOnB = await channelMeans(engines.b, layer, imagesB, channelsB);
+      const aOnB = shared ? bOnB : await channelMeans(engines.a, layer, imagesB, channelsA);
+      for (const [n, i] of chunk.entries()) out[i].cross = { aOnA: aOnA[n], bOnA: bOnA[n], aOnB: aOnB[n], bOnB: bOnB[n] };
+    }
     for (const [n, i] of chunk.entries()) {
-      out[i].cross = { aOnA: aOnA[n], bOnA: bOnA[n], aOnB: aOnB[n], bOnB: bOnB[n] };
       // B is resized to A's size when the two atlases used different schedules.
       const a = imagesA[n];
       const b = imagesB[n].height === a.height && imagesB[n].width === a.width ? imagesB[n] : await decode(sharp, pairs[i].imageB!, a);

@@ -70,6 +70,7 @@ export async function modelFromGraph(
     ...(labels ? { labels } : {}),
     ...(labelWnids ? { labelWnids } : {}),
     weightsDigest,
+    weightFiles: files,
   });
 }
 

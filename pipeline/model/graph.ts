@@ -153,4 +153,6 @@ export interface CnnModel {
   labelWnids?: string[];
   /** sha256 over the weight files, hex. */
   weightsDigest: string;
+  /** The files weightsDigest covers, in digest order (a TensorFlow.js model.json first, then its shards). */
+  weightFiles?: string[];
 }

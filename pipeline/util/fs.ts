@@ -67,6 +67,19 @@ export async function placeFileAtomic(source: string, path: string): Promise<voi
 }
 
 /**
+ * A copy of `source`'s bytes at `path` (never a hard link: the source may later be overwritten in
+ * place, as a re-exported model is), flushed and renamed into place; `check(temporary)` runs on the
+ * copy before the rename, and a check that throws leaves `path` as it was.
+ */
+export async function copyFileAtomic(source: string, path: string, check?: (temporary: string) => Promise<void>): Promise<void> {
+  await throughTemporary(path, async (temporary) => {
+    await copyFile(source, temporary);
+    await syncFile(temporary, 'r+');
+    await check?.(temporary);
+  });
+}
+
+/**
  * placeFileAtomic for a file opened by open-inside.ts from a folder this process did not write: the
  * hard link is kept only when it names the inode that was verified (`identity`; a name swapped in
  * between would link something else), else the bytes are copied from the verified open handle.

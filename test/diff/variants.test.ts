@@ -164,9 +164,13 @@ describe('diff of darknet-tiny variants', () => {
     );
     const otherData = await write('other-data', (a) => (a.dataset.digest = 'f'.repeat(64)));
     await expect(runDiff({ a: original, b: otherData, out: join(dir, 'x') }, diffDeps)).rejects.toThrow('expected two atlases scanned on the same dataset (same dataset digest)');
-    // An atlas whose model file changed since it was built: the weights digest says so.
+    // An atlas whose model file is gone, with no model store beside it: an override with other weights
+    // is refused (the weights digest says so), not used and not ignored.
     const moved = join(dir, 'moved');
     await cp(atlases.get('quantized')!, moved, { recursive: true });
+    const movedJson = JSON.parse(await readFile(join(moved, 'atlas.json'), 'utf8'));
+    movedJson.model.spec = join(dir, 'gone', 'model.json');
+    await writeFile(join(moved, 'atlas.json'), JSON.stringify(movedJson));
     await expect(runDiff({ a: original, b: moved, out: join(dir, 'x'), modelB: 'darknet-tiny' }, diffDeps)).rejects.toThrow('expected the weights the atlas was built with');
   });
 });

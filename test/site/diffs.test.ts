@@ -156,7 +156,7 @@ describe('loadDiffs', () => {
     expect(await diffImageRef(urls, loaded, loaded.b, diff.filters[0].b.thumb!)).toEqual({ src: '/x/files/diffs/a__b/b/files/viz-1/thumb.webp', width: 8, height: 6 });
 
     // The copy: A's diff files join A's own root (one copy), B's get a root of their own.
-    const data = { outputDir: output, atlases: [a], diffs: [loaded] } as unknown as SiteData;
+    const data = { outputDir: output, atlases: [a], diffs: [loaded], histories: [] } as unknown as SiteData;
     const roots = fileRoots(data);
     expect(roots.map((r) => r.segments)).toEqual([['a'], ['diffs', 'a__b', 'b']]);
     expect([...roots[1].files.keys()]).toEqual(['files/scan/thumbs/b0.JPEG.webp', 'files/scan/thumbs/b1.JPEG.webp', 'files/scan/thumbs/x.JPEG.webp', 'files/viz-1/thumb.webp', 'files/viz-2/thumb.webp']);
@@ -181,7 +181,7 @@ describe('loadDiffs', () => {
     await expect(diffImageRef(makeUrls('/'), loaded, loaded.a, diff.filters[0].a.thumb!)).rejects.toThrow(
       `${file}: expected the file it references, "../../a/files/viz-0/thumb.webp" (in atlas A, ${join(output, 'a')}), received no such file. The atlas folder moved`,
     );
-    const data = { outputDir: output, atlases: [], diffs: [loaded] } as unknown as SiteData;
+    const data = { outputDir: output, atlases: [], diffs: [loaded], histories: [] } as unknown as SiteData;
     await expect(copyReferencedFiles(data, join(tmp, 'missing-dist'))).rejects.toThrow(`${file}: expected the file it references`);
   });
 });

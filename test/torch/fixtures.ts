@@ -77,34 +77,45 @@ export function testCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.FILTER_ATLAS_TEST_CACHE?.trim() || envPaths('filter-atlas-tests', { suffix: '' }).cache;
 }
 
-/** The fixtures, generating them if needed; undefined (with the reason logged) when torch is missing outside CI. */
-export async function torchFixtures(): Promise<TorchFixtures | undefined> {
-  const script = await readFile(SCRIPT);
+/**
+ * The output folder of a torch script (run as `PYTHON script OUT_DIR ...args`), generated once per
+ * version of the script and of PyTorch under <test cache>/<cacheName>/<key> and reused; undefined
+ * (with the reason logged) when torch is missing outside CI. `label` names it in the log.
+ */
+export async function cachedTorchOutput(script: string, cacheName: string, label: string, args: string[] = []): Promise<{ dir: string; versions: string } | undefined> {
+  const source = await readFile(script);
   const versions = await torchVersions();
   if (!versions) {
     const reason = `${PYTHON} cannot import torch and torchvision (apt-get install python3-torch python3-torchvision)`;
-    if (process.env.CI) throw new Error(`PyTorch references: ${reason}`);
-    console.warn(`skipping the PyTorch comparisons: ${reason}`);
+    if (process.env.CI) throw new Error(`${label}: ${reason}`);
+    console.warn(`skipping the tests that need ${label}: ${reason}`);
     return undefined;
   }
-  const key = createHash('sha256').update(script).update(versions).digest('hex').slice(0, 16);
-  const dir = join(testCacheDir(), 'torch-fixtures', key);
+  const key = createHash('sha256').update(source).update(versions).digest('hex').slice(0, 16);
+  const dir = join(testCacheDir(), cacheName, key);
   const manifest = join(dir, 'manifest.json');
   if (!(await stat(manifest).catch(() => undefined))) {
     const started = performance.now();
     const partial = `${dir}.partial-${process.pid}`;
     await rm(partial, { recursive: true, force: true });
-    await run(PYTHON, [SCRIPT, partial], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+    await run(PYTHON, [script, partial, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
     await mkdir(dirname(dir), { recursive: true });
-    // Another test process may have finished the same references first: then its copy is used.
+    // Another test process may have finished the same output first: then its copy is used.
     await rename(partial, dir).catch(async (error: unknown) => {
       if (!(await stat(manifest).catch(() => undefined))) throw error;
       await rm(partial, { recursive: true, force: true });
     });
-    console.log(`PyTorch references (${versions}) generated in ${((performance.now() - started) / 1000).toFixed(0)} s: ${dir}`);
+    console.log(`${label} (${versions}) generated in ${((performance.now() - started) / 1000).toFixed(0)} s: ${dir}`);
   }
-  const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { torch: string; cases: TorchCase[] };
-  return { dir, torch: parsed.torch, cases: parsed.cases };
+  return { dir, versions };
+}
+
+/** The fixtures, generating them if needed; undefined (with the reason logged) when torch is missing outside CI. */
+export async function torchFixtures(): Promise<TorchFixtures | undefined> {
+  const output = await cachedTorchOutput(SCRIPT, 'torch-fixtures', 'PyTorch references');
+  if (!output) return undefined;
+  const parsed = JSON.parse(await readFile(join(output.dir, 'manifest.json'), 'utf8')) as { torch: string; cases: TorchCase[] };
+  return { dir: output.dir, torch: parsed.torch, cases: parsed.cases };
 }
 
 export async function readFloats(path: string): Promise<Float32Array> {

@@ -33,7 +33,7 @@ export const defineDiffCommand: DefineCommand = (program) => {
     .option('--threads <n>', 'engine threads (default: every core)')
     .addOption(deviceOption())
     .addOption(verboseOption())
-    .option('--model-a <spec>', "model of atlas A, when its recorded spec no longer resolves (the weights must match)")
+    .option('--model-a <spec>', "model of atlas A, when neither its recorded spec nor the output's model-store/ holds its weights (they must match); without any, the diff leaves out cross-activation and says why")
     .option('--model-b <spec>', 'model of atlas B, likewise')
     .option('--top <n>', 'changed units listed in the summary', '10')
     .action(async (pathA: string, pathB: string, flags: DiffFlags) => {

@@ -3,6 +3,7 @@ import { defineClassifyCommand } from './classify.js';
 import type { DefineCommand } from './define.js';
 import { defineDiffCommand } from './diff.js';
 import { defineFetchCommand } from './fetch.js';
+import { defineHistoryCommand } from './history.js';
 import { defineLayersCommand } from './layers.js';
 import { defineMergeCommand } from './merge.js';
 import { defineModelsCommand } from './models.js';
@@ -17,6 +18,7 @@ export const commands: DefineCommand[] = [
   definePlanCommand,
   defineMergeCommand,
   defineDiffCommand,
+  defineHistoryCommand,
   defineVisualizeCommand,
   defineProbeCommand,
   defineClassifyCommand,

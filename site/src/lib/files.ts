@@ -10,6 +10,7 @@ import { userError } from '../../../pipeline/errors.js';
 import { insideFolder } from '../../../pipeline/util/paths.js';
 import type { Atlas } from '../../../pipeline/schema/atlas.js';
 import { diffPageFiles } from './diff-view.js';
+import { historyPageFiles } from './histories.js';
 import { offeredHalf } from './probe-model.js';
 import type { SiteAtlas, SiteData } from './site-types.js';
 import { diffFilesSegments, FILES_SEGMENT } from './urls.js';
@@ -102,6 +103,13 @@ export function fileRoots(data: SiteData): FileRoot[] {
       }
       for (const file of diffPageFiles(diff, side)) if (!root.files.has(file)) root.files.set(file, diff.file);
     }
+  }
+  // A history shows pictures of the versions the site has, from those atlases' own files.
+  for (const history of data.histories) {
+    history.versions.forEach((version, k) => {
+      const root = version.site && byAtlas.get(version.site);
+      if (root) for (const file of historyPageFiles(history, k)) if (!root.files.has(file)) root.files.set(file, history.file);
+    });
   }
   return roots;
 }

@@ -9,13 +9,14 @@ import { join, resolve } from 'node:path';
 import { atlasSchema, SUPPORTED_ATLAS_VERSIONS, type Atlas, type AtlasFilter, type AtlasLayer, type AtlasProbe } from '../../../pipeline/schema/atlas.js';
 import { describeValue, userError } from '../../../pipeline/errors.js';
 import { DIFFS_FOLDER, loadDiffs } from './diffs.js';
+import { HISTORIES_FOLDER, loadHistories } from './histories.js';
 import { publishedFiles } from './files.js';
 import type { SiteAtlas, SiteData, SiteLayer, SiteProbe } from './site-types.js';
 import { assignSlugs, RESERVED_IN_ATLAS, RESERVED_ROOT, slugify } from './slug.js';
 import { layerDisplayName } from './layer-names.js';
 
 /** Folders of the output directory that are not atlases. */
-const NOT_ATLASES = new Set([DIFFS_FOLDER]);
+const NOT_ATLASES = new Set([DIFFS_FOLDER, HISTORIES_FOLDER, 'model-store']);
 
 /** `FILTER_ATLAS_OUTPUT` or `<repo>/output`. */
 export function resolveOutputDir(env: NodeJS.ProcessEnv, repoRoot: string): string {
@@ -153,7 +154,7 @@ export async function loadSiteData(outputDir: string): Promise<SiteData> {
     };
   });
   site.sort((a, b) => b.atlas.createdAt.localeCompare(a.atlas.createdAt) || a.slug.localeCompare(b.slug));
-  const data: SiteData = { outputDir, atlases: site, diffs: await loadDiffs(outputDir, site) };
+  const data: SiteData = { outputDir, atlases: site, diffs: await loadDiffs(outputDir, site), histories: await loadHistories(outputDir, site) };
   // Before any page reads a file: every file the site would publish must be one it may publish (publish.ts).
   await publishedFiles(data);
   return data;

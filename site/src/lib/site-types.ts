@@ -5,6 +5,7 @@
  */
 import type { AtlasDiff } from '../../../pipeline/diff/schema.js';
 import type { Atlas, AtlasLayer, AtlasProbe } from '../../../pipeline/schema/atlas.js';
+import type { AtlasHistory } from '../../../pipeline/schema/history.js';
 
 export interface SiteLayer {
   layer: AtlasLayer;
@@ -35,6 +36,8 @@ export interface SiteData {
   atlases: SiteAtlas[];
   /** Diffs of `<output>/diffs/`, newest first (see diffs.ts). */
   diffs: SiteDiff[];
+  /** Histories of `<output>/histories/`, newest first (see histories.ts). */
+  histories: SiteHistory[];
 }
 
 export type DiffSideKey = 'a' | 'b';
@@ -66,4 +69,22 @@ export interface ImageRef {
   src: string;
   width: number;
   height: number;
+}
+
+export interface SiteHistoryVersion {
+  ref: AtlasHistory['versions'][number];
+  /** Absolute atlas folder; the version's picture paths lie inside it. */
+  dir: string;
+  /** The site's atlas of that folder when it is the build the history compared: its pictures and pages are shown. */
+  site?: SiteAtlas;
+}
+
+export interface SiteHistory {
+  history: AtlasHistory;
+  /** URL segment under /histories/, from the history folder's name. */
+  slug: string;
+  /** Folder of history.json; the paths in the history are relative to it. */
+  dir: string;
+  file: string;
+  versions: SiteHistoryVersion[];
 }

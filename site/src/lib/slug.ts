@@ -6,7 +6,7 @@
  */
 
 /** Root-level segments the site uses itself (atlas ids must avoid them). */
-export const RESERVED_ROOT = ['search', 'diffs', 'files', 'pagefind', '_astro', '404', 'favicon.svg', 'ort'] as const;
+export const RESERVED_ROOT = ['search', 'diffs', 'histories', 'files', 'pagefind', '_astro', '404', 'favicon.svg', 'ort'] as const;
 /** Segments inside an atlas that are not layers. */
 export const RESERVED_IN_ATLAS = ['probes', 'probe'] as const;
 

@@ -2,7 +2,7 @@
  * Every URL the site emits, built from the deploy base (`SITE_BASE`). Pages
  * never concatenate paths themselves, so a base like `/atlas/` or an odd layer name works everywhere.
  */
-import type { DiffAtlasSide, SiteAtlas, SiteDiff, SiteLayer, SiteProbe } from './site-types.js';
+import type { DiffAtlasSide, SiteAtlas, SiteDiff, SiteHistory, SiteLayer, SiteProbe } from './site-types.js';
 
 /** Where atlas files (visualisations, crops, charts) are copied inside dist/. */
 export const FILES_SEGMENT = 'files';
@@ -41,6 +41,8 @@ export interface Urls {
    * atlas's copy when the site has that atlas folder, else the diff's own copy.
    */
   diffFile(diff: SiteDiff, side: DiffAtlasSide, relative: string): string;
+  histories(): string;
+  history(history: Pick<SiteHistory, 'slug'>): string;
   /** Any path under the base (pagefind bundle, icon, onnxruntime-web). */
   asset(path: string): string;
 }
@@ -69,6 +71,8 @@ export function makeUrls(baseInput: string | undefined): Urls {
     diff: (d) => `${urls.diffs()}${seg(d.slug)}/`,
     diffFile: (d, side, relative) =>
       side.site ? urls.file(side.site, relative) : `${base}${FILES_SEGMENT}/${diffFilesSegments(d, side).map(seg).join('/')}/${encodePath(relative)}`,
+    histories: () => `${base}histories/`,
+    history: (h) => `${urls.histories()}${seg(h.slug)}/`,
     asset: (path) => `${base}${path.replace(/^\/+/, '')}`,
   };
   return urls;
