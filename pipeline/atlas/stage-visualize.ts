@@ -155,6 +155,10 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       input.progress?.tick(results.length, results.length * cost);
       await input.onBatchWritten?.();
     };
+    const written = async (): Promise<void> => {
+      await writing;
+      if (failure) throw failure.error;
+    };
     try {
       await sweepFilters(input.engine, {
         layer: input.layer,
@@ -180,11 +184,13 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
           if (failure) throw failure.error;
         },
       });
-    } finally {
-      // Whatever stopped the sweep, the batch in hand is written (or fails) before the stage returns.
-      await writing;
+    } catch (error) {
+      // Whatever stopped the sweep, the batch in hand is written (or fails) before the stage returns;
+      // a failed write is the cause when there is one (the sweep then only saw its abort).
+      await written();
+      throw error;
     }
-    if (failure) throw failure.error;
+    await written();
   }
   return { records, computed: todo.length, reused };
 }

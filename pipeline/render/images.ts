@@ -49,8 +49,8 @@ function fromRaw(sharp: typeof sharpModule, pixels: RgbBytes) {
 
 /**
  * The PNGs' zlib level and filtering, by CPU time against size on 50 pictures of
- * bench/default-eighth.yaml (bench/png-levels.ts; README "Pictures"): level 4 with adaptive filtering
- * takes about a fifth less time than level 9 for the same bytes (+0.1 %); without adaptive filtering
+ * bench/default-eighth.yaml (bench/png-levels.ts; README "Results measured here", Pictures): level 4 with adaptive filtering
+ * takes about a fifth less CPU time than level 9 for 0.1 % more bytes; without adaptive filtering
  * these noisy pictures grow 6 %, and at level 1 by 30 %. The PNG is the lossless original, kept on
  * disk: bytes matter more than the last millisecond (the WebPs cost three times as much anyway).
  */
