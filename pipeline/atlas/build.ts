@@ -35,9 +35,6 @@ import { keyedBatches, startShard, type ShardRun } from './shard-build.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
 import { countPictures, type AtlasCounts } from './counts.js';
 
-/** How often, at most, atlas.json is rewritten while pictures are computed. */
-const ATLAS_REFRESH_MS = 5000;
-
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
   loadModel(spec: string, options: { arch?: 'vgg16_bn' | 'vgg16'; signal?: AbortSignal }): Promise<CnnModel>;
@@ -51,6 +48,8 @@ export interface BuildDeps {
   now(): Date;
   /** assembly-inputs.ts gatherAssembly; tests may pass one that records what it gathers. */
   gather?: typeof gatherAssembly;
+  /** How often, at most, atlas.json is rewritten while pictures are computed, in ms (it is always written at the end). @default 5000 */
+  atlasRefreshMs?: number;
 }
 
 export interface BuildOptions {
@@ -259,8 +258,8 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           onBatchWritten: async () => {
             changed = true;
             // Shards may share a folder: atlas.json is merge's to write. Gathering it reads every
-            // record, so it is rewritten at most every ATLAS_REFRESH_MS, and always at the end.
-            if (!shard && performance.now() - atlasWritten >= ATLAS_REFRESH_MS) {
+            // record, so it is rewritten at most every few seconds, and always at the end.
+            if (!shard && performance.now() - atlasWritten >= (deps.atlasRefreshMs ?? 5000)) {
               await store.writeAtlas(await assemble(false));
               atlasWritten = performance.now();
             }

@@ -21,7 +21,7 @@ export function isRecordFile(path: string): boolean {
   return isPlainRelativePath(path) && path.startsWith('files/');
 }
 
-/** A picture's record: its PNG and its fields (web images have records of their own; the 160 px thumbnail of schema 1 atlases is no longer written). */
+/** A picture's record: its PNG and its fields (web images have records of their own; the 160 px `thumb` of atlases built before viz code version 4 is no longer written). */
 export const visualRecordSchema = filterSchema
   .omit({ stats: true, superstimulus: true, top: true, labels: true, thumb: true })
   .extend({ startActivation: z.number() });

@@ -84,7 +84,7 @@ interface LayerContext {
 
 /**
  * The small picture a unit's row shows: a main picture's grid thumbnail (its web images), else the
- * PNG (a layer's other method has no web images), or the 160 px thumbnail of a schema 1 atlas.
+ * PNG (a layer's other method has no web images), or the 160 px thumbnail of an atlas built before viz code version 4.
  */
 function thumbnailOf(picture: PictureFields): string | undefined {
   return picture.web?.thumb1x ?? picture.thumb ?? picture.image;

@@ -85,8 +85,15 @@ beforeAll(async () => {
 });
 
 describe('atlas.json during a build', () => {
-  it("lists the finished filters of the layer that is still running", async () => {
-    const cfg = await config('partial');
+  /**
+   * The filters of the first layer in atlas.json at each gradient step of a build of 8 filters in
+   * batches of 2 (-1: no atlas.json yet).
+   */
+  async function watchedBuild(name: string, atlasRefreshMs: number): Promise<number[]> {
+    const file = join(work, `${name}.yaml`);
+    await writeFile(file, CONFIG('photos/chelsea.png').replace('filters: "0-5"', 'filters: "0-7"'));
+    const cfg = await loadConfig(file);
+    cfg.output = join(work, name);
     const atlasFile = join(cfg.output!, cfg.atlas, 'atlas.json');
     const seen: number[] = [];
     // Each gradient step looks at atlas.json as a reader would at that moment.
@@ -106,10 +113,21 @@ describe('atlas.json during a build', () => {
       rowAttribution: (batch, layer, weights, from, rows) => engine.rowAttribution(batch, layer, weights, from, rows),
       dispose: () => engine.dispose(),
     });
-    await runBuild(cfg, deps(cfg, watch));
-    // Batches of 2: while the third batch runs, the first two are in atlas.json.
-    expect(Math.max(...seen)).toBe(4);
-    expect(new Set(seen)).toEqual(new Set([-1, 2, 4]));
+    await runBuild(cfg, { ...deps(cfg, watch), atlasRefreshMs });
+    return seen;
+  }
+
+  it('lists the finished filters of the layer that is still running', async () => {
+    // Rewritten after every batch's records, which are written while the engine computes the next
+    // batch: while batch k runs, batches 1 to k - 2 are in atlas.json for sure, k - 1 once written.
+    const seen = new Set(await watchedBuild('partial', 0));
+    for (const filters of [-1, 2, 4]) expect(seen.has(filters), `atlas.json with ${filters} filters seen`).toBe(true);
+    expect([...seen].every((filters) => [-1, 2, 4, 6].includes(filters))).toBe(true);
+  });
+
+  it('is rewritten at most once per refresh interval while pictures are computed', async () => {
+    // An hour apart: the first batch's atlas.json, then none until the end.
+    expect(new Set(await watchedBuild('partial-hourly', 3_600_000))).toEqual(new Set([-1, 2]));
   });
 });
 
