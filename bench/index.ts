@@ -24,6 +24,7 @@ import { findPytorch, findTorchvision, pytorchTorchvisionCase, pytorchVggCase } 
 import { runBench, type BenchCase, type BenchRow } from './runner.js';
 import { formatTable } from './table.js';
 import { runVisualizeBench } from './visualize.js';
+import { runPeakBench } from './peak.js';
 
 const ENGINES = ['pytorch', 'ort', 'tfjs'] as const;
 /** torchvision classifiers benched to a late module (their ONNX exports keep module paths as aliases). */
@@ -89,8 +90,10 @@ async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--device <device>', 'where our engines run; auto tries cuda, then webgpu, then cpu').choices(DEVICE_NAMES).default('auto'))
     .option('--verbose', 'print where ONNX Runtime ran the nodes of each program (one line per program)')
     .option('--overhead', 'only the step-overhead rows: host (JavaScript) against engine share of a step (bench/overhead.ts)')
+    .option('--peak', "only the peak: onnxruntime MatMul 2048^3 in GFLOP/s, stored in the asset cache for `build`'s summary and `plan` (bench/peak.ts)")
+    .option('--threads <n>', 'engine threads for --peak (default: every core, as the engine)')
     .parse(argv);
-  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean }>();
+  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean; peak?: boolean; threads?: string }>();
   const requested = options.engines.split(',').map((e) => e.trim());
   const unknown = requested.filter((e) => !(ENGINES as readonly string[]).includes(e));
   if (unknown.length) {
@@ -100,6 +103,11 @@ async function main(argv: string[]): Promise<void> {
   const json = options.json === true;
   const log = (line: string) => process.stderr.write(line + '\n');
   const started = Date.now();
+  if (options.peak) {
+    const { parseThreads } = await import('../pipeline/cli/commands/threads-flag.js');
+    await runPeakBench({ ...(options.threads !== undefined ? { threads: parseThreads(options.threads) } : {}), log, json });
+    return;
+  }
   const pool = new EnginePool(
     {
       vgg16_bn: generatedVgg16Bn,

@@ -13,6 +13,7 @@ import type { MethodKind } from '../schema/method.js';
 import type { ConnectionsRecord, FilterExamplesRecord, ScanRecord, VisualRecord, WebRecord } from './records.js';
 import { atlasSchema, layerSchema, type Atlas, type AtlasFilter, type AtlasFilterView, type AtlasLayer, type AtlasMissing, type AtlasProbe, type ProbeModel } from '../schema/atlas.js';
 import { strongest } from './stage-connections.js';
+import { judgeLayers } from './dead-in-layer.js';
 
 export const frameSchema = atlasSchema
   .pick({ schemaVersion: true, id: true, title: true, model: true, engine: true, method: true })
@@ -120,6 +121,8 @@ function assembleFilter(record: VisualRecord, layer: string, content: AtlasConte
 
 export function assembleAtlas(frame: AtlasFrame, content: AtlasContent): Atlas {
   const { dataset, connections } = content;
+  // Dead is relative to the layer (dead-in-layer.ts): the records' stage verdicts, judged per layer and method.
+  const pictures = judgeLayers(content.filters);
   return {
     schemaVersion: frame.schemaVersion,
     id: frame.id,
@@ -143,7 +146,7 @@ export function assembleAtlas(frame: AtlasFrame, content: AtlasContent): Atlas {
       : {}),
     layers: frame.layers.map((layer): AtlasLayer => {
       const scanLayer = dataset?.scan.layers.find((l) => l.layer === layer.name);
-      const [main, ...otherMethods] = content.filters.get(layer.name) ?? [];
+      const [main, ...otherMethods] = pictures.get(layer.name) ?? [];
       const otherKinds = (layer.otherMethods ?? []).map((m) => m.kind ?? 'article');
       return {
         ...layer,

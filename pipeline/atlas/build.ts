@@ -7,7 +7,7 @@
 import { join, resolve } from 'node:path';
 import { DEFAULT_OUTPUT, type Config } from '../config/load.js';
 import { resolveFilters } from '../config/filters.js';
-import type { Engine, EngineOptions } from '../engine/engine.js';
+import { meterEngine, type Engine, type EngineOptions } from '../engine/engine.js';
 import { FilterAtlasError, userError } from '../errors.js';
 import type { CnnModel } from '../model/graph.js';
 import { findLayer, receptiveField } from '../model/layers.js';
@@ -15,7 +15,7 @@ import type { Dataset } from '../dataset/list.js';
 import type { Progress } from '../util/progress.js';
 import { bytesPerImage, chunk } from '../visualize/sweep.js';
 import { planBatchSize } from '../visualize/batch-plan.js';
-import { filterCost } from '../visualize/cost.js';
+import { filterCost, filterFlops } from '../visualize/cost.js';
 import { methodSummary, type Method } from '../schema/method.js';
 import { ATLAS_SCHEMA_VERSION, type Atlas } from '../schema/atlas.js';
 import { AtlasStore } from './store.js';
@@ -34,6 +34,13 @@ import type { DatasetResult } from './shard-manifest.js';
 import { keyedBatches, startShard, type ShardRun } from './shard-build.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
 import { countPictures, type AtlasCounts } from './counts.js';
+import { judgeLayers } from './dead-in-layer.js';
+import type { LayerPlan, MethodPlan } from './layer-plan.js';
+import { datasetSize, planBuild, planLine } from './plan.js';
+import { stageClock } from './stage-figures.js';
+import { runKey, thisMachine, type MachineTimings, type StageFigures, type StoredStage } from './timings.js';
+
+export type { LayerPlan, MethodPlan };
 
 /** What build needs from the outside world; the CLI wires the real ones, tests may pass others. */
 export interface BuildDeps {
@@ -42,14 +49,25 @@ export interface BuildDeps {
   /** A dataset or probe source: an asset name (or <asset>/<file>) -> a local path. */
   resolveSource(source: string, signal?: AbortSignal): Promise<string>;
   listDataset(folder: string): Promise<Dataset>;
-  /** `work`: the items' total cost when they cost unequal amounts (see ProgressOptions.work). */
-  progress(label: string, total: number, options?: { work?: number }): Progress;
+  /**
+   * `work`: the items' total cost when they cost unequal amounts (see ProgressOptions.work);
+   * `expectedSeconds`: the plan's estimate, the ETA until the first items are done.
+   */
+  progress(label: string, total: number, options?: { work?: number; expectedSeconds?: number }): Progress;
   log(message: string): void;
   now(): Date;
   /** assembly-inputs.ts gatherAssembly; tests may pass one that records what it gathers. */
   gather?: typeof gatherAssembly;
   /** How often, at most, atlas.json is rewritten while pictures are computed, in ms (it is always written at the end). @default 5000 */
   atlasRefreshMs?: number;
+  /**
+   * This machine's measured figures (atlas/timings.ts, in the asset cache): read for the estimate at
+   * the start, written with the stages' figures at the end. Unset: no estimate, nothing written.
+   */
+  timings?: {
+    read(threads?: number): Promise<MachineTimings>;
+    write(threads: number | undefined, key: string, run: { atlas: string; at: string; stages: readonly StoredStage[] }): Promise<void>;
+  };
 }
 
 export interface BuildOptions {
@@ -72,24 +90,10 @@ export interface BuildSummary {
   datasetScanned: boolean;
   probesComputed: number;
   seconds: number;
-}
-
-/** One method of a layer: its batch size and the cost of one filter's schedule. */
-export interface MethodPlan {
-  method: Method;
-  batchSize: number;
-  /** Cost of one filter's schedule (activation values, visualize/cost.ts), for the ETA. */
-  cost: number;
-}
-
-export interface LayerPlan {
-  name: string;
-  index: number;
-  kind: string;
-  channels: number;
-  filters: number[];
-  /** The first is the layer's main picture; the others are shown beside it (filters[].others). */
-  methods: MethodPlan[];
+  /** Per stage: wall seconds, engine seconds, GFLOP (absent for tfjs, which cannot count) and the units computed. */
+  stages: StageFigures[];
+  /** This machine's measured peak (`npm run bench -- --peak`), when there is one. */
+  peakGflops?: number;
 }
 
 /** A lucid diversity layer as the engine names it (a config may give an alias or an index). */
@@ -109,7 +113,7 @@ function at<T>(config: Config, path: readonly PropertyKey[], check: () => T): T 
   }
 }
 
-function planLayers(config: Config, model: CnnModel): LayerPlan[] {
+export function planLayers(config: Config, model: CnnModel): LayerPlan[] {
   const seen = new Set<string>();
   return config.layers.map((entry, i) => {
     const { node, channels } = at(config, ['layers', i, 'layer'], () => findLayer(model, entry.layer));
@@ -127,10 +131,11 @@ function planLayers(config: Config, model: CnnModel): LayerPlan[] {
         concurrency: config.batch.concurrency,
         auto: config.batch.size === 'auto',
       });
-      return { method, batchSize, cost: filterCost(model, node.name, method) };
+      return { method, batchSize, cost: filterCost(model, node.name, method), gflop: filterFlops(model, node.name, method) / 1e9 };
     });
     return {
       name: node.name,
+      aliases: node.aliases ?? [],
       index: model.graph.nodes.indexOf(node),
       kind: node.op.kind,
       channels,
@@ -159,6 +164,7 @@ function atlasFrame(config: Config, model: CnnModel, engine: Engine, plans: Laye
     method: methodSummary(config.methods[0]),
     layers: plans.map((plan) => ({
       name: plan.name,
+      ...(plan.aliases.length > 0 ? { aliases: plan.aliases } : {}),
       method: methodSummary(plan.methods[0].method),
       ...(plan.methods.length > 1 ? { otherMethods: plan.methods.slice(1).map((m) => methodSummary(m.method)) } : {}),
       index: plan.index,
@@ -182,15 +188,34 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   // Temporary files of a killed run; a live run's own are left alone (two builds may share the folder).
   await store.removeLitter();
   const previous = options.shard ? undefined : await store.readAtlas();
-  const engine = await deps.createEngine(model, { engine: config.engine, threads: config.threads, device: config.device });
+  // Timed at the engine interface: every stage's engine seconds and FLOPs (stage-figures.ts).
+  const metered = meterEngine(await deps.createEngine(model, { engine: config.engine, threads: config.threads, device: config.device }));
+  const engine = metered.engine;
+  const clock = stageClock(metered.usage);
   if (engine.info.selection) deps.log(engine.info.selection);
   deps.log(`${model.name} on ${engine.info.device}; atlas ${store.dir}`);
+  const timings = await deps.timings?.read(config.threads);
   const frame = atlasFrame(config, model, engine, plans);
   let shard: ShardRun | undefined;
   if (options.shard) {
     shard = await startShard({ spec: options.shard, config, model, engine, store, layers: plans, frame });
     deps.log(shard.summary);
   }
+  const runsDataset = !shard || shard.ownsDataset;
+  // What the build will cost, before it starts (plan.ts): also the filters progress's first ETA. A
+  // shard's share is the shard plan's (its summary above), not the whole build's.
+  const estimate = timings && !shard
+    ? planBuild({
+        config,
+        model,
+        layers: plans,
+        ...(config.dataset ? { datasetImages: await datasetSize(config, deps, signal) } : {}),
+        machine: thisMachine(config.threads),
+        timings,
+        deviceKind: engine.info.deviceKind,
+      })
+    : undefined;
+  if (estimate) deps.log(planLine(estimate));
 
   // Per layer, per method (the main picture first), each filter's record, for the counts; the main
   // pictures' web images are made after each batch and at the end.
@@ -214,11 +239,13 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     });
 
   let atlasWritten = -Infinity;
+  let webComputed = 0;
   // A main picture's web images are written with its batch (stage-visualize.ts); these are made from
   // the PNGs of pictures reused without them (a layer's other method that became its main one).
   const addWebImages = async (records: readonly VisualRecord[], progress?: Progress) => {
     const made = await runWebImages({ store, records, ...(progress ? { progress } : {}), signal });
     for (const key of made.images.keys()) withWeb.add(key);
+    webComputed += made.computed;
     if (made.computed > 0) changed = true;
   };
 
@@ -230,10 +257,13 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       shard ? chunk(plan.filters, plan.methods[m].batchSize).filter((_, b) => shard.ownsBatch(plan.name, m, b)).flat().length : plan.filters.length;
     const total = plans.reduce((sum, p) => sum + p.methods.reduce((n, _, m) => n + mine(p, m), 0), 0);
     // Weighted by each layer's cost: a late layer at full size takes many times an early one.
-    const work = plans.reduce((sum, p) => sum + p.methods.reduce((w, method, m) => w + mine(p, m) * method.cost, 0), 0);
-    const progress = deps.progress('filters', total, { work });
+    const work = plans.reduce((sum, p) => sum + p.methods.reduce((w, method, m) => w + mine(p, m) * method.gflop, 0), 0);
+    // Work in GFLOP, the plan's model; the plan's seconds for the whole stage are the ETA until a batch is done.
+    const filtersSeconds = estimate?.stages.find((s) => s.name === 'filters')?.seconds;
+    const progress = deps.progress('filters', total, { work, ...(filtersSeconds !== undefined ? { expectedSeconds: filtersSeconds } : {}) });
+    const filtersStage = clock.start('filters');
     for (const plan of plans) {
-      for (const [m, { method, batchSize, cost }] of plan.methods.entries()) {
+      for (const [m, { method, batchSize, gflop }] of plan.methods.entries()) {
         const result = await visualizeLayer({
           model,
           engine,
@@ -245,7 +275,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           seed: config.seed,
           batchSize,
           ...(shard ? { includeBatch: (batch: number) => shard.ownsBatch(plan.name, m, batch) } : {}),
-          filterCost: cost,
+          filterCost: gflop,
           concurrency: config.batch.concurrency,
           signal,
           progress,
@@ -270,16 +300,23 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       }
     }
     progress.stop();
+    filtersStage.stop(filtersComputed);
 
     // Web versions of the main pictures of reused batches too (of this shard's batches); a layer's
     // other methods are shown from their PNGs.
     const visualRecords = plans.flatMap((p) => [...mainPictures(p.name).values()]).filter((r) => !withWeb.has(r.key));
+    const webStage = clock.start('web images');
+    const webBefore = webComputed;
     await addWebImages(visualRecords, deps.progress('web images', visualRecords.length));
+    webStage.stop(webComputed - webBefore);
 
     // The dataset scan with its examples, labels and connections, the browser probe model and the
     // probes are one unit of work: one shard runs them all.
-    const runsDataset = !shard || shard.ownsDataset;
     if (config.dataset && runsDataset) {
+      const scanStage = clock.start('dataset scan');
+      let scanFigures: StageFigures | undefined;
+      let examplesStage: ReturnType<typeof clock.start> | undefined;
+      let examplesComputed = 0;
       const folder = await deps.resolveSource(config.dataset.source, signal);
       let source = await deps.listDataset(folder);
       if (config.dataset.limit !== undefined && config.dataset.limit < source.images.length) {
@@ -295,8 +332,18 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
         topK: config.dataset.topK,
         batchSize: config.dataset.batchSize,
         signal,
-        progress: deps.progress,
+        // The scan ends where the examples' progress starts: one stage each in the figures.
+        progress: (label, total) => {
+          const bar = deps.progress(label, total);
+          if (label !== 'dataset examples') return bar;
+          scanFigures ??= scanStage.stop(0);
+          examplesStage ??= clock.start('dataset examples');
+          return { ...bar, tick: (n = 1, work?: number) => ((examplesComputed += n), bar.tick(n, work)) };
+        },
       });
+      scanFigures ??= scanStage.stop(0);
+      scanFigures.items = stage.scanned ? source.images.length : 0;
+      examplesStage?.stop(examplesComputed);
       if (stage.scanned) changed = true;
       const byFile = new Map(source.images.map((image) => [image.file, image]));
       const scanned = stage.scan.images.map((file) => byFile.get(file)!);
@@ -304,6 +351,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       result.dataset = datasetEntry(config.dataset.source, source, stage.scan.key);
       const pairs = layerPairs(model, plans);
       if (pairs.length > 0) {
+        const connectionsStage = clock.start('connections');
         const stageOutput = await runConnections({
           model,
           engine,
@@ -317,6 +365,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           signal,
           progress: deps.progress,
         });
+        connectionsStage.stop(stageOutput.computed);
         if (stageOutput.computed > 0) changed = true;
         result.connections = { pairs, images: `each filter's top ${config.dataset.topK} dataset images`, keys: stageOutput.keys };
       }
@@ -326,6 +375,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
 
     let probesComputed = 0;
     if (runsDataset) {
+      const probesStage = clock.start('probes');
       // The browser probe's model, checked on a dataset photo (or grey when there is no dataset).
       const [height, width] = model.preprocessing.inputSize;
       const first = dataset?.source.images.find((image) => image.file === dataset!.stage.scan.images[0]);
@@ -348,6 +398,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           changed = true;
         }
       }
+      probesStage.stop(probesComputed + (emitted.computed ? 1 : 0));
     }
 
     if (shard) {
@@ -356,15 +407,27 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       index.dataset = result;
       await store.writeAtlas(await assemble(true));
     }
+    // For the next estimate on this machine (plan.ts): a stage that only reused records says nothing of its speed.
+    const measured = clock.stages.flatMap((stage): StoredStage[] => {
+      if (stage.items === 0) return [];
+      const planned = estimate?.stages.find((s) => s.name === stage.name);
+      return [planned && planned.items === stage.items ? { ...stage, plannedGflop: planned.gflop } : stage];
+    });
+    if (deps.timings && measured.length > 0) {
+      const key = runKey(engine.info.name, engine.info.deviceKind);
+      await deps.timings.write(config.threads, key, { atlas: config.atlas, at: deps.now().toISOString(), stages: measured }).catch((error: Error) => deps.log(`timings not saved: ${error.message}`));
+    }
     return {
       atlasDir: store.dir,
       ...(shard ? { shard: formatShard(shard.spec) } : {}),
       filtersComputed,
       filtersReused,
-      counts: countPictures(frame.layers, pictures),
+      counts: countPictures(frame.layers, judgeLayers(pictures)),
       datasetScanned: dataset?.stage.scanned ?? false,
       probesComputed,
       seconds: (performance.now() - started) / 1000,
+      stages: clock.stages,
+      ...(timings?.peak ? { peakGflops: timings.peak.gflops } : {}),
     };
   } finally {
     await engine.dispose();

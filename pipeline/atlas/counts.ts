@@ -5,7 +5,7 @@
  * method, counted per method kind. A layer of two methods has 32 filters and 64 pictures.
  *
  * Statuses (schema/atlas.ts): a picture is `failed` (diverged twice, or a non-finite objective: no
- * image), `dead` (the objective never rose), else `flagged` when a flag the site shows as a badge is
+ * image), `dead` (the objective did not rise, relative to its layer: dead-in-layer.ts), else `flagged` when a flag the site shows as a badge is
  * raised (`diverged`: it succeeded on its retry at half the learning rate; `lowContrast`), else `ok`.
  */
 import type { FilterFlags, MethodKindName } from '../schema/atlas.js';

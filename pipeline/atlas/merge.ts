@@ -23,6 +23,7 @@ import { checkSameBuild, readManifests, type ManifestFile, type ShardManifest } 
 import { Finder, placeFound, type Source } from './shard-files.js';
 import { formatShard } from './shard-spec.js';
 import { countPictures, type AtlasCounts } from './counts.js';
+import { judgeLayers } from './dead-in-layer.js';
 import { AtlasStore } from './store.js';
 import { runWebImages } from './stage-web-images.js';
 
@@ -158,7 +159,7 @@ async function mergeAtlas(entries: ManifestFile[], input: MergeInput, deps: Merg
   if (made.computed > 0) deps.log(`merge: made the web images of ${made.computed} picture(s) whose shard stopped before it wrote them`);
   for (const problem of finder.problems.slice(0, 20)) deps.log(`merge: skipped a damaged copy: ${problem}`);
   if (finder.problems.length > 20) deps.log(`merge: (and ${finder.problems.length - 20} more damaged copies)`);
-  const counts = countPictures(first.frame.layers, filters);
+  const counts = countPictures(first.frame.layers, judgeLayers(filters));
   return {
     atlas: first.atlas,
     atlasDir: dest.dir,

@@ -149,7 +149,8 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
       const record = await store.readComplete(key, examplesRecordSchema, examplesFiles);
       if (record) {
         perFilter.set(filter, record);
-        progress?.tick();
+        // Reused: counted, but not part of the rate or the ETA (nor of the stage's computed items).
+        progress?.skip(1);
       } else missing.push({ key, perFilter, subdir: `${folder}/${safeFileName(layerRecord.layer)}`, layer: layerScan, filter });
     }
   }

@@ -1,5 +1,5 @@
 /** The terminal summary of a diff: one line per layer, why units were matched or left out, the most changed units, the totals. */
-import type { AtlasDiff, LayerDiff } from './schema.js';
+import { FILTER_STATUS_LABELS, type AtlasDiff, type LayerDiff } from './schema.js';
 
 function list(values: readonly number[], max = 12): string {
   return values.length > max ? `${values.slice(0, max).join(', ')}, ...` : values.join(', ');
@@ -44,7 +44,7 @@ export function formatDiffSummary(diff: AtlasDiff, options: { top?: number; file
   out.push('');
   out.push(
     table(
-      ['layer', 'units', 'unchanged', 'drifted', 'changed', 'died', 'revived', 'mean score', 'matching'],
+      ['layer', 'units', 'unchanged', 'drifted', 'changed', 'died', 'revived', 'both dead', 'mean score', 'matching'],
       diff.layers.map((l) => [
         l.name,
         String(l.compared),
@@ -53,6 +53,7 @@ export function formatDiffSummary(diff: AtlasDiff, options: { top?: number; file
         String(l.counts.changed),
         String(l.counts.died),
         String(l.counts.revived),
+        String(l.counts.dead),
         fixed(l.meanScore, 3),
         l.permuted ? `permuted: ${l.matches.length} units moved (r ${fixed(l.identityCorrelation)} -> ${fixed(l.matchedCorrelation)})` : '',
       ]),
@@ -60,7 +61,7 @@ export function formatDiffSummary(diff: AtlasDiff, options: { top?: number; file
   );
   const notes = diff.layers.flatMap(explainLayer);
   if (notes.length > 0) out.push('', ...notes);
-  const top = diff.filters.filter((f) => f.status !== 'unchanged').slice(0, options.top ?? 10);
+  const top = diff.filters.filter((f) => f.status !== 'unchanged' && f.status !== 'dead').slice(0, options.top ?? 10);
   if (top.length > 0) {
     out.push('', 'most changed units (score: 0 same .. 1 unrelated):');
     out.push(
@@ -70,7 +71,7 @@ export function formatDiffSummary(diff: AtlasDiff, options: { top?: number; file
           String(f.rank),
           f.layer,
           f.a.filter === f.b.filter ? String(f.a.filter) : `${f.a.filter}->${f.b.filter}`,
-          f.status,
+          FILTER_STATUS_LABELS[f.status],
           fixed(f.score, 3),
           fixed(f.signals.correlation),
           fixed(f.signals.topOverlap),
@@ -81,7 +82,7 @@ export function formatDiffSummary(diff: AtlasDiff, options: { top?: number; file
     );
   }
   const s = diff.summary;
-  out.push('', `${s.total} units: ${s.unchanged} unchanged, ${s.drifted} drifted, ${s.changed} changed, ${s.died} died, ${s.revived} revived` +
+  out.push('', `${s.total} units: ${s.unchanged} unchanged, ${s.drifted} drifted, ${s.changed} changed, ${s.died} died, ${s.revived} revived, ${s.dead} both dead` +
     (s.changedLayers.length ? `; changed layers: ${s.changedLayers.join(', ')}` : '; no layer changed') +
     (s.driftedLayers.length ? `; drifted layers: ${s.driftedLayers.join(', ')}` : ''));
   if (options.file) out.push(`diff written to ${options.file}`);

@@ -12,7 +12,7 @@ import type { CnnModel } from '../model/graph.js';
 import { checkComparable, readAtlasForDiff, readMeans, sharedRows, type LoadedAtlas } from './read.js';
 import { DEFAULT_MATCH, matchUnits } from './match.js';
 import { DIFF_SCHEMA_VERSION, diffSchema, FILTER_STATUSES, type AtlasDiff, type DiffSide, type FilterDiff, type LayerDiff } from './schema.js';
-import { changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS, SCORE_WEIGHTS, SCORING_DESCRIPTION } from './score.js';
+import { bothDead, changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS, SCORE_WEIGHTS, SCORING_DESCRIPTION } from './score.js';
 import { columnStats, correlationMatrix, selectRows, topOverlap, topRows, type ColumnStats, type MeansMatrix } from './stats.js';
 import { visualSignals, type VisualPair } from './visual.js';
 import { commonKind, pictureOf } from './methods.js';
@@ -183,10 +183,11 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
           ...(visual[n].ssim !== undefined ? { ssim: visual[n].ssim } : {}),
         };
         const parts = components(signals, unitA, unitB);
-        const score = changeScore(parts);
         const sideA = side(ctxA, fa, pictureA(fa), i, toOut(a.dir));
         const sideB = side(ctxB, fb, pictureB(fb), j, toOut(b.dir));
-        return { layer: layerA.name, score, status: classify(score, sideA.dead, sideB.dead), a: sideA, b: sideB, signals, components: parts };
+        // Two flat pictures (or two constant units) have nothing to compare: "both dead", not a score.
+        const score = bothDead(sideA, sideB) ? 0 : changeScore(parts);
+        return { layer: layerA.name, score, status: classify(score, sideA, sideB), a: sideA, b: sideB, signals, components: parts };
       });
       filters.push(...layerFilters);
 
@@ -252,6 +253,7 @@ export async function runDiff(input: DiffInput, deps: DiffDeps): Promise<AtlasDi
       changed: count('changed'),
       died: count('died'),
       revived: count('revived'),
+      dead: count('dead'),
       total: ranked.length,
       changedLayers: layers.filter((l) => l.status === 'changed').map((l) => l.name),
       driftedLayers: layers.filter((l) => l.status === 'drifted').map((l) => l.name),

@@ -5,10 +5,17 @@ import { z } from 'zod';
  * Every path in it is relative to the folder that holds diff.json.
  * Bump DIFF_SCHEMA_VERSION on any breaking change.
  */
-export const DIFF_SCHEMA_VERSION = 1;
+export const DIFF_SCHEMA_VERSION = 2;
 
-export const FILTER_STATUSES = ['unchanged', 'drifted', 'changed', 'died', 'revived'] as const;
+/**
+ * Version 2 added `dead`: the unit is dead in both versions (score 0, nothing to compare). Shown as
+ * "both dead" (FILTER_STATUS_LABELS).
+ */
+export const FILTER_STATUSES = ['unchanged', 'drifted', 'changed', 'died', 'revived', 'dead'] as const;
 export type FilterStatus = (typeof FILTER_STATUSES)[number];
+
+/** How a status reads in tables and badges. */
+export const FILTER_STATUS_LABELS: Record<FilterStatus, string> = { unchanged: 'unchanged', drifted: 'drifted', changed: 'changed', died: 'died', revived: 'revived', dead: 'both dead' };
 
 const relativePath = z.string().min(1);
 
@@ -124,6 +131,8 @@ export const summarySchema = z.object({
   changed: z.number().int().nonnegative(),
   died: z.number().int().nonnegative(),
   revived: z.number().int().nonnegative(),
+  /** Dead in both versions. */
+  dead: z.number().int().nonnegative(),
   total: z.number().int().nonnegative(),
   /** Layers with a unit that changed, died or revived, in model order. */
   changedLayers: z.array(z.string()),

@@ -33,7 +33,8 @@ export const SCORING_DESCRIPTION =
   'a missing signal drops out and the rest are renormalised). correlation: 1 - r of the units\' per-image mean activations over the dataset, clipped to [0, 1]. ' +
   'top-k: 1 - shared top-k images / k. cross-activation: each model on each visualisation, response as z = (activation - dataset mean) / dataset std of that model\'s unit; ' +
   'distance |z_other - z_owner| / max(|z_owner|, 1), clipped, averaged over both visualisations. SSIM: 1 - SSIM of the two PNGs. ' +
-  'Status: died / revived when the unit is dead in exactly one version (constant over the dataset, or a dead visualisation that never fired on the dataset); ' +
+  'Status: dead ("both dead", score 0) when the unit is dead in both versions (constant over the dataset, or its visualisation is dead, relative to its layer, in its atlas); ' +
+  'died / revived when it is dead in exactly one version (constant over the dataset, or a dead visualisation that never fired on the dataset); ' +
   'otherwise unchanged below 0.1, drifted below 0.3, changed from 0.3.';
 
 export interface UnitStats {
@@ -87,10 +88,28 @@ export function changeScore(c: Components): number {
   return weights > 0 ? total / weights : 0;
 }
 
-export function classify(score: number, deadA: boolean, deadB: boolean): FilterStatus {
-  if (deadA && !deadB) return 'revived';
-  if (!deadA && deadB) return 'died';
-  if (deadA && deadB) return 'unchanged';
+/** What classify reads of a side (schema.ts DiffSide): the diff's own dead, and the atlas's picture status. */
+export interface SideLife {
+  /** Constant over the dataset, or a dead picture that never fired on it (run.ts). */
+  dead: boolean;
+  /** The picture's status in its atlas; `dead` there is relative to the layer (visualize/quality.ts). */
+  status: 'ok' | 'dead' | 'failed';
+}
+
+/** Dead in one version: by the diff's rule, or its picture is dead in its atlas (a flat picture). */
+export function deadInVersion(side: SideLife): boolean {
+  return side.dead || side.status === 'dead';
+}
+
+/** Dead in both versions: there is nothing to compare, so the unit scores 0 and reads "both dead". */
+export function bothDead(a: SideLife, b: SideLife): boolean {
+  return deadInVersion(a) && deadInVersion(b);
+}
+
+export function classify(score: number, a: SideLife, b: SideLife): FilterStatus {
+  if (bothDead(a, b)) return 'dead';
+  if (a.dead && !b.dead) return 'revived';
+  if (!a.dead && b.dead) return 'died';
   if (score < SCORE_THRESHOLDS.drifted) return 'unchanged';
   return score < SCORE_THRESHOLDS.changed ? 'drifted' : 'changed';
 }

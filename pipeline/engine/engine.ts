@@ -97,7 +97,57 @@ export interface Engine {
    * the forward pass once per image and the backward pass per row, see ort/programs.ts).
    */
   rowAttribution(batch: ImageBatch, layer: string, channelWeights: Float32Array, from: string, rowImages: Int32Array): Promise<{ objective: Float32Array; attribution: Float32Array }>;
+  /**
+   * Floating-point operations run so far, counted per node of the programs that actually ran as
+   * `--verbose` placement lines count them (onnxruntime: ort/placement.ts, from each program's
+   * profiled first run, scaled by each run's batch). Absent when the engine cannot count (tfjs).
+   */
+  flopsComputed?(): number;
   dispose(): Promise<void>;
+}
+
+/** What an engine has done so far, for build's per-stage figures (meterEngine). */
+export interface EngineUsage {
+  /** Seconds with at least one engine call in flight: overlapping calls count once, so it never exceeds the wall time. */
+  seconds: number;
+  /** Engine.flopsComputed; absent when the engine cannot count. */
+  flops?: number;
+}
+
+/**
+ * The engine with every call timed at this interface, so both engines report alike: usage() is
+ * the busy time (calls in flight) and the FLOPs so far; a stage's figures are the difference of two.
+ */
+export function meterEngine(engine: Engine, now: () => number = () => performance.now()): { engine: Engine; usage(): EngineUsage } {
+  let inFlight = 0;
+  let busySince = 0;
+  let busy = 0;
+  const timed = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (inFlight++ === 0) busySince = now();
+    try {
+      return await call();
+    } finally {
+      if (--inFlight === 0) busy += now() - busySince;
+    }
+  };
+  const metered: Engine = {
+    info: engine.info,
+    forward: (batch, layers) => timed(() => engine.forward(batch, layers)),
+    objectiveGradient: (batch, layer, weights) => timed(() => engine.objectiveGradient(batch, layer, weights)),
+    backward: (batch, layer, gradient) => timed(() => engine.backward(batch, layer, gradient)),
+    attribution: (batch, layer, weights, from) => timed(() => engine.attribution(batch, layer, weights, from)),
+    rowAttribution: (batch, layer, weights, from, rows) => timed(() => engine.rowAttribution(batch, layer, weights, from, rows)),
+    ...(engine.flopsComputed ? { flopsComputed: () => engine.flopsComputed!() } : {}),
+    dispose: () => engine.dispose(),
+  };
+  return {
+    engine: metered,
+    usage() {
+      const seconds = (busy + (inFlight > 0 ? now() - busySince : 0)) / 1000;
+      const flops = engine.flopsComputed?.();
+      return { seconds, ...(flops !== undefined ? { flops } : {}) };
+    },
+  };
 }
 
 export interface EngineOptions {

@@ -164,9 +164,17 @@ function roundTo(value: number, step: number): number {
   return Math.round(value / step) * step;
 }
 
-function tickLabel(value: number, step: number): string {
+/**
+ * A tick at multiples of `step`: plain decimals down to steps of 1e-6; below that (a layer whose
+ * activations are about 1e-7) scientific notation with as many digits as the step needs, where six
+ * decimals would print every tick as 0.000000.
+ */
+export function tickLabel(value: number, step: number): string {
   const decimals = Math.max(0, -Math.floor(Math.log10(step)));
-  return value.toFixed(Math.min(decimals, 6));
+  if (decimals <= 6) return value.toFixed(decimals);
+  const rounded = roundTo(value, step);
+  if (rounded === 0) return '0';
+  return rounded.toExponential(Math.max(0, Math.floor(Math.log10(Math.abs(rounded))) - Math.floor(Math.log10(step))));
 }
 
 /** Numbers in the SVG: at most two decimals, no trailing zeros, no "-0". */

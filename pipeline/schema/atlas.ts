@@ -3,9 +3,11 @@ import { z } from 'zod';
 /**
  * atlas.json: the only contract between the pipeline and the site (and the diff).
  * Every path in it is relative to the atlas folder (output/<atlas-id>/).
- * Bump ATLAS_SCHEMA_VERSION on any change. Version 2 only adds optional fields (web images, dominant
- * labels, connected filters, the browser probe model), so a version 1 atlas still reads as one
- * without them: readers accept SUPPORTED_ATLAS_VERSIONS.
+ * Bump ATLAS_SCHEMA_VERSION on any change a reader of the current version cannot read. Version 2 only
+ * adds optional fields (web images, dominant labels, connected filters, the browser probe model), so
+ * a version 1 atlas still reads as one without them: readers accept SUPPORTED_ATLAS_VERSIONS. Layer
+ * `aliases` came later within version 2: optional, and a reader without them drops them (zod strips
+ * unknown keys) and shows the node name, as for an atlas written before them.
  */
 export const ATLAS_SCHEMA_VERSION = 2;
 export const SUPPORTED_ATLAS_VERSIONS = [1, 2] as const;
@@ -13,7 +15,7 @@ export const SUPPORTED_ATLAS_VERSIONS = [1, 2] as const;
 const relativePath = z.string().min(1);
 
 export const filterFlagsSchema = z.object({
-  /** The objective never rose above its start, or the gradient was zero. */
+  /** The objective did not rise, relative to its layer (docs/design.md 2.4), or the gradient was zero. */
   dead: z.boolean(),
   /** NaN/Inf appeared; the filter was retried with a lower learning rate or marked failed. */
   diverged: z.boolean(),
@@ -140,7 +142,14 @@ export const filterSchema = z.object({
 });
 
 export const layerSchema = z.object({
+  /** The model's own node name (ONNX: `/features/features.4/block/block.3/Add`), what the engine runs. */
   name: z.string(),
+  /**
+   * Other names that address the layer, as `filter-atlas layers` lists them (an ONNX module path such
+   * as `features.4`, a torchvision features index); the site shows the shortest as the layer's name.
+   * Absent when there are none, or in an atlas written before aliases were recorded.
+   */
+  aliases: z.array(z.string()).optional(),
   /** The method this layer's filters were visualised with (the atlas method plus the layer's overrides). */
   method: methodSchema.optional(),
   /** More methods the layer's filters were visualised with (config: a list of method blocks); filters[].others holds their pictures. */

@@ -29,10 +29,15 @@ export interface ProgressOptions {
    * @default total (one unit per item)
    */
   work?: number;
+  /**
+   * The whole stage's estimated seconds (atlas/plan.ts, from what this machine measured): the ETA
+   * until the first items are done, when there is no rate of this run yet.
+   */
+  expectedSeconds?: number;
 }
 
 /** done/total counting, and an ETA from the work done so far and the work left. */
-function tracker(total: number, totalWork: number, now: () => number) {
+function tracker(total: number, totalWork: number, now: () => number, expectedSeconds?: number) {
   const started = now();
   const state = { done: 0, computed: 0, workDone: 0, workLeft: totalWork };
   return {
@@ -50,9 +55,13 @@ function tracker(total: number, totalWork: number, now: () => number) {
     seconds: () => (now() - started) / 1000,
     /** Items computed per second (reused ones excluded). */
     rate: () => state.computed / ((now() - started) / 1000),
-    /** Seconds left, or NaN before any work is done. */
+    /** Seconds left: from this run's rate once work is done, before that from the expected seconds (else NaN). */
     eta(): number {
-      if (state.workDone <= 0 || state.done >= total) return Number.NaN;
+      if (state.done >= total) return Number.NaN;
+      if (state.workDone <= 0) {
+        if (expectedSeconds === undefined || totalWork <= 0) return Number.NaN;
+        return Math.max(0, (expectedSeconds * Math.max(0, state.workLeft)) / totalWork - (now() - started) / 1000);
+      }
       return (Math.max(0, state.workLeft) * ((now() - started) / 1000)) / state.workDone;
     },
   };
@@ -74,7 +83,7 @@ function formatRate(perSecond: number): string {
 export function createProgress(label: string, total: number, options: ProgressOptions = {}): Progress {
   const stream = options.stream ?? process.stderr;
   const now = options.now ?? (() => performance.now());
-  const track = tracker(total, options.work ?? total, now);
+  const track = tracker(total, options.work ?? total, now, options.expectedSeconds);
   return stream.isTTY ? barProgress(label, total, stream, track) : lineProgress(label, total, stream, track, options.intervalMs ?? 5000);
 }
 
@@ -87,7 +96,7 @@ function barProgress(label: string, total: number, stream: Writable, track: Trac
     { stream, hideCursor: true, clearOnComplete: false, format: `${label} [{bar}] {value}/{total} | {rate} | ETA {eta}` },
     cliProgress.Presets.shades_classic,
   );
-  const bar = bars.create(total, 0, { rate: '-', eta: '?' });
+  const bar = bars.create(total, 0, { rate: '-', eta: formatDuration(track.eta()) });
   let stopped = false;
   const update = (n: number) => bar.increment(n, { rate: formatRate(track.rate()), eta: formatDuration(track.eta()) });
   return {
@@ -123,6 +132,8 @@ function lineProgress(label: string, total: number, stream: Writable, track: Tra
     const eta = Number.isFinite(track.eta()) ? `, ETA ${formatDuration(track.eta())}` : '';
     return `${label}: ${state.done}/${total}${percent}, ${formatRate(track.rate())}${eta}\n`;
   };
+  // The plan's estimate, before this run has a rate of its own.
+  if (Number.isFinite(track.eta())) stream.write(`${label}: 0/${total}, ETA ${formatDuration(track.eta())} (planned)\n`);
   const maybeLine = () => {
     if (track.seconds() * 1000 - lastLine >= intervalMs) {
       lastLine = track.seconds() * 1000;

@@ -15,6 +15,7 @@ import type { CnnModel } from '../model/graph.js';
 import { ancestors } from '../model/layers.js';
 import { graphAtSize } from '../model/sized.js';
 import { elementsOf } from '../model/shapes.js';
+import { gradientFlops } from '../model/flops.js';
 import { schedule, type Method } from '../schema/method.js';
 
 /** Activation values of one forward pass of one image of side `size` up to the layer. */
@@ -31,4 +32,12 @@ export function forwardCost(model: CnnModel, layer: string, size: number): numbe
 /** Activation values of one filter's whole schedule (every step of every scale, every image of a group), forward only. */
 export function filterCost(model: CnnModel, layer: string, method: Method): number {
   return schedule(method).reduce((sum, call) => sum + call.images * call.steps * forwardCost(model, layer, call.size), 0);
+}
+
+/**
+ * FLOPs of one filter's whole schedule: every step of every scale is one objective gradient
+ * (model/flops.ts), for every image of a group. What `plan` and the build's progress count.
+ */
+export function filterFlops(model: CnnModel, layer: string, method: Method): number {
+  return schedule(method).reduce((sum, call) => sum + call.images * call.steps * gradientFlops(graphAtSize(model, [call.size, call.size]), layer), 0);
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { cyclesOf, matchUnits } from '../../pipeline/diff/match.js';
-import { changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS } from '../../pipeline/diff/score.js';
+import { bothDead, changeScore, classify, components, relativeResponse, SCORE_THRESHOLDS } from '../../pipeline/diff/score.js';
 import { columnStats, correlationMatrix, selectRows, topOverlap, topRows, type MeansMatrix } from '../../pipeline/diff/stats.js';
 import { createRandom } from '../../pipeline/util/random.js';
 
@@ -106,11 +106,25 @@ describe('change score and status', () => {
   });
 
   it('classifies by thresholds, and by deadness first', () => {
-    expect(classify(0, false, false)).toBe('unchanged');
-    expect(classify(SCORE_THRESHOLDS.drifted, false, false)).toBe('drifted');
-    expect(classify(SCORE_THRESHOLDS.changed, false, false)).toBe('changed');
-    expect(classify(0.9, false, true)).toBe('died');
-    expect(classify(0.9, true, false)).toBe('revived');
-    expect(classify(0.9, true, true)).toBe('unchanged');
+    const live = { dead: false, status: 'ok' } as const;
+    const constant = { dead: true, status: 'dead' } as const;
+    expect(classify(0, live, live)).toBe('unchanged');
+    expect(classify(SCORE_THRESHOLDS.drifted, live, live)).toBe('drifted');
+    expect(classify(SCORE_THRESHOLDS.changed, live, live)).toBe('changed');
+    expect(classify(0.9, live, constant)).toBe('died');
+    expect(classify(0.9, constant, live)).toBe('revived');
+    expect(classify(0.9, constant, constant)).toBe('dead');
+  });
+
+  it('calls two flat pictures "both dead", not changed, even when the units still vary over the dataset', () => {
+    // The case: a dead picture on each side, active on every image (activeFraction 1), scored 0.45 before.
+    const flat = { dead: false, status: 'dead' } as const;
+    const live = { dead: false, status: 'ok' } as const;
+    expect(bothDead(flat, flat)).toBe(true);
+    expect(classify(0.45, flat, flat)).toBe('dead');
+    expect(bothDead(flat, { dead: true, status: 'ok' })).toBe(true);
+    // One flat picture beside a live one is still compared.
+    expect(bothDead(flat, live)).toBe(false);
+    expect(classify(0.45, flat, live)).toBe('changed');
   });
 });

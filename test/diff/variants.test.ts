@@ -91,7 +91,7 @@ describe('diff of darknet-tiny variants', () => {
     const printed = diffSchema.parse(JSON.parse(written.join('')));
     const saved = diffSchema.parse(JSON.parse(await readFile(join(out, 'diff.json'), 'utf8')));
     expect(saved.summary).toEqual(printed.summary);
-    expect(printed.summary).toMatchObject({ unchanged: 48, drifted: 0, changed: 0, died: 0, revived: 0, total: 48, changedLayers: [], driftedLayers: [], permutedLayers: [] });
+    expect(printed.summary).toMatchObject({ unchanged: 48, drifted: 0, changed: 0, died: 0, revived: 0, dead: 0, total: 48, changedLayers: [], driftedLayers: [], permutedLayers: [] });
     // Float residue only (a correlation of 1 - 3e-16).
     expect(Math.max(...printed.filters.map((f) => f.score))).toBeLessThan(1e-9);
     // Image paths are relative to the diff folder, so pages can show A and B side by side.

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { niceStep, renderProbeChart } from '../../pipeline/render/chart.js';
+import { niceStep, renderProbeChart, tickLabel } from '../../pipeline/render/chart.js';
 import { topChannels } from '../../pipeline/probe/probe.js';
 
 function series(n: number, seed = 3): number[] {
@@ -69,5 +69,17 @@ describe('renderProbeChart', () => {
 describe('niceStep', () => {
   it('rounds up to 1, 2 or 5 times a power of ten', () => {
     expect([0.013, 0.3, 1, 1.5, 3, 7, 51.2, 100].map(niceStep)).toEqual([0.02, 0.5, 1, 2, 5, 10, 100, 100]);
+  });
+});
+
+describe('chart ticks of a layer at 1e-7', () => {
+  it('label small steps in scientific notation instead of 0.000000, everyday steps as before', () => {
+    expect(tickLabel(3e-7, 1e-7)).toBe('3e-7');
+    expect(tickLabel(1.5e-7, 5e-8)).toBe('1.5e-7');
+    expect(tickLabel(-2e-7 + 1e-23, 1e-7)).toBe('-2e-7');
+    expect(tickLabel(0, 1e-7)).toBe('0');
+    expect(tickLabel(0.000004, 0.000002)).toBe('0.000004');
+    expect(tickLabel(2.5, 0.5)).toBe('2.5');
+    expect(tickLabel(10, 5)).toBe('10');
   });
 });

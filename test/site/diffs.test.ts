@@ -65,9 +65,9 @@ function makeDiff(a: string, b: string, rows: number): AtlasDiff {
     b: ref(b, '2026-11-02T00:00:00.000Z'),
     dataset: { name: 'imagenet-sample', digest: 'cd'.repeat(32), images: 40 },
     scoring: { description: 'weighted mean', weights: { correlation: 1 }, thresholds: { drifted: 0.1, changed: 0.3 }, matching: { description: 'lsa', minCorrelation: 0.9, minGain: 0.05 } },
-    summary: { unchanged: rows - 1, drifted: 0, changed: 1, died: 0, revived: 0, total: rows, changedLayers: ['conv2d_1'], driftedLayers: [], permutedLayers: ['conv2d_1'] },
+    summary: { unchanged: rows - 1, drifted: 0, changed: 1, died: 0, revived: 0, dead: 0, total: rows, changedLayers: ['conv2d_1'], driftedLayers: [], permutedLayers: ['conv2d_1'] },
     layers: [{
-      name: 'conv2d_1', channels: rows + 1, compared: rows, notCompared: [], counts: { unchanged: rows - 1, drifted: 0, changed: 1, died: 0, revived: 0 },
+      name: 'conv2d_1', channels: rows + 1, compared: rows, notCompared: [], counts: { unchanged: rows - 1, drifted: 0, changed: 1, died: 0, revived: 0, dead: 0 },
       meanScore: 0.2, maxScore: 0.5, status: 'changed', permuted: true,
       matches: Array.from({ length: rows }, (_, i) => ({ a: i, b: i + 1, correlation: 0.99 })), matchedCorrelation: 0.99, identityCorrelation: 0.1,
     }],

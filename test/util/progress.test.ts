@@ -37,6 +37,15 @@ describe('createProgress (plain lines, fake clock)', () => {
     progress.tick(2, 2); // 2 of 10 units in 20 s: the 8 left take 80 s
     expect(lines).toEqual(['filters: 2/4 (50%), 10.0s each, ETA 1m20s']);
   });
+
+  it('gives the plan\'s expected seconds as the ETA until work is done, then this run\'s rate', () => {
+    const { lines, stream, clock, now } = fakes();
+    const progress = createProgress('filters', 4, { stream, now, intervalMs: 0, work: 10, expectedSeconds: 100 });
+    clock.ms = 30_000;
+    progress.skip(1, 5); // reused half the work
+    progress.tick(1, 1); // 1 unit in 30 s: the 4 left take 120 s
+    expect(lines).toEqual(['filters: 0/4, ETA 1m40s (planned)', 'filters: 2/4 (50%), 30.0s each, ETA 2m00s']);
+  });
 });
 
 describe('progress of a sweep', () => {

@@ -26,12 +26,13 @@ export const DEFAULT_CONFIG = 'config/default.yaml';
 
 /** The real dependencies of a build (model loader, engine, assets, dataset listing, terminal progress). */
 export async function buildDeps(config: Config, onPlacement?: EngineOptions['onPlacement']): Promise<BuildDeps> {
-  const [{ loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }] = await Promise.all([
+  const [{ loadModel }, { createEngine }, { listDataset }, { createProgress }, { resolveSource }, { cacheTimings }] = await Promise.all([
     import('../../model/load.js'),
     import('../../engine/create.js'),
     import('../../dataset/list.js'),
     import('../../util/progress.js'),
     import('../../atlas/sources.js'),
+    import('../../atlas/timings.js'),
   ]);
   return {
     loadModel,
@@ -41,6 +42,7 @@ export async function buildDeps(config: Config, onPlacement?: EngineOptions['onP
     progress: (label, total, options) => createProgress(label, total, options),
     log: (message) => process.stderr.write(`${message}\n`),
     now: () => new Date(),
+    timings: cacheTimings(),
   };
 }
 
@@ -99,6 +101,8 @@ export const defineBuildCommand: DefineCommand = (program) => {
       try {
         const summary = await runBuild(config, await buildDeps(config, onPlacement), controller.signal, { shard });
         const counts = `${describeCounts(summary.counts)}: ${summary.filtersComputed} computed, ${summary.filtersReused} reused`;
+        const { formatStages } = await import('../../atlas/stage-figures.js');
+        process.stderr.write(`stages${summary.peakGflops ? '' : ' (no measured peak: npm run bench -- --peak)'}:\n${formatStages(summary.stages, summary.peakGflops).join('\n')}\n`);
         if (flags.json) {
           process.stdout.write(JSON.stringify(summary) + '\n');
         } else if (summary.shard) {

@@ -5,6 +5,7 @@
 import { Option } from 'commander';
 import { basename } from 'node:path';
 import { userError } from '../../errors.js';
+import { num } from '../../util/number-format.js';
 import type { EngineName } from '../../engine/engine.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { DefineCommand } from './define.js';
@@ -62,7 +63,7 @@ export const defineProbeCommand: DefineCommand = (program) => {
       }
       const lines = [`top ${result.top.length} of ${result.means.length} filters of ${model.name} ${flags.layer} for ${imagePath} (${engine.info.device}):`];
       for (const [rank, entry] of result.top.entries()) {
-        lines.push(`  ${String(rank + 1).padStart(2)}. filter ${String(entry.filter).padStart(4)}  mean ${entry.mean.toFixed(4).padStart(10)}${entry.label ? `  ${entry.label}` : ''}`);
+        lines.push(`  ${String(rank + 1).padStart(2)}. filter ${String(entry.filter).padStart(4)}  mean ${num(entry.mean, 4).padStart(10)}${entry.label ? `  ${entry.label}` : ''}`);
       }
       if (flags.svg) lines.push(`chart: ${flags.svg}`);
       process.stdout.write(lines.join('\n') + '\n');

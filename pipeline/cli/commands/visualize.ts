@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { describeValue, userError } from '../../errors.js';
 import type { EngineName } from '../../engine/engine.js';
 import type { MethodParams } from '../../schema/article-params.js';
+import type { AtlasFilter } from '../../schema/atlas.js';
 import { safeFileName } from '../../util/file-names.js';
+import { num } from '../../util/number-format.js';
+import { isDeadInLayer, layerActivationScale } from '../../visualize/quality.js';
 import { announceDevice, deviceEngineOptions, deviceOption, verboseOption, type DeviceFlags } from './device-flags.js';
 import type { Method, MethodKind } from '../../schema/method.js';
 import type { DefineCommand } from './define.js';
@@ -218,7 +221,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
         const engine = await createEngine(model, { engine: flags.engine, ...deviceEngineOptions(flags, (line) => progress.log(line)) });
         announceDevice(engine.info, (line) => progress.log(line));
         progress.log(`${filters.length} filter(s), batches of ${batchSize}, ${engine.info.device}. ${describeMethod(method)}`);
-        const written: Array<{ filter: number; status: string; activation: number; start: number; seconds: number; image: string | null }> = [];
+        const written: Array<{ filter: number; status: AtlasFilter['status']; activation: number; start: number; seconds: number; image: string | null }> = [];
         try {
           await sweepFilters(engine, {
             layer: node.name,
@@ -250,9 +253,12 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
           await engine.dispose();
         }
         if (!flags.json) {
-          for (const w of written) {
-            const numbers = w.status === 'failed' ? 'failed (NaN twice)' : `activation ${w.activation.toFixed(4)} (start ${w.start.toFixed(4)})`;
-            process.stdout.write(`filter ${String(w.filter).padStart(4)}: ${numbers}, ${w.seconds.toFixed(2)} s${w.image ? `  ${w.image}` : ''}${w.status === 'dead' ? '  [dead]' : ''}\n`);
+          // Dead relative to the layer, as an atlas judges it (quality.ts), over the filters of this run.
+          const objectives = written.map((w) => ({ status: w.status, startActivation: w.start, activation: w.activation }));
+          const scale = layerActivationScale(objectives);
+          for (const [i, w] of written.entries()) {
+            const numbers = w.status === 'failed' ? 'failed (NaN twice)' : `activation ${num(w.activation, 4)} (start ${num(w.start, 4)})`;
+            process.stdout.write(`filter ${String(w.filter).padStart(4)}: ${numbers}, ${w.seconds.toFixed(2)} s${w.image ? `  ${w.image}` : ''}${isDeadInLayer(objectives[i], scale) ? '  [dead]' : ''}\n`);
           }
         }
       } finally {

@@ -45,6 +45,9 @@ class OrtEngine implements Engine {
   /** With each session: its program's names, and its profile until the first run has reported the placement. */
   private readonly sessions: SessionCache<{ program: Omit<Program, 'bytes'>; profile?: PendingProfile }>;
   private readonly sized: SizedGraphs;
+  /** FLOPs of one run of each program (by key) from its profiled first run, and the batch it ran: Engine.flopsComputed. */
+  private readonly runFlops = new Map<string, { flops: number; units: number }>();
+  private flops = 0;
 
   constructor(
     private readonly model: CnnModel,
@@ -62,7 +65,7 @@ class OrtEngine implements Engine {
     const sized = this.at([batch.height, batch.width], layers);
     const nodes = resolveLayers(sized.graph, layers);
     const key = `forward|${nodes.map((n) => n.name).join('\u0000')}|${sized.size.join('x')}`;
-    const results = await this.run(key, () => buildForwardProgram(this.model, sized, layers), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }));
+    const results = await this.run(key, () => buildForwardProgram(this.model, sized, layers), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }), batch.n);
     const byNode = new Map(nodes.map((node, i) => [node.name, featureMapsOf(results[i].data as Float32Array, results[i].dims as number[])]));
     // Answer under the names the caller used (a name and its alias may both be asked for).
     return new Map(layers.map((layer) => [layer, byNode.get(resolveLayers(sized.graph, [layer])[0].name)!]));
@@ -89,6 +92,7 @@ class OrtEngine implements Engine {
         [inputs.image]: this.imageTensor(batch),
         [inputs.weights!]: new ort.Tensor('float32', channelWeights, [batch.n, channels]),
       }),
+      batch.n,
     );
     return { objective: objective.data as Float32Array, gradient: gradient.data as Float32Array };
   }
@@ -103,6 +107,7 @@ class OrtEngine implements Engine {
       `backward|${node.name}|${sized.size.join('x')}`,
       () => buildBackwardProgram(this.model, sized, node.name),
       (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.layerGradient!]: new this.runtime.ort.Tensor('float32', layerGradient, dims) }),
+      batch.n,
     );
     return { activation: featureMapsOf(activation.data as Float32Array, activation.dims as number[]), gradient: gradient.data as Float32Array };
   }
@@ -118,6 +123,7 @@ class OrtEngine implements Engine {
       `attribution|${node.name}|${source.name}|${sized.size.join('x')}`,
       () => buildAttributionProgram(this.model, sized, node.name, source.name),
       (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.weights!]: new this.runtime.ort.Tensor('float32', channelWeights, [batch.n, channels]) }),
+      batch.n,
     );
     return { objective: objective.data as Float32Array, attribution: attribution.data as Float32Array };
   }
@@ -140,8 +146,14 @@ class OrtEngine implements Engine {
         [inputs.rowImages!]: new ort.Tensor('int64', BigInt64Array.from(rowImages, (i) => BigInt(i)), [rows]),
         [inputs.weights!]: new ort.Tensor('float32', channelWeights, [rows, channels]),
       }),
+      // The rows' backward passes outweigh the images' forward passes: a run's FLOPs scale with its rows.
+      rows,
     );
     return { objective: objective.data as Float32Array, attribution: attribution.data as Float32Array };
+  }
+
+  flopsComputed(): number {
+    return this.flops;
   }
 
   async dispose(): Promise<void> {
@@ -164,12 +176,14 @@ class OrtEngine implements Engine {
 
   /**
    * Runs the program cached under `key` (built by `build` on first use; its bytes are
-   * dropped once the session holds them) and returns its outputs in program order.
+   * dropped once the session holds them) and returns its outputs in program order. `units` is the
+   * run's batch (images, or rows): its FLOPs are the profiled run's, scaled by it.
    */
-  private async run(key: string, build: () => Program, feeds: (inputs: Program['inputs']) => Record<string, Tensor>): Promise<Tensor[]> {
+  private async run(key: string, build: () => Program, feeds: (inputs: Program['inputs']) => Record<string, Tensor>, units: number): Promise<Tensor[]> {
     const create = async () => {
       const { bytes, ...program } = build();
-      const profile = this.onPlacement ? await startProfile(bytes) : undefined;
+      // The first run of each program is profiled once per engine, for its FLOPs (and its placement when asked).
+      const profile = this.onPlacement || !this.runFlops.has(key) ? await startProfile(bytes) : undefined;
       try {
         return Object.assign(await this.runtime.createSession(bytes, profile?.options), { program, profile });
       } catch (error) {
@@ -180,11 +194,15 @@ class OrtEngine implements Engine {
     return this.sessions.with(key, create, async (session) => {
       const results = await session.run(feeds(session.program.inputs), session.program.outputs);
       const { profile } = session;
-      if (profile && this.onPlacement) {
+      if (profile) {
         // One profiled run says where every node ran; later runs are not slowed by profiling.
         session.profile = undefined;
-        this.onPlacement(await finishProfile(key, session, profile));
+        const report = await finishProfile(key, session, profile);
+        if (!this.runFlops.has(key)) this.runFlops.set(key, { flops: Object.values(report.providers).reduce((sum, p) => sum + p.flops, 0), units });
+        this.onPlacement?.(report);
       }
+      const counted = this.runFlops.get(key);
+      if (counted) this.flops += (counted.flops * units) / counted.units;
       return session.program.outputs.map((name) => results[name]);
     });
   }

@@ -4,7 +4,7 @@
  * a diff side with their sizes, and the words for each status.
  */
 import { join } from 'node:path';
-import { FILTER_STATUSES, type AtlasDiff, type FilterDiff, type FilterStatus } from '../../../pipeline/diff/schema.js';
+import { FILTER_STATUS_LABELS, FILTER_STATUSES, type AtlasDiff, type FilterDiff, type FilterStatus } from '../../../pipeline/diff/schema.js';
 import { userError } from '../../../pipeline/errors.js';
 import { sideFile } from './diffs.js';
 import { imageSize } from './image-size.js';
@@ -18,7 +18,7 @@ import type { Urls } from './urls.js';
  */
 export const TOP_IMAGE_ROWS = 200;
 
-export { FILTER_STATUSES };
+export { FILTER_STATUS_LABELS, FILTER_STATUSES };
 
 export const STATUS_TEXT: Record<FilterStatus, string> = {
   unchanged: 'same unit: every signal agrees',
@@ -26,6 +26,7 @@ export const STATUS_TEXT: Record<FilterStatus, string> = {
   changed: 'the unit responds to other things now',
   died: 'dead in B (constant over the dataset), alive in A',
   revived: 'dead in A, alive in B',
+  dead: 'dead in both: constant over the dataset, or a flat picture (dead relative to its layer) on each side; nothing to compare, score 0',
 };
 
 /** Atlas-relative files the diff page shows for one side: visualisation thumbnails, and top-image thumbnails of the first rows. */

@@ -1,15 +1,8 @@
 /** Display helpers shared by the pages: numbers, labels, digests, dates, flag names. */
 import type { AtlasFilter } from '../../../pipeline/schema/atlas.js';
 
-/** Three significant digits, plain notation for everyday magnitudes; an em dash for missing values. */
-export function num(value: number | undefined, digits = 3): string {
-  if (value === undefined || Number.isNaN(value)) return '—';
-  if (!Number.isFinite(value)) return value > 0 ? '∞' : '−∞';
-  if (value === 0) return '0';
-  const abs = Math.abs(value);
-  if (abs >= 1e5 || abs < 1e-3) return value.toExponential(digits - 1);
-  return Number(value.toPrecision(digits)).toString();
-}
+/** Three significant digits (pipeline/util/number-format.ts: the CLI prints numbers the same way). */
+export { num } from '../../../pipeline/util/number-format.js';
 
 export function percent(fraction: number | undefined): string {
   if (fraction === undefined || !Number.isFinite(fraction)) return '—';

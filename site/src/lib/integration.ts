@@ -4,7 +4,7 @@
  * files are served straight from the output folder, so nothing is copied while developing.
  */
 import { realpath } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AstroIntegration } from 'astro';
 // Imported statically: Astro loads this file through Vite's module runner, which is closed by
@@ -14,7 +14,9 @@ import { userError } from '../../../pipeline/errors.js';
 import { copyReferencedFiles, fileRoots, servedFile } from './files.js';
 import { loadSite } from './load.js';
 import { readPublishable } from './publish.js';
-import { FILES_SEGMENT, normaliseBase } from './urls.js';
+import { FILES_SEGMENT, makeUrls, normaliseBase } from './urls.js';
+import { legacyLayerRedirects, redirectPage } from './redirects.js';
+import { writeFileAtomic } from '../../../pipeline/util/fs.js';
 import { copyOrtRuntime } from './ort-runtime.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -86,6 +88,9 @@ export function atlasSite(options: { outputDir: string }): AstroIntegration {
           const runtime = await copyOrtRuntime(distDir);
           logger.info(`copied onnxruntime-web for the browser probe (${runtime.files.join(', ')}: ${(runtime.bytes / 1e6).toFixed(1)} MB)`);
         }
+        const moved = legacyLayerRedirects(data, makeUrls(base));
+        for (const redirect of moved) await writeFileAtomic(join(distDir, ...redirect.segments, 'index.html'), redirectPage(redirect));
+        if (moved.length > 0) logger.info(`wrote ${moved.length} redirect pages from layers' old node-name URLs to their alias URLs`);
         const pages = await indexWithPagefind(distDir);
         logger.info(`Pagefind index written to ${distDir}/pagefind (${pages} pages read; filter pages are the ones indexed)`);
       },

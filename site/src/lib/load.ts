@@ -12,6 +12,7 @@ import { DIFFS_FOLDER, loadDiffs } from './diffs.js';
 import { publishedFiles } from './files.js';
 import type { SiteAtlas, SiteData, SiteLayer, SiteProbe } from './site-types.js';
 import { assignSlugs, RESERVED_IN_ATLAS, RESERVED_ROOT, slugify } from './slug.js';
+import { layerDisplayName } from './layer-names.js';
 
 /** Folders of the output directory that are not atlases. */
 const NOT_ATLASES = new Set([DIFFS_FOLDER]);
@@ -132,13 +133,22 @@ export async function loadSiteData(outputDir: string): Promise<SiteData> {
     RESERVED_ROOT,
   );
   const site = atlases.map(({ atlas, dir }): SiteAtlas => {
-    const layerSlugs = assignSlugs(atlas.layers.map((l) => l.name), RESERVED_IN_ATLAS);
+    const names = new Map(atlas.layers.map((l) => [l.name, layerDisplayName(l)]));
+    const layerSlugs = assignSlugs([...names.values()], RESERVED_IN_ATLAS);
+    // The segments node names had before the site showed aliases: old permalinks redirect from them.
+    const legacySlugs = assignSlugs(atlas.layers.map((l) => l.name), RESERVED_IN_ATLAS);
+    const current = new Set(layerSlugs.values());
     const probeSlugs = assignSlugs(atlas.probes.map((p) => p.id));
     return {
       atlas,
       dir,
       slug: atlasSlugs.get(atlas.id) ?? slugify(atlas.id),
-      layers: atlas.layers.map((layer) => ({ layer, slug: layerSlugs.get(layer.name) ?? slugify(layer.name) })),
+      layers: atlas.layers.map((layer): SiteLayer => {
+        const name = names.get(layer.name)!;
+        const slug = layerSlugs.get(name) ?? slugify(name);
+        const legacy = legacySlugs.get(layer.name);
+        return { layer, name, slug, ...(legacy && legacy !== slug && !current.has(legacy) ? { legacySlug: legacy } : {}) };
+      }),
       probes: atlas.probes.map((probe) => ({ probe, slug: probeSlugs.get(probe.id) ?? slugify(probe.id) })),
     };
   });

@@ -8,7 +8,12 @@ import type { Atlas, AtlasLayer, AtlasProbe } from '../../../pipeline/schema/atl
 
 export interface SiteLayer {
   layer: AtlasLayer;
+  /** What the site calls the layer: its shortest alias (layer-names.ts); `layer.name` is the node name. */
+  name: string;
+  /** URL segment, from `name`. */
   slug: string;
+  /** The segment the node name gave before aliases were shown, when it differs: its pages redirect here (redirects.ts). */
+  legacySlug?: string;
 }
 
 export interface SiteProbe {

@@ -5,6 +5,7 @@
  * of every filter of the chosen layer: a bar chart and the top filters. The photo never leaves the page.
  */
 import { resizeForModel } from '../../../pipeline/image/resize';
+import { num } from '../../../pipeline/util/number-format';
 
 interface FilterInfo { index: number; href?: string; src?: string; srcset?: string; label?: string }
 interface ProbeConfig {
@@ -16,7 +17,8 @@ interface ProbeConfig {
   input: string;
   inputSize: [number, number];
   resize: 'stretch' | 'center-crop';
-  layers: { layer: string; output: string; filters: FilterInfo[] }[];
+  /** `layer` is the node name the probe model outputs; `name` what the site calls it (layer-names.ts). */
+  layers: { layer: string; name: string; output: string; filters: FilterInfo[] }[];
   top: number;
 }
 
@@ -157,7 +159,7 @@ function render(): void {
   const y = (v: number) => ((max - v) / (max - min)) * (height - 10) + 5;
   const highlight = new Set(top);
   // Built as elements: the layer name comes from the model (an ONNX node name may hold markup).
-  const svg = svgElement('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `Mean activation of the ${means.length} filters of ${layer.layer}; the highest is filter ${top[0]}` });
+  const svg = svgElement('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `Mean activation of the ${means.length} filters of ${layer.name}; the highest is filter ${top[0]}` });
   svg.append(
     ...Array.from(means, (m, i) =>
       svgElement('rect', { x: (i * bar).toFixed(2), y: Math.min(y(m), y(0)).toFixed(2), width: Math.max(bar * 0.9, 0.5).toFixed(2), height: Math.abs(y(m) - y(0)).toFixed(2), fill: highlight.has(i) ? '#c2410c' : '#4c6ef5' }),
@@ -172,7 +174,7 @@ function render(): void {
       const row = document.createElement('tr');
       row.dataset.filter = String(index);
       row.dataset.mean = String(means[index]);
-      const cells = [String(rank + 1), '', '', means[index].toPrecision(4), info?.label ?? ''].map((text) => {
+      const cells = [String(rank + 1), '', '', num(means[index], 4), info?.label ?? ''].map((text) => {
         const td = document.createElement('td');
         td.textContent = text;
         return td;
@@ -199,7 +201,7 @@ function render(): void {
     }),
   );
   results.hidden = false;
-  say(`${current.name}: ${means.length} filters of ${layer.layer}, computed in this browser (${current.provider}).`);
+  say(`${current.name}: ${means.length} filters of ${layer.name}, computed in this browser (${current.provider}).`);
   root.dataset.state = 'done';
 }
 
