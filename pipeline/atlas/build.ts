@@ -1,7 +1,8 @@
 /**
  * `filter-atlas build`: config -> model -> engine -> visualise every selected filter -> dataset
  * scan + examples -> probes -> atlas.json. Each stage reuses keyed records, atlas.json is rewritten
- * atomically after every batch (valid at any moment, `complete: false` until the end).
+ * atomically every few seconds while pictures are computed (valid at any moment, `complete: false`
+ * until the end).
  */
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_OUTPUT, type Config } from '../config/load.js';
@@ -58,6 +59,8 @@ export interface BuildDeps {
   now(): Date;
   /** assembly-inputs.ts gatherAssembly; tests may pass one that records what it gathers. */
   gather?: typeof gatherAssembly;
+  /** How often, at most, atlas.json is rewritten while pictures are computed, in ms (it is always written at the end). @default 5000 */
+  atlasRefreshMs?: number;
   /**
    * This machine's measured figures (atlas/timings.ts, in the asset cache): read for the estimate at
    * the start, written with the stages' figures at the end. Unset: no estimate, nothing written.
@@ -239,9 +242,10 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       ...(await (deps.gather ?? gatherAssembly)(frame.layers, index, reader)).content,
     });
 
+  let atlasWritten = -Infinity;
   let webComputed = 0;
-  // A main picture's web images are written right after its batch, so a killed build (or shard)
-  // leaves finished batches complete with them; `merge` takes a batch only with its web images.
+  // A main picture's web images are written with its batch (stage-visualize.ts); these are made from
+  // the PNGs of pictures reused without them (a layer's other method that became its main one).
   const addWebImages = async (records: readonly VisualRecord[], progress?: Progress) => {
     const made = await runWebImages({ store, records, ...(progress ? { progress } : {}), signal });
     for (const key of made.images.keys()) withWeb.add(key);
@@ -279,15 +283,20 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
           concurrency: config.batch.concurrency,
           signal,
           progress,
-          // The main pictures get their web images after each batch; atlas.json is gathered from the records written.
-          onRecord: (record) => {
+          // The main pictures get their web images with their batch; atlas.json is gathered from the records written.
+          webImages: m === 0,
+          onRecord: (record, web) => {
             pictures.get(plan.name)![m].set(record.filter, record);
+            if (web) withWeb.add(record.key);
           },
           onBatchWritten: async () => {
             changed = true;
-            if (m === 0) await addWebImages([...mainPictures(plan.name).values()].filter((r) => r.image && !withWeb.has(r.key)));
-            // Shards may share a folder: atlas.json is merge's to write.
-            if (!shard) await store.writeAtlas(await assemble(false));
+            // Shards may share a folder: atlas.json is merge's to write. Gathering it reads every
+            // record, so it is rewritten at most every few seconds, and always at the end.
+            if (!shard && performance.now() - atlasWritten >= (deps.atlasRefreshMs ?? 5000)) {
+              await store.writeAtlas(await assemble(false));
+              atlasWritten = performance.now();
+            }
           },
         });
         filtersComputed += result.computed;

@@ -35,9 +35,11 @@ export const RECORD_KEY_PATTERN = /^[a-z]+-[0-9a-f]{20}$/;
  * 128 px at WebP quality 65; web 2: thumbnails at quality 70, the full WebP at 85, no 2x thumbnail
  * for a picture no larger than it; web 3: the full WebP at 75; examples 3: crops and
  * thumbnails at quality 50, in a folder of their version (both for the site's 100 MB budget); probe 3:
- * the chart's ticks in scientific notation below steps of 1e-6 (they all read 0.000000 before).
+ * the chart's ticks in scientific notation below steps of 1e-6 (they all read 0.000000 before);
+ * viz 4: no 160 px thumbnail, the PNG at zlib level 4 (same pixels), the main method's web images
+ * written with the picture (a record of viz 3 names a thumbnail no page uses any more).
  */
-export const CODE_VERSIONS = { viz: 3, scan: 2, examples: 3, probe: 3, web: 3, connections: 1, probeModel: 1, lucid: 1 } as const;
+export const CODE_VERSIONS = { viz: 4, scan: 2, examples: 3, probe: 3, web: 3, connections: 1, probeModel: 1, lucid: 1 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,

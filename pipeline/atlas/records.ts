@@ -21,8 +21,9 @@ export function isRecordFile(path: string): boolean {
   return isPlainRelativePath(path) && path.startsWith('files/');
 }
 
+/** A picture's record: its PNG and its fields (web images have records of their own; the 160 px `thumb` of atlases built before viz code version 4 is no longer written). */
 export const visualRecordSchema = filterSchema
-  .omit({ stats: true, superstimulus: true, top: true, labels: true })
+  .omit({ stats: true, superstimulus: true, top: true, labels: true, thumb: true })
   .extend({ startActivation: z.number() });
 export type VisualRecord = z.infer<typeof visualRecordSchema>;
 
@@ -60,7 +61,7 @@ export const probeRecordSchema = probeSchema;
 
 /** Atlas-relative files a visualisation record names. */
 export function visualFiles(record: VisualRecord): string[] {
-  return [record.image, record.thumb].filter((file): file is string => file !== undefined);
+  return record.image === undefined ? [] : [record.image];
 }
 
 export function scanFiles(record: ScanRecord): string[] {

@@ -1,22 +1,24 @@
 /**
- * Build stage 1: the visualisation of every selected filter of a layer. Each filter's PNG,
- * thumbnail and record are keyed by a hash of what determines them; existing records are reused.
+ * Build stage 1: the visualisation of every selected filter of a layer. Each filter's PNG (and, for
+ * the layer's main method, its web images) and record are keyed by a hash of what determines them;
+ * existing records are reused. A finished batch is encoded and written while the engine computes
+ * the next one: the pictures from the images in memory, once each, then made durable with their
+ * records (store.ts DurableBatch).
  */
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { encodePng, encodeWebpThumbnail } from '../render/images.js';
+import { encodePng, encodeWebImages, toRgbBytes } from '../render/images.js';
 import type { Progress } from '../util/progress.js';
 import { chunk, sweepFilters } from '../visualize/sweep.js';
 import type { FilterVisualization } from '../visualize/batch.js';
 import type { Method } from '../schema/method.js';
 import { visualKey } from './keys.js';
-import { visualFiles, visualRecordSchema, type VisualRecord } from './records.js';
+import { visualFiles, visualRecordSchema, type VisualRecord, type WebRecord } from './records.js';
+import { writeWebImages } from './stage-web-images.js';
 import type { AtlasStore } from './store.js';
 
 /** A filter as the visualisation stage records it; dataset statistics are joined later. */
 export type { VisualRecord };
-
-export const THUMBNAIL_SIZE = 160;
 
 export interface VisualizeLayerInput {
   model: CnnModel;
@@ -38,8 +40,10 @@ export interface VisualizeLayerInput {
   concurrency: number;
   signal?: AbortSignal;
   progress?: Progress;
-  /** Called with every filter's record as soon as it is known (reused, or computed and written). */
-  onRecord?: (record: VisualRecord) => void;
+  /** Also write each computed picture's web images (stage-web-images.ts): for the layer's main method. */
+  webImages?: boolean;
+  /** Called with every filter's record as soon as it is known (reused, or computed and written), and the web images written with it. */
+  onRecord?: (record: VisualRecord, web?: WebRecord) => void;
   /** Called after each finished batch has been written (the caller refreshes atlas.json). */
   onBatchWritten?: () => Promise<void>;
 }
@@ -70,35 +74,50 @@ export function filterKey(input: VisualKeyContext, filter: number, batch: readon
   });
 }
 
-async function writeResult(store: AtlasStore, key: string, result: FilterVisualization): Promise<VisualRecord> {
-  let image: string | undefined;
-  let thumb: string | undefined;
-  if (result.image) {
-    image = await store.writeFile(`files/${key}/viz.png`, await encodePng(result.image));
-    thumb = await store.writeFile(`files/${key}/thumb.webp`, await encodeWebpThumbnail(result.image, THUMBNAIL_SIZE));
+interface Written {
+  record: VisualRecord;
+  web?: { key: string; record: WebRecord };
+}
+
+/**
+ * Encodes a finished batch's pictures, one at a time (one encoder thread beside the engine's), and
+ * writes them, then their records: the web images' records before the pictures', since a picture's
+ * record is what marks it done.
+ */
+async function writeBatch(store: AtlasStore, keys: ReadonlyMap<number, string>, results: readonly FilterVisualization[], webImages: boolean): Promise<Written[]> {
+  const batch = store.batch();
+  const written: Written[] = [];
+  for (const result of results) {
+    const key = keys.get(result.filter)!;
+    let image: string | undefined;
+    let web: Written['web'];
+    if (result.image) {
+      const pixels = toRgbBytes(result.image);
+      image = await batch.writeFile(`files/${key}/viz.png`, await encodePng(pixels));
+      if (webImages) web = await writeWebImages(batch, key, await encodeWebImages(pixels));
+    }
+    const record: VisualRecord = {
+      filter: result.filter,
+      key,
+      status: result.status,
+      image,
+      activation: Number.isFinite(result.activation) ? result.activation : 0,
+      startActivation: Number.isFinite(result.startActivation) ? result.startActivation : 0,
+      seconds: result.seconds,
+      flags: result.flags,
+    };
+    written.push({ record, ...(web ? { web } : {}) });
   }
-  const record: VisualRecord = {
-    filter: result.filter,
-    key,
-    status: result.status,
-    image,
-    thumb,
-    activation: Number.isFinite(result.activation) ? result.activation : 0,
-    startActivation: Number.isFinite(result.startActivation) ? result.startActivation : 0,
-    seconds: result.seconds,
-    flags: result.flags,
-  };
-  // The record goes last: its presence is what marks the filter as done.
-  await store.writeRecord(key, record);
-  return record;
+  await batch.commit([...written.flatMap(({ web }) => (web ? [web] : [])), ...written.map(({ record }) => ({ key: record.key, record }))]);
+  return written;
 }
 
 export async function visualizeLayer(input: VisualizeLayerInput): Promise<VisualizeLayerOutput> {
   const { store } = input;
   const records = new Map<number, VisualRecord>();
-  const keep = (record: VisualRecord): void => {
+  const keep = (record: VisualRecord, web?: WebRecord): void => {
     records.set(record.filter, record);
-    input.onRecord?.(record);
+    input.onRecord?.(record, web);
   };
   const keys = new Map<number, string>();
   const todo: number[] = [];
@@ -114,7 +133,7 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
       if (record && record.key === key && record.filter === filter) found.push(record);
     }
     // A batch is reused whole or computed whole: its filters' results depend on each other.
-    if (found.length === batch.length) found.forEach(keep);
+    if (found.length === batch.length) found.forEach((record) => keep(record));
     else todo.push(...batch);
   }
   // Batches are whole and only the layer's last can be short, so `todo` cuts into the same batches again.
@@ -122,26 +141,56 @@ export async function visualizeLayer(input: VisualizeLayerInput): Promise<Visual
   const cost = input.filterCost ?? 1;
   input.progress?.skip(reused, reused * cost);
   if (todo.length > 0) {
-    await sweepFilters(input.engine, {
-      layer: input.layer,
-      channels: input.channels,
-      filters: todo,
-      method: input.method,
-      seed: input.seed,
-      preprocessing: input.model.preprocessing,
-      batchSize: input.batchSize,
-      concurrency: input.concurrency,
-      signal: input.signal,
-      onResult: async (result) => {
-        keep(await writeResult(store, keys.get(result.filter)!, result));
-      },
+    // The batches being written while the engine computes the next (one, or `concurrency`), chained:
+    // memory holds the images of the batches computed and one written. A failed write stops the
+    // sweep through `stop` and is what the stage throws.
+    let writing: Promise<void> = Promise.resolve();
+    let failure: { error: unknown } | undefined;
+    const stop = new AbortController();
+    const signal = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
+    const write = async (results: readonly FilterVisualization[]): Promise<void> => {
+      for (const { record, web } of await writeBatch(store, keys, results, input.webImages ?? false)) keep(record, web?.record);
       // Progress moves a whole batch of filters at a time: they finish together, and ticking the first
       // of them alone would time the whole batch against one filter's work.
-      onBatch: async (filtersInBatch) => {
-        input.progress?.tick(filtersInBatch, filtersInBatch * cost);
-        await input.onBatchWritten?.();
-      },
-    });
+      input.progress?.tick(results.length, results.length * cost);
+      await input.onBatchWritten?.();
+    };
+    const written = async (): Promise<void> => {
+      await writing;
+      if (failure) throw failure.error;
+    };
+    try {
+      await sweepFilters(input.engine, {
+        layer: input.layer,
+        channels: input.channels,
+        filters: todo,
+        method: input.method,
+        seed: input.seed,
+        preprocessing: input.model.preprocessing,
+        batchSize: input.batchSize,
+        concurrency: input.concurrency,
+        signal,
+        // Batches are written one after another, in the order they finish; the engine goes on once the
+        // batch before this one is written.
+        onBatch: async (_count, results) => {
+          const before = writing;
+          writing = before
+            .then(() => (failure ? undefined : write(results)))
+            .catch((error: unknown) => {
+              failure = { error };
+              stop.abort(error);
+            });
+          await before;
+          if (failure) throw failure.error;
+        },
+      });
+    } catch (error) {
+      // Whatever stopped the sweep, the batch in hand is written (or fails) before the stage returns;
+      // a failed write is the cause when there is one (the sweep then only saw its abort).
+      await written();
+      throw error;
+    }
+    await written();
   }
   return { records, computed: todo.length, reused };
 }

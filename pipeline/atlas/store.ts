@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { z } from 'zod';
-import { writeFileAtomic } from '../util/fs.js';
+import { flushToDisk, writeFileAtomic, writeFileRenamed } from '../util/fs.js';
 import { removeLitter } from '../util/litter.js';
 import { atlasSchema, type Atlas } from '../schema/atlas.js';
 
@@ -78,8 +78,56 @@ export class AtlasStore {
     if (current !== text) await writeFileAtomic(this.path('atlas.json'), text);
   }
 
+  /** A writer of many files and the records that name them, made durable together (DurableBatch). */
+  batch(): DurableBatch {
+    return new DurableBatch(this);
+  }
+
   /** Removes temporary files of killed runs (see util/litter.ts); returns how many. */
   removeLitter(): Promise<number> {
     return removeLitter(this.dir);
+  }
+}
+
+/**
+ * The files of one unit of work (a batch of pictures) and the records that name them, made durable
+ * together, in the order that keeps a record from naming a file that is not there: writeFile writes
+ * each file through a temporary name without flushing it; commit flushes every file, then every
+ * folder holding one, and only then writes the records, flushes them and records/. A killed build,
+ * or a power cut, never leaves a record naming a missing or empty file, at a few flushes per batch
+ * instead of one per file (writeFileAtomic).
+ */
+export class DurableBatch {
+  private readonly files: string[] = [];
+  constructor(private readonly store: AtlasStore) {}
+
+  async writeFile(relative: string, data: string | Uint8Array): Promise<string> {
+    await writeFileRenamed(this.store.path(relative), data);
+    this.files.push(relative);
+    return relative;
+  }
+
+  /** Makes the files written so far durable, then writes `records` in their order (the last marks the work done) and makes them durable. */
+  async commit(records: ReadonlyArray<{ key: string; record: unknown }>): Promise<void> {
+    const files = this.files.splice(0).map((file) => this.store.path(file));
+    const recordPaths = records.map(({ key }) => this.store.path(`records/${key}.json`));
+    await flushToDisk(files);
+    await flushToDisk(this.foldersOf(files));
+    for (const [i, { record }] of records.entries()) await writeFileRenamed(recordPaths[i], JSON.stringify(record));
+    await flushToDisk(recordPaths);
+    await flushToDisk(this.foldersOf(recordPaths));
+  }
+
+  /** The folders from each path's own up to the atlas folder: new folders are entries of their parents. */
+  private foldersOf(paths: readonly string[]): Set<string> {
+    const folders = new Set<string>();
+    const root = this.store.path('.');
+    for (const path of paths) {
+      for (let folder = dirname(path); folder.length >= root.length && !folders.has(folder); folder = dirname(folder)) {
+        folders.add(folder);
+        if (folder === root) break;
+      }
+    }
+    return folders;
   }
 }

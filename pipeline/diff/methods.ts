@@ -25,8 +25,8 @@ export function methodOfKind(layer: AtlasLayer, fallback: AtlasLayer['method'], 
   return layer.otherMethods?.find((m) => (m.kind ?? 'article') === kind);
 }
 
-/** A filter's picture by one method: its own fields for the layer's main method, else its `others` entry. */
-export function pictureOf(filter: AtlasFilter, layer: AtlasLayer, kind: MethodKindName): Pick<AtlasFilter, 'status' | 'image' | 'thumb' | 'activation'> | undefined {
+/** A filter's picture by one method: its own fields (with its web images) for the layer's main method, else its `others` entry. */
+export function pictureOf(filter: AtlasFilter, layer: AtlasLayer, kind: MethodKindName): Pick<AtlasFilter, 'status' | 'image' | 'thumb' | 'web' | 'activation'> | undefined {
   if ((layer.method?.kind ?? 'article') === kind) return filter;
   return filter.others?.find((view) => view.kind === kind);
 }

@@ -124,6 +124,14 @@ interface LayerContext {
   files: string[];
 }
 
+/**
+ * The small picture a unit's row shows: a main picture's grid thumbnail (its web images), else the
+ * PNG (a layer's other method has no web images), or the 160 px thumbnail of an atlas built before viz code version 4.
+ */
+function thumbnailOf(picture: PictureFields): string | undefined {
+  return picture.web?.thumb1x ?? picture.thumb ?? picture.image;
+}
+
 /** One side of a compared unit; its picture is the compared method's (the filter's own fields when there is none in common). */
 function side(ctx: LayerContext, filter: AtlasFilter, picture: PictureFields | undefined, channel: number, path: (atlasRelative: string) => string): DiffSide {
   const thumbs = new Map((filter.top ?? []).map((t) => [t.file, t]));
@@ -133,7 +141,7 @@ function side(ctx: LayerContext, filter: AtlasFilter, picture: PictureFields | u
     status: shown.status,
     dead: isDead({ ...filter, ...shown }, ctx.stats, channel),
     ...(shown.image ? { image: path(shown.image) } : {}),
-    ...(shown.thumb ? { thumb: path(shown.thumb) } : {}),
+    ...(thumbnailOf(shown) ? { thumb: path(thumbnailOf(shown)!) } : {}),
     activation: shown.activation,
     datasetMean: ctx.stats.mean[channel],
     datasetStd: ctx.stats.std[channel],

@@ -45,7 +45,10 @@ const sideSchema = z.object({
   filter: z.number().int().nonnegative(),
   status: z.enum(['ok', 'dead', 'failed']),
   dead: z.boolean(),
-  /** Visualisation PNG and thumbnail; absent when the filter failed. */
+  /**
+   * Visualisation PNG and the small picture of the unit's row (the 1x grid thumbnail of the web
+   * images, else the PNG); absent when the filter failed.
+   */
   image: relativePath.optional(),
   thumb: relativePath.optional(),
   /** Objective the visualisation reached when the atlas was built. */

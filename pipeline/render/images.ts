@@ -1,12 +1,20 @@
 /**
- * Encodes float visualisations (CHW RGB in [0, 1]) as PNG and WebP with sharp.
- * Bytes depend only on the pixels: sharp writes no timestamps, and no metadata is kept.
+ * Encodes visualisations with sharp: the lossless PNG and the web versions (WebP), all from one 8-bit
+ * RGB copy of the picture, the one thumbnail pipeline of the project. Bytes depend only on the
+ * pixels: sharp writes no timestamps, and no metadata is kept.
  */
 import type sharpModule from 'sharp';
 
 export interface RgbFloatImage {
   /** CHW, RGB in [0, 1]; values outside are clipped. */
   data: Float32Array;
+  height: number;
+  width: number;
+}
+
+/** 8-bit RGB, interleaved (HWC): what every encoder here reads. */
+export interface RgbBytes {
+  data: Buffer;
   height: number;
   width: number;
 }
@@ -30,24 +38,36 @@ export function toInterleavedBytes(image: RgbFloatImage): Buffer {
   return out;
 }
 
-function raw(image: RgbFloatImage) {
-  return { raw: { width: image.width, height: image.height, channels: 3 as const } };
+/** A float picture as the 8-bit pixels its PNG holds. */
+export function toRgbBytes(image: RgbFloatImage): RgbBytes {
+  return { data: toInterleavedBytes(image), height: image.height, width: image.width };
 }
+
+function fromRaw(sharp: typeof sharpModule, pixels: RgbBytes) {
+  return sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 3 } });
+}
+
+/**
+ * The PNGs' zlib level and filtering, by CPU time against size on 50 pictures of
+ * bench/default-eighth.yaml (bench/png-levels.ts; README "Results measured here", Pictures): level 4 with adaptive filtering
+ * takes about a fifth less CPU time than level 9 for 0.1 % more bytes; without adaptive filtering
+ * these noisy pictures grow 6 %, and at level 1 by 30 %. The PNG is the lossless original, kept on
+ * disk: bytes matter more than the last millisecond (the WebPs cost three times as much anyway).
+ */
+export const PNG_OPTIONS = { compressionLevel: 4, adaptiveFiltering: true } as const;
 
 /** Lossless PNG, 8-bit RGB. */
-export async function encodePng(image: RgbFloatImage): Promise<Buffer> {
+export async function encodePng(image: RgbFloatImage | RgbBytes): Promise<Buffer> {
   const sharp = await loadSharp();
-  return sharp(toInterleavedBytes(image), raw(image)).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer();
+  const pixels = image.data instanceof Float32Array ? toRgbBytes(image as RgbFloatImage) : (image as RgbBytes);
+  return fromRaw(sharp, pixels).png(PNG_OPTIONS).toBuffer();
 }
 
-/** A WebP thumbnail whose longer side is `size` pixels (never enlarged), Lanczos-downscaled. */
-export async function encodeWebpThumbnail(image: RgbFloatImage, size: number): Promise<Buffer> {
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`thumbnail size: expected a positive integer, received ${size}`);
+/** A PNG (or any picture sharp reads) as 8-bit RGB: how a picture written earlier gets its web versions. */
+export async function decodeRgb(file: Uint8Array): Promise<RgbBytes> {
   const sharp = await loadSharp();
-  return sharp(toInterleavedBytes(image), raw(image))
-    .resize(size, size, { fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' })
-    .webp({ quality: 82, effort: 4, smartSubsample: true })
-    .toBuffer();
+  const { data, info } = await sharp(Buffer.from(file.buffer, file.byteOffset, file.byteLength)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return { data, height: info.height, width: info.width };
 }
 
 /** Sizes and qualities of the web versions of a visualisation (README "Light pages" has the measurements). */
@@ -63,20 +83,25 @@ export const WEB_IMAGES = {
   fullQuality: 75,
 } as const;
 
+export interface WebImageBytes {
+  full: Buffer;
+  thumb1x: Buffer;
+  /** Absent when the picture is no larger than the 2x thumbnail: `full` serves as it. */
+  thumb2x?: Buffer;
+}
+
 /**
- * From a visualisation's PNG: a high-quality WebP at its own size and WebP thumbnails at 1x and 2x.
- * A picture no larger than the 2x thumbnail (the default atlas's 142 and 227 px) has the full WebP
- * as its 2x thumbnail (thumb2x undefined): the same pixels, one file fewer per filter.
+ * A high-quality WebP at the picture's own size and WebP thumbnails at 1x and 2x (Lanczos, never
+ * enlarged). A picture no larger than the 2x thumbnail (the default atlas's 142 and 227 px) has the
+ * full WebP as its 2x thumbnail (thumb2x undefined): the same pixels, one file fewer per filter.
  */
-export async function encodeWebImages(png: Uint8Array): Promise<{ full: Buffer; thumb1x: Buffer; thumb2x?: Buffer }> {
+export async function encodeWebImages(pixels: RgbBytes): Promise<WebImageBytes> {
   const sharp = await loadSharp();
-  const source = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
-  const { width = 0, height = 0 } = await sharp(source).metadata();
   const thumb = (size: number) =>
-    sharp(source).resize(size, size, { fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' }).webp({ quality: WEB_IMAGES.thumbQuality, effort: 5 }).toBuffer();
+    fromRaw(sharp, pixels).resize(size, size, { fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' }).webp({ quality: WEB_IMAGES.thumbQuality, effort: 5 }).toBuffer();
   return {
-    full: await sharp(source).webp({ quality: WEB_IMAGES.fullQuality, effort: 5 }).toBuffer(),
+    full: await fromRaw(sharp, pixels).webp({ quality: WEB_IMAGES.fullQuality, effort: 5 }).toBuffer(),
     thumb1x: await thumb(WEB_IMAGES.thumbSize),
-    ...(Math.max(width, height) > 2 * WEB_IMAGES.thumbSize ? { thumb2x: await thumb(2 * WEB_IMAGES.thumbSize) } : {}),
+    ...(Math.max(pixels.width, pixels.height) > 2 * WEB_IMAGES.thumbSize ? { thumb2x: await thumb(2 * WEB_IMAGES.thumbSize) } : {}),
   };
 }

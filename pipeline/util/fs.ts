@@ -51,6 +51,43 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /**
+ * writeFileAtomic without its fsync, for writers that make a whole batch durable at once
+ * (flushToDisk): readers still never see half a file, but after a power cut the name may hold
+ * nothing until the batch's flushToDisk has run. Disk full and similar failures become user errors.
+ */
+export async function writeFileRenamed(path: string, data: string | Uint8Array): Promise<void> {
+  await throughTemporary(path, async (temporary) => {
+    const handle = await open(temporary, 'wx');
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
+/**
+ * Flushes files or folders (a folder's flush makes the renames and new entries in it durable) to the
+ * disk, all at once: the file system joins concurrent flushes into few journal commits, where one
+ * flush per write waits for a commit each.
+ */
+export async function flushToDisk(paths: Iterable<string>): Promise<void> {
+  const flush = async (path: string) => {
+    try {
+      const handle = await open(path, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      throw await fileSystemError(error, path);
+    }
+  };
+  await Promise.all([...new Set(paths)].map(flush));
+}
+
+/**
  * Puts a copy of `source` at `path` atomically: a hard link when both are on one file system (no
  * bytes move: the files of an atlas are never changed in place, only replaced by rename, so sharing
  * an inode is safe), else a copy flushed to the disk; either way through a temporary name and a rename.

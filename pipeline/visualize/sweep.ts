@@ -20,10 +20,13 @@ export interface SweepOptions extends Omit<VisualizeBatchOptions, 'onStep'> {
   /** Called once per filter, in filter order within a batch, as its batch finishes. */
   onResult?: (result: FilterVisualization) => void | Promise<void>;
   /**
-   * Called once per batch, after onResult has had every filter of it, with the batch's filter count:
-   * progress advances by whole batches of filters (its filters finish together), whatever the concurrency.
+   * Called once per batch, after onResult has had every filter of it, with the batch's filter count
+   * and its results (in filter order): progress advances by whole batches of filters (its filters
+   * finish together), whatever the concurrency. The batch's queue slot is held until the promise
+   * settles: a caller that writes a batch while the engine computes the next one starts the writes
+   * and returns (atlas/stage-visualize.ts).
    */
-  onBatch?: (filtersInBatch: number) => void | Promise<void>;
+  onBatch?: (filtersInBatch: number, results: readonly FilterVisualization[]) => void | Promise<void>;
   /** Called after every optimisation step of any batch, with that batch's filter count (progress). */
   onStep?: (filtersInBatch: number, stepsPerFilter: number) => void;
 }
@@ -63,7 +66,7 @@ export async function sweepFilters(engine: Engine, options: SweepOptions): Promi
           });
           // Resolving with nothing: Promise.all would otherwise hold every batch's images to the end.
           for (const result of batch) await onResult?.(result);
-          await onBatch?.(filters.length);
+          await onBatch?.(filters.length, batch);
         }),
       ),
     );

@@ -71,7 +71,7 @@ export async function consistencyProblems(dir: string): Promise<string[]> {
     else {
       const atlas = parsed.data;
       const named = [
-        ...atlas.layers.flatMap((l) => [l.datasetMeans, ...l.filters.flatMap((f) => [f.image, f.thumb, ...(f.top ?? []).flatMap((t) => [t.crop, t.thumb])])]),
+        ...atlas.layers.flatMap((l) => [l.datasetMeans, ...l.filters.flatMap((f) => [f.image, f.thumb, ...(f.web ? [f.web.full, f.web.thumb1x, f.web.thumb2x] : []), ...(f.top ?? []).flatMap((t) => [t.crop, t.thumb])])]),
         ...atlas.probes.flatMap((p) => [p.image, p.chart]),
       ].filter((f): f is string => f !== undefined);
       for (const file of named) if (!(await exists(file))) problems.push(`atlas.json names missing ${file}`);

@@ -301,10 +301,16 @@ describe('files that would publish what lies outside the output folder, or unsaf
     const copy = join(work, `attack-${name}`);
     await cp(output, copy, { recursive: true });
     const atlasFile = join(copy, 'hostile', 'atlas.json');
-    // The copy's filters show their PNG and thumbnail, as an atlas without web images does (schema 1):
-    // the files these attacks replace are then the ones the pages publish.
+    // The copy's filters show their PNG and one thumbnail, as an atlas of schema 1 does (builds write
+    // no such thumbnail since, so the 1x web thumbnail stands in): the files these attacks replace are
+    // then the ones the pages publish.
     const atlas = await readAtlas(atlasFile);
-    for (const layer of atlas.layers) for (const filter of layer.filters) delete filter.web;
+    for (const layer of atlas.layers) {
+      for (const filter of layer.filters) {
+        if (filter.web) filter.thumb = filter.web.thumb1x;
+        delete filter.web;
+      }
+    }
     await writeFile(atlasFile, JSON.stringify(atlas));
     const changed = await apply(join(copy, 'hostile'), atlas);
     if (changed) await writeFile(atlasFile, JSON.stringify(changed));

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { encodePng, encodeWebpThumbnail, toInterleavedBytes } from '../../pipeline/render/images.js';
+import { decodeRgb, encodePng, encodeWebImages, toInterleavedBytes, toRgbBytes, WEB_IMAGES } from '../../pipeline/render/images.js';
 import { createProgress, formatDuration } from '../../pipeline/util/progress.js';
 
 function gradientImage(height: number, width: number) {
@@ -32,17 +32,35 @@ describe('image encoding', () => {
     expect(metadata.icc).toBeUndefined();
   });
 
-  it('gives identical bytes for identical pixels (PNG and WebP)', async () => {
+  it('gives identical bytes for identical pixels (PNG and WebP), from floats or from their bytes', async () => {
     const image = gradientImage(40, 30);
     expect((await encodePng(image)).equals(await encodePng(gradientImage(40, 30)))).toBe(true);
-    expect((await encodeWebpThumbnail(image, 16)).equals(await encodeWebpThumbnail(gradientImage(40, 30), 16))).toBe(true);
+    expect((await encodePng(toRgbBytes(image))).equals(await encodePng(image))).toBe(true);
+    const web = await encodeWebImages(toRgbBytes(image));
+    const again = await encodeWebImages(toRgbBytes(gradientImage(40, 30)));
+    expect([web.full.equals(again.full), web.thumb1x.equals(again.thumb1x)]).toEqual([true, true]);
   });
 
-  it('makes WebP thumbnails whose longer side is the size, never enlarged', async () => {
-    const thumb = await sharp(await encodeWebpThumbnail(gradientImage(40, 30), 16)).metadata();
-    expect([thumb.format, thumb.width, thumb.height]).toEqual(['webp', 12, 16]);
-    const small = await sharp(await encodeWebpThumbnail(gradientImage(8, 8), 64)).metadata();
-    expect([small.width, small.height]).toEqual([8, 8]);
+  it('makes the same web images from the picture in memory as from its PNG (the one thumbnail pipeline)', async () => {
+    const image = gradientImage(300, 270);
+    const fromMemory = await encodeWebImages(toRgbBytes(image));
+    const fromPng = await encodeWebImages(await decodeRgb(await encodePng(image)));
+    expect(fromMemory.full.equals(fromPng.full)).toBe(true);
+    expect(fromMemory.thumb1x.equals(fromPng.thumb1x)).toBe(true);
+    expect(fromMemory.thumb2x!.equals(fromPng.thumb2x!)).toBe(true);
+  });
+
+  it('makes WebP thumbnails whose longer side is 1x and 2x the tile size, never enlarged, and no 2x one for a small picture', async () => {
+    const large = await encodeWebImages(toRgbBytes(gradientImage(300, 270)));
+    const sizes = async (webp: Buffer) => {
+      const { format, width, height } = await sharp(webp).metadata();
+      return [format, width, height];
+    };
+    expect(await sizes(large.full)).toEqual(['webp', 270, 300]);
+    expect(await sizes(large.thumb1x)).toEqual(['webp', Math.round((WEB_IMAGES.thumbSize * 270) / 300), WEB_IMAGES.thumbSize]);
+    expect(await sizes(large.thumb2x!)).toEqual(['webp', Math.round((2 * WEB_IMAGES.thumbSize * 270) / 300), 2 * WEB_IMAGES.thumbSize]);
+    const small = await encodeWebImages(toRgbBytes(gradientImage(100, 100)));
+    expect([await sizes(small.thumb1x), small.thumb2x]).toEqual([['webp', 100, 100], undefined]);
   });
 });
 
