@@ -6,6 +6,9 @@
 //
 //   node deploy/nightly-versions.mjs stamp
 //       prints tonight's stamp (YYYYMMDD-HHMM, UTC).
+//   node deploy/nightly-versions.mjs title <atlas> <stamp>
+//       prints the version's title, `<atlas>, YYYY-MM-DD HH:MM UTC` (build --title): the versions of
+//       one config would otherwise all carry its one title on the site.
 //   node deploy/nightly-versions.mjs adopt <shard-output> <atlas> <version-id>
 //       in a shard's folder, renames the newest earlier version of <atlas> to <version-id>, so the
 //       shard reuses last night's records (every record is content-keyed: unchanged work is not
@@ -15,6 +18,7 @@
 //       (older ones, and incomplete ones of failed nights), the diffs of removed versions, and the
 //       model store's weights (<output>/model-store/<sha256>.<ext>) that no atlas left there was
 //       built with. Prints the kept atlas folders, oldest first, one a line: `history`'s arguments.
+import { realpathSync } from 'node:fs';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -37,6 +41,12 @@ export function versionId(atlas, stamp) {
   checkAtlasId(atlas);
   if (!/^\d{8}-\d{4}$/.test(stamp)) throw new Error(`version stamp: expected YYYYMMDD-HHMM, received ${JSON.stringify(stamp)}`);
   return `${atlas}.${stamp}`;
+}
+
+/** The title of one night's atlas: the versions are told apart by their night. */
+export function versionTitle(atlas, stamp) {
+  versionId(atlas, stamp);
+  return `${atlas}, ${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)} ${stamp.slice(9, 11)}:${stamp.slice(11, 13)} UTC`;
 }
 
 function checkAtlasId(atlas) {
@@ -127,6 +137,8 @@ async function main(args) {
   const [command, ...rest] = args;
   if (command === 'stamp' && rest.length === 0) {
     process.stdout.write(`${versionStamp()}\n`);
+  } else if (command === 'title' && rest.length === 2) {
+    process.stdout.write(`${versionTitle(rest[0], rest[1])}\n`);
   } else if (command === 'adopt' && rest.length === 3) {
     const [shardDir, atlas, version] = rest;
     const adopted = await adopt(shardDir, atlas, version);
@@ -136,11 +148,12 @@ async function main(args) {
     const kept = await prune(outputDir, atlas, /^\d+$/.test(keep) ? Number(keep) : Number.NaN);
     for (const v of kept) process.stdout.write(`${join(outputDir, v)}\n`);
   } else {
-    throw new Error('usage: nightly-versions.mjs stamp | adopt <shard-output> <atlas> <version-id> | prune <output> <atlas> <keep>');
+    throw new Error('usage: nightly-versions.mjs stamp | title <atlas> <stamp> | adopt <shard-output> <atlas> <version-id> | prune <output> <atlas> <keep>');
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// Run as a script (also through a symlinked folder: Node runs the real file).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main(process.argv.slice(2)).catch((error) => {
     process.stderr.write(`nightly-versions: ${error.message}\n`);
     process.exit(1);

@@ -3,8 +3,8 @@
 // in its pod. In order:
 //   1. creates tonight's shard Job from the template (/etc/filter-atlas-templates/shard-job.yaml) under
 //      a name of its own, filter-atlas-shards-<YYYYMMDD-HHMM>, with this pod's image and pull secrets,
-//      FILTER_ATLAS_SHARDS completions and ATLAS_VERSION=<ATLAS_ID>.<stamp>; the Job is owned by this
-//      pod's Job, so the CronJob's history limit removes both (and the template's TTL the shards'):
+//      FILTER_ATLAS_SHARDS completions, ATLAS_VERSION=<ATLAS_ID>.<stamp> and its title; the Job is
+//      owned by this pod's Job, so the CronJob's history limit removes both (and the template's TTL the shards'):
 //      nothing to `kubectl delete` before the next night;
 //   2. waits until that Job has ended, completed or failed, asking the API server with the pod's
 //      service account (rbac.yaml: create and get jobs, get pods);
@@ -17,11 +17,12 @@
 //      PUBLISH_COMMAND if set (e.g. a sync to object storage), with SITE_DIR set to the copy.
 // Parameters come from the environment (nightly.env, through the ConfigMap filter-atlas-nightly).
 import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { cp, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
-import { prune, versionId, versionStamp } from '../nightly-versions.mjs';
+import { prune, versionId, versionStamp, versionTitle } from '../nightly-versions.mjs';
 
 const ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 const TEMPLATE = '/etc/filter-atlas-templates/shard-job.yaml';
@@ -67,7 +68,7 @@ export function readParameters(env) {
  * Tonight's shard Job: the template with a name of its own, the driver pod's image and pull secrets,
  * `shards` completions run at once, ATLAS_VERSION, and the driver's Job as its owner.
  */
-export function shardJob(template, { stamp, version, shards, image, imagePullSecrets, owner }) {
+export function shardJob(template, { stamp, version, title, shards, image, imagePullSecrets, owner }) {
   if (template?.kind !== 'Job' || template?.spec?.completionMode !== 'Indexed') throw new Error(`${TEMPLATE}: expected an Indexed Job (kind: Job, spec.completionMode: Indexed)`);
   const job = structuredClone(template);
   const pod = job.spec.template.spec;
@@ -79,7 +80,8 @@ export function shardJob(template, { stamp, version, shards, image, imagePullSec
   job.spec.parallelism = shards;
   // Every container of the pod runs this image: the shards and the merge must be one code version.
   for (const c of pod.containers) c.image = image;
-  container.env = [...(container.env ?? []).filter((e) => e.name !== 'ATLAS_VERSION'), { name: 'ATLAS_VERSION', value: version }];
+  const set = new Set(['ATLAS_VERSION', 'ATLAS_TITLE']);
+  container.env = [...(container.env ?? []).filter((e) => !set.has(e.name)), { name: 'ATLAS_VERSION', value: version }, { name: 'ATLAS_TITLE', value: title }];
   if (imagePullSecrets?.length) pod.imagePullSecrets = imagePullSecrets;
   return job;
 }
@@ -140,7 +142,7 @@ export async function nightly({ env, api, run = runCommand, sleep = (ms) => new 
   const self = await api.get(`/api/v1/namespaces/${p.namespace}/pods/${p.pod}`);
   const driver = self.spec.containers.find((c) => c.name === 'nightly') ?? self.spec.containers[0];
   const owner = (self.metadata.ownerReferences ?? []).find((o) => o.kind === 'Job');
-  const job = shardJob(template, { stamp, version, shards: p.shards, image: driver.image, imagePullSecrets: self.spec.imagePullSecrets, owner });
+  const job = shardJob(template, { stamp, version, title: versionTitle(p.atlas, stamp), shards: p.shards, image: driver.image, imagePullSecrets: self.spec.imagePullSecrets, owner });
   await api.post(`/apis/batch/v1/namespaces/${p.namespace}/jobs`, job);
   log(`job ${job.metadata.name}: ${p.shards} shards of ${version}`);
   for (;;) {
@@ -179,7 +181,8 @@ export async function nightly({ env, api, run = runCommand, sleep = (ms) => new 
   return { job, version, kept };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// Run as a script (also through a symlinked folder: Node runs the real file).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   (async () => {
     const template = parse(await readFile(TEMPLATE, 'utf8'));
     await nightly({ env: process.env, api: inClusterApi(process.env), template });

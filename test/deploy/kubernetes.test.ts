@@ -65,6 +65,7 @@ const stamp = '20261207-0317';
 const tonight = driver.shardJob(template, {
   stamp,
   version: `darknet-tiny.${stamp}`,
+  title: 'darknet-tiny, 2026-12-07 03:17 UTC',
   shards: 3,
   image: 'registry.example.com/filter-atlas:0.1.0',
   imagePullSecrets: [{ name: 'registry' }],
@@ -119,7 +120,10 @@ describe('Kubernetes manifests', () => {
     expect(tonight.metadata.ownerReferences).toEqual([{ apiVersion: 'batch/v1', kind: 'Job', name: 'filter-atlas-nightly-123', uid: '0e5c6a0c-1111-2222-3333-444455556666' }]);
     expect(tonight.spec).toMatchObject({ completionMode: 'Indexed', completions: 3, parallelism: 3 });
     expect(tonight.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
-    expect(tonight.spec.template.spec.containers[0].env).toContainEqual({ name: 'ATLAS_VERSION', value: `darknet-tiny.${stamp}` });
+    expect(tonight.spec.template.spec.containers[0].env).toEqual([
+      { name: 'ATLAS_VERSION', value: `darknet-tiny.${stamp}` },
+      { name: 'ATLAS_TITLE', value: 'darknet-tiny, 2026-12-07 03:17 UTC' },
+    ]);
     // The template itself is untouched.
     expect(template.metadata.name).toBe('filter-atlas-shards');
   });
@@ -253,6 +257,7 @@ describe('the nightly driver (deploy/kubernetes/nightly.mjs), against a fake API
     expect(() => validate(job)).not.toThrow();
     expect((job as any).spec.template.spec.containers[0].image).toBe('registry.example.com/filter-atlas@sha256:abc');
     expect((job as any).spec.completions).toBe(3);
+    expect((job as any).spec.template.spec.containers[0].env).toContainEqual({ name: 'ATLAS_TITLE', value: 'darknet-tiny, 2026-12-07 03:17 UTC' });
 
     const version = (night: string) => join(output, `darknet-tiny.${night}`);
     const kept = ['20261205-0317', '20261206-0317', stamp].map(version);

@@ -16,6 +16,7 @@ const script = resolve(import.meta.dirname, '../../deploy/nightly-versions.mjs')
 const versions = (await import(pathToFileURL(script).href)) as {
   versionStamp(date?: Date): string;
   versionId(atlas: string, stamp: string): string;
+  versionTitle(atlas: string, stamp: string): string;
   versionsIn(dir: string, atlas: string): Promise<string[]>;
   adopt(shardDir: string, atlas: string, version: string): Promise<string | undefined>;
   prune(outputDir: string, atlas: string, keep: number): Promise<string[]>;
@@ -34,6 +35,8 @@ describe('nightly versions', () => {
   it('stamps nights in UTC, fixed width, and refuses ids and stamps that are not', () => {
     expect(versions.versionStamp(new Date('2026-01-02T03:04:59Z'))).toBe('20260102-0304');
     expect(versions.versionId('my-model', '20260102-0304')).toBe('my-model.20260102-0304');
+    expect(versions.versionTitle('my-model', '20260102-0304')).toBe('my-model, 2026-01-02 03:04 UTC');
+    expect(execFileSync('node', [script, 'title', 'my-model', '20260102-0304'], { encoding: 'utf8' })).toBe('my-model, 2026-01-02 03:04 UTC\n');
     expect(() => versions.versionId('my model', '20260102-0304')).toThrow(/atlas id: expected letters/);
     expect(() => versions.versionId('m', '2026-01-02')).toThrow(/version stamp: expected YYYYMMDD-HHMM/);
   });

@@ -110,7 +110,8 @@ describe('nightly workflow', () => {
     expect(String(shard['runs-on'])).toContain('ubuntu-24.04');
     const build = shard.steps.find((s) => s.run?.includes('npx filter-atlas build'))!;
     expect(build.run).toContain(`version="$id.${stamp}"`);
-    expect(build.run).toContain('--atlas "$version" --shard ${{ matrix.shard }}/${{ strategy.job-total }}');
+    expect(build.run).toContain(`title=$(node deploy/nightly-versions.mjs title "$id" "${stamp}")`);
+    expect(build.run).toContain('--atlas "$version" --title "$title" --shard ${{ matrix.shard }}/${{ strategy.job-total }}');
     expect(build.run).toMatch(/--threads "\$SHARD_THREADS"/);
     expect(build.run).toContain('done <<< "$ATLASES"');
     expect(Number(workflow.env?.SHARD_THREADS)).toBeGreaterThan(0);
@@ -190,7 +191,7 @@ describe('Kubernetes nightly', () => {
       for (const [path] of line.matchAll(/deploy\/[\w./-]+\.mjs/g)) expect(existsSync(resolve(root, path)), path).toBe(true);
     }
     const build = shardLines.find((l) => l.includes('filter-atlas build'))!;
-    expect(build).toContain('--atlas "$ATLAS_VERSION"');
+    expect(build).toContain('--atlas "$ATLAS_VERSION" --title "$ATLAS_TITLE"');
     expect(build).toContain('--output "$dir"');
     expect(shardLines.some((l) => l.includes('node deploy/nightly-versions.mjs adopt "$dir" "$ATLAS_ID" "$ATLAS_VERSION"'))).toBe(true);
     // The image is the repository's (deploy/Dockerfile builds it, with deploy/ inside).
