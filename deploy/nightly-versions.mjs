@@ -13,11 +13,14 @@
 //       in a shard's folder, renames the newest earlier version of <atlas> to <version-id>, so the
 //       shard reuses last night's records (every record is content-keyed: unchanged work is not
 //       redone) and the folder keeps one version, not one per night; older leftovers are removed.
+//   node deploy/nightly-versions.mjs clear-store <shard-output>
+//       empties a shard's model store (<shard-output>/model-store) before tonight's builds: each build
+//       keeps its weights there again for merge to gather, and last nights' weights do not pile up.
 //   node deploy/nightly-versions.mjs prune <output> <atlas> <keep>
 //       keeps the newest <keep> complete versions of <atlas> in <output> and removes the others
 //       (older ones, and incomplete ones of failed nights), the diffs of removed versions, and the
-//       model store's weights (<output>/model-store/<sha256>.<ext>) that no atlas left there was
-//       built with. Prints the kept atlas folders, oldest first, one a line: `history`'s arguments.
+//       model store's weights (<output>/model-store/<sha256>.<ext>, or the folder <sha256>/ of a
+//       TensorFlow.js model) that no atlas left there was built with. Prints the kept atlas folders, oldest first, one a line: `history`'s arguments.
 import { realpathSync } from 'node:fs';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,8 +29,8 @@ import { pathToFileURL } from 'node:url';
 /** The folder of the diffs and of the model store inside an output folder (filter-atlas's own names). */
 const DIFFS = 'diffs';
 const MODEL_STORE = 'model-store';
-/** A stored model: its weights' sha256 (hex), then its file extension. */
-const STORED_MODEL = /^([0-9a-f]{64})\.[A-Za-z0-9.]+$/;
+/** A stored model: its weights' sha256 (hex), then its file extension (none: a TensorFlow.js folder). */
+const STORED_MODEL = /^([0-9a-f]{64})(\.[A-Za-z0-9.]+)?$/;
 const ATLAS_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Tonight's stamp, YYYYMMDD-HHMM in UTC: fixed width, so ids sort by time. */
@@ -89,6 +92,11 @@ export async function adopt(shardDir, atlas, version) {
   return newest;
 }
 
+/** Removes a shard's model store (`<shardDir>/model-store`): tonight's builds write their weights again. */
+export async function clearStore(shardDir) {
+  await rm(join(shardDir, MODEL_STORE), { recursive: true, force: true });
+}
+
 /** atlas.json of an atlas folder, or undefined when there is none or it does not parse. */
 async function readAtlas(dir) {
   try {
@@ -128,7 +136,7 @@ export async function prune(outputDir, atlas, keep) {
   const stored = await readdir(join(outputDir, MODEL_STORE)).catch(() => []);
   for (const name of stored) {
     const digest = STORED_MODEL.exec(name)?.[1];
-    if (digest !== undefined && !digests.has(digest)) await rm(join(outputDir, MODEL_STORE, name), { force: true });
+    if (digest !== undefined && !digests.has(digest)) await rm(join(outputDir, MODEL_STORE, name), { recursive: true, force: true });
   }
   return kept;
 }
@@ -143,12 +151,14 @@ async function main(args) {
     const [shardDir, atlas, version] = rest;
     const adopted = await adopt(shardDir, atlas, version);
     process.stderr.write(adopted ? `${join(shardDir, adopted)} -> ${join(shardDir, version)}\n` : `no earlier version of ${atlas} in ${shardDir}\n`);
+  } else if (command === 'clear-store' && rest.length === 1) {
+    await clearStore(rest[0]);
   } else if (command === 'prune' && rest.length === 3) {
     const [outputDir, atlas, keep] = rest;
     const kept = await prune(outputDir, atlas, /^\d+$/.test(keep) ? Number(keep) : Number.NaN);
     for (const v of kept) process.stdout.write(`${join(outputDir, v)}\n`);
   } else {
-    throw new Error('usage: nightly-versions.mjs stamp | title <atlas> <stamp> | adopt <shard-output> <atlas> <version-id> | prune <output> <atlas> <keep>');
+    throw new Error('usage: nightly-versions.mjs stamp | title <atlas> <stamp> | adopt <shard-output> <atlas> <version-id> | clear-store <shard-output> | prune <output> <atlas> <keep>');
   }
 }
 

@@ -20,6 +20,7 @@ const versions = (await import(pathToFileURL(script).href)) as {
   versionsIn(dir: string, atlas: string): Promise<string[]>;
   adopt(shardDir: string, atlas: string, version: string): Promise<string | undefined>;
   prune(outputDir: string, atlas: string, keep: number): Promise<string[]>;
+  clearStore(shardDir: string): Promise<void>;
 };
 
 const scratch = mkdtempSync(join(tmpdir(), 'nightly-versions-'));
@@ -62,6 +63,16 @@ describe('nightly versions', () => {
     expect(readdirSync(dir).sort()).toEqual(['m.20260103-0300', 'other.20260101-0300']);
   });
 
+  it('clear-store: a shard\'s model store is emptied, its versions stay', async () => {
+    const dir = join(scratch, 'shard-store');
+    atlas(join(dir, 'm.20260101-0300'), false, digest('a'));
+    mkdirSync(join(dir, 'model-store'));
+    writeFileSync(join(dir, 'model-store', `${digest('a')}.onnx`), 'a');
+    execFileSync('node', [script, 'clear-store', dir]);
+    expect(readdirSync(dir)).toEqual(['m.20260101-0300']);
+    await versions.clearStore(join(scratch, 'no-such-shard'));
+  });
+
   it('prune: the newest N complete versions stay, with their diffs and the weights atlases still use', async () => {
     const out = join(scratch, 'output');
     atlas(join(out, 'm.20260101-0300'), true, digest('a'));
@@ -72,13 +83,17 @@ describe('nightly versions', () => {
     atlas(join(out, 'other'), true, digest('e'));
     for (const d of ['m.20260101-0300__m.20260102-0300', 'm.20260102-0300__m.20260104-0300', 'm.20260104-0300__m.20260105-0300', 'other__other']) mkdirSync(join(out, 'diffs', d), { recursive: true });
     mkdirSync(join(out, 'model-store'));
-    for (const c of 'abcde') writeFileSync(join(out, 'model-store', `${digest(c)}.onnx`), c);
+    for (const c of 'abce') writeFileSync(join(out, 'model-store', `${digest(c)}.onnx`), c);
+    // A TensorFlow.js model is a folder entry.
+    mkdirSync(join(out, 'model-store', digest('d')));
+    writeFileSync(join(out, 'model-store', digest('d'), 'model.json'), '{}');
+    mkdirSync(join(out, 'model-store', digest('f')));
     writeFileSync(join(out, 'model-store', 'README'), 'not a stored model');
 
     expect(await versions.prune(out, 'm', 3)).toEqual(['m.20260102-0300', 'm.20260104-0300', 'm.20260105-0300']);
     expect(readdirSync(out).sort()).toEqual(['diffs', 'm.20260102-0300', 'm.20260104-0300', 'm.20260105-0300', 'model-store', 'other']);
     expect(readdirSync(join(out, 'diffs')).sort()).toEqual(['m.20260102-0300__m.20260104-0300', 'm.20260104-0300__m.20260105-0300', 'other__other']);
-    expect(readdirSync(join(out, 'model-store')).sort()).toEqual(['README', ...['b', 'd', 'e'].map((c) => `${digest(c)}.onnx`)]);
+    expect(readdirSync(join(out, 'model-store')).sort()).toEqual(['README', `${digest('b')}.onnx`, digest('d'), `${digest('e')}.onnx`]);
 
     // Through the command line, as the workflow runs it: the kept folders, oldest first.
     const printed = execFileSync('node', [script, 'prune', out, 'm', '2'], { encoding: 'utf8' });

@@ -120,6 +120,9 @@ describe('nightly workflow', () => {
     const adopt = build.run!.indexOf(`node deploy/nightly-versions.mjs adopt ${output} "$id" "$version"`);
     expect(adopt).toBeGreaterThanOrEqual(0);
     expect(adopt).toBeLessThan(build.run!.indexOf('npx filter-atlas build'));
+    // The shard's model store holds tonight's weights only (merge gathers them from there).
+    expect(build.run!.indexOf(`node deploy/nightly-versions.mjs clear-store ${output}\n`)).toBeGreaterThanOrEqual(0);
+    expect(build.run!.indexOf('clear-store')).toBeLessThan(build.run!.indexOf('while read'));
     const upload = shard.steps.find((s) => s.uses?.startsWith('actions/upload-artifact'))!;
     expect(upload.with).toMatchObject({ name: 'shard-${{ matrix.shard }}', path: output });
     const index = (test: (s: Step) => boolean) => shard.steps.findIndex(test);
@@ -194,6 +197,7 @@ describe('Kubernetes nightly', () => {
     expect(build).toContain('--atlas "$ATLAS_VERSION" --title "$ATLAS_TITLE"');
     expect(build).toContain('--output "$dir"');
     expect(shardLines.some((l) => l.includes('node deploy/nightly-versions.mjs adopt "$dir" "$ATLAS_ID" "$ATLAS_VERSION"'))).toBe(true);
+    expect(shardLines.some((l) => l.includes('node deploy/nightly-versions.mjs clear-store "$dir"'))).toBe(true);
     // The image is the repository's (deploy/Dockerfile builds it, with deploy/ inside).
     expect(readFileSync(resolve(root, 'deploy/Dockerfile'), 'utf8')).toMatch(/^COPY \. \.$/m);
   });
