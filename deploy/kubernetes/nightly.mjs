@@ -110,7 +110,7 @@ function runCommand(command, args, env = {}) {
     process.stdout.write(`$ ${[command, ...args].join(' ')}\n`);
     const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, ...env } });
     child.on('error', fail);
-    child.on('exit', (code, signal) => (code === 0 ? done() : fail(new Error(`${command} ${args[0] ?? ''}: exit ${code ?? signal}`))));
+    child.on('exit', (code, signal) => (code === 0 ? done() : fail(new Error(`${[command, ...args.slice(0, 2)].join(' ')}: exit ${code ?? signal}`))));
   });
 }
 
