@@ -1,15 +1,17 @@
 /**
  * The schedulers' files only call what exists. The nightly workflow (.github/workflows/nightly.yml)
- * and the Kubernetes jobs (deploy/kubernetes/atlas-job.yaml): every `npm run X` is a package.json
- * script, every `filter-atlas CMD --flag` is a registered command with that option, every config and
- * script they name is in the repository. Then their shape: the workflow builds N shards (a matrix),
- * merges their artifacts, diffs and publishes, in that order; the Indexed Job's shard count, folders
- * and names agree with the merge Job that follows it.
+ * and the Kubernetes nightly (deploy/kubernetes/: the shard Job template and the driver nightly.mjs):
+ * every `npm run X` is a package.json script, every `filter-atlas CMD --flag` is a command of the
+ * real CLI (pipeline/cli/commands) with that option, every config and script they name is in the
+ * repository. Then the workflow's shape: tonight's version id from one stamp, N shards (a matrix)
+ * that adopt last night's folder, a strict merge of their artifacts, the last KEEP_VERSIONS kept
+ * with the model store, a diff of the last two, the history, the site, then publishing, in that order.
+ * The manifests themselves are validated in test/deploy/kubernetes.test.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { commands } from '../../pipeline/cli/commands/index.js';
 
@@ -41,13 +43,6 @@ function checkNpmScripts(lines: readonly string[]): string[] {
   return called;
 }
 
-/** Values of `for VAR in a b c; do` loops over literal lists in a script (every loop of a name, together). */
-function loopValues(script: string): Map<string, string[]> {
-  const values = new Map<string, string[]>();
-  for (const [, name, list] of script.matchAll(/for (\w+) in ([^;\n$]+);/g)) values.set(name, [...new Set([...(values.get(name) ?? []), ...list.trim().split(/\s+/)])]);
-  return values;
-}
-
 interface Step {
   name?: string;
   uses?: string;
@@ -73,7 +68,9 @@ describe('nightly workflow', () => {
   const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
   const scripts = steps.map((s) => s.run).filter((r): r is string => typeof r === 'string');
   const lines = scripts.flatMap((s) => s.split('\n').map((l) => l.trim()));
-  const { shard, merge, deploy } = workflow.jobs;
+  const { plan, shard, merge, deploy } = workflow.jobs;
+  const atlases = (workflow.env?.ATLASES ?? '').split('\n').map((l) => l.trim().split(/\s+/)).filter((l) => l[0]);
+  const stamp = '${{ needs.plan.outputs.stamp }}';
 
   it('runs nightly and on demand', () => {
     expect(workflow.on).toHaveProperty('schedule');
@@ -86,23 +83,21 @@ describe('nightly workflow', () => {
 
   it('calls only real filter-atlas commands, with options they have', () => {
     expect(lines.filter((l) => l.includes('filter-atlas ')).every((l) => l.includes('npx filter-atlas '))).toBe(true);
-    expect(new Set(checkFilterAtlasCalls(lines))).toEqual(new Set(['build', 'merge', 'variant', 'diff']));
+    expect(new Set(checkFilterAtlasCalls(lines))).toEqual(new Set(['build', 'merge', 'diff', 'history']));
   });
 
-  it('builds only configs that are in the repository', () => {
-    // The main atlases come from ATLAS_CONFIGS; the rest are written out (a $VAR from a literal for-loop is expanded).
-    expect(scripts.some((s) => /for config in \$ATLAS_CONFIGS;[\s\S]*build "\$config"/.test(s))).toBe(true);
-    const paths = new Set((workflow.env?.ATLAS_CONFIGS ?? '').split(/\s+/).filter(Boolean));
-    for (const script of scripts) {
-      const loops = loopValues(script);
-      for (const [path] of script.matchAll(/config\/[\w./$-]+\.yaml/g)) {
-        const variable = /\$(\w+)/.exec(path);
-        if (!variable) paths.add(path);
-        else for (const value of loops.get(variable[1]) ?? []) paths.add(path.replace(variable[0], value));
-      }
+  it('builds configs of the repository under tonight\'s version id, and no variant demo', () => {
+    expect(atlases.length).toBeGreaterThan(0);
+    for (const [id, config, ...rest] of atlases) {
+      expect(rest, `ATLASES line "${id} ${config}"`).toEqual([]);
+      expect(id).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+      expect(existsSync(resolve(root, config)), config).toBe(true);
     }
-    expect([...paths]).toEqual(expect.arrayContaining(['config/default.yaml', 'config/variants/original.yaml', 'config/variants/quantized.yaml']));
-    for (const path of paths) expect(existsSync(resolve(root, path)), path).toBe(true);
+    // The variant demo is a documented example (README), not part of the nightly.
+    expect(scripts.join('\n')).not.toMatch(/filter-atlas variant|config\/variants/);
+    // One stamp for every job of the run, from the plan job.
+    expect(plan.steps.some((s) => s.run?.includes('date -u +%Y%m%d-%H%M') && s.run.includes('GITHUB_OUTPUT'))).toBe(true);
+    expect([shard.needs].flat()).toContain('plan');
   });
 
   it('builds the atlases as a matrix of shards, one thread count for all, one artifact each', () => {
@@ -114,10 +109,20 @@ describe('nightly workflow', () => {
     expect(String(shard['runs-on'])).toMatch(/vars\.SHARD_RUNNER/);
     expect(String(shard['runs-on'])).toContain('ubuntu-24.04');
     const build = shard.steps.find((s) => s.run?.includes('npx filter-atlas build'))!;
-    expect(build.run).toContain('--shard ${{ matrix.shard }}/${{ strategy.job-total }}');
+    expect(build.run).toContain(`version="$id.${stamp}"`);
+    expect(build.run).toContain(`title=$(node deploy/nightly-versions.mjs title "$id" "${stamp}")`);
+    expect(build.run).toContain('--atlas "$version" --title "$title" --shard ${{ matrix.shard }}/${{ strategy.job-total }}');
     expect(build.run).toMatch(/--threads "\$SHARD_THREADS"/);
+    expect(build.run).toContain('done <<< "$ATLASES"');
     expect(Number(workflow.env?.SHARD_THREADS)).toBeGreaterThan(0);
     const output = /--output (\S+)/.exec(build.run!)![1];
+    // Last night's folder becomes tonight's before the build (its records are reused).
+    const adopt = build.run!.indexOf(`node deploy/nightly-versions.mjs adopt ${output} "$id" "$version"`);
+    expect(adopt).toBeGreaterThanOrEqual(0);
+    expect(adopt).toBeLessThan(build.run!.indexOf('npx filter-atlas build'));
+    // The shard's model store holds tonight's weights only (merge gathers them from there).
+    expect(build.run!.indexOf(`node deploy/nightly-versions.mjs clear-store ${output}\n`)).toBeGreaterThanOrEqual(0);
+    expect(build.run!.indexOf('clear-store')).toBeLessThan(build.run!.indexOf('while read'));
     const upload = shard.steps.find((s) => s.uses?.startsWith('actions/upload-artifact'))!;
     expect(upload.with).toMatchObject({ name: 'shard-${{ matrix.shard }}', path: output });
     const index = (test: (s: Step) => boolean) => shard.steps.findIndex(test);
@@ -130,106 +135,70 @@ describe('nightly workflow', () => {
     expect(buildAt).toBeLessThan(shard.steps.indexOf(upload));
   });
 
-  it('merges every shard (also after a failed one), diffs, builds the site, then publishes', () => {
-    expect([merge.needs].flat()).toEqual(['shard']);
+  it('merges tonight\'s version strictly, keeps the last KEEP_VERSIONS with the model store, diffs, writes the history, builds the site, then publishes', () => {
+    expect([merge.needs].flat().sort()).toEqual(['plan', 'shard']);
     expect(merge.if).toContain('!cancelled()');
     expect([deploy.needs].flat()).toEqual(['merge']);
+    // N in one place: the env, used by name.
+    expect(Number(workflow.env?.KEEP_VERSIONS)).toBeGreaterThan(1);
+    const text = readFileSync(resolve(root, '.github/workflows/nightly.yml'), 'utf8');
+    expect(text.match(/KEEP_VERSIONS: /g)).toHaveLength(1);
     const index = (test: (s: Step) => boolean) => merge.steps.findIndex(test);
-    const restoreOutput = index((s) => !!s.uses?.startsWith('actions/cache') && s.with?.path === 'output');
+    const restoreOutput = index((s) => !!s.uses?.startsWith('actions/cache/restore') && s.with?.path === 'output');
+    const saveOutput = index((s) => !!s.uses?.startsWith('actions/cache/save') && s.with?.path === 'output');
     const download = index((s) => !!s.uses?.startsWith('actions/download-artifact'));
     const mergeAt = index((s) => !!s.run?.includes('npx filter-atlas merge'));
-    const diff = index((s) => !!s.run?.includes('atlas.published.json') && !!s.run?.includes('npx filter-atlas diff'));
+    const keep = index((s) => !!s.run?.includes('node deploy/nightly-versions.mjs prune output "$id" "$KEEP_VERSIONS"'));
     const site = index((s) => !!s.run?.includes('npm run site:build'));
     const publish = index((s) => !!s.uses?.startsWith('actions/upload-pages-artifact'));
-    for (const i of [restoreOutput, download, mergeAt, diff, site, publish]) expect(i).toBeGreaterThanOrEqual(0);
-    // The download takes the shards' artifacts into the folder merge reads.
+    for (const i of [restoreOutput, saveOutput, download, mergeAt, keep, site, publish]) expect(i).toBeGreaterThanOrEqual(0);
+    // The download takes the shards' artifacts into the folder merge reads; --strict fails before publishing.
     const downloaded = merge.steps[download].with as { pattern: string; path: string };
     expect('shard-1').toMatch(new RegExp(`^${downloaded.pattern.replace('*', '.*')}$`));
-    expect(merge.steps[mergeAt].run).toContain(`npx filter-atlas merge ${downloaded.path}/* --output output`);
+    expect(merge.steps[mergeAt].run).toContain(`npx filter-atlas merge ${downloaded.path}/*/"$id.${stamp}" --output output --strict`);
+    // The kept versions (prune prints them, oldest first): the last two diffed, all in the history.
+    const kept = merge.steps[keep].run!;
+    expect(kept).toContain('npx filter-atlas diff "${versions[n-2]}" "${versions[n-1]}"');
+    expect(kept).toContain('npx filter-atlas history "${versions[@]}" --name "$id" --output output');
+    expect(merge.steps[keep]).not.toHaveProperty('continue-on-error');
+    // The kept atlases and output/model-store (the weights of every kept version) are one cache.
+    expect(merge.steps[saveOutput].with?.key).toBe(merge.steps[restoreOutput].with?.key);
+    expect(workflow.env?.FILTER_ATLAS_OUTPUT).toBe('${{ github.workspace }}/output');
     expect(restoreOutput).toBeLessThan(mergeAt);
     expect(download).toBeLessThan(mergeAt);
-    expect(mergeAt).toBeLessThan(diff);
-    expect(diff).toBeLessThan(site);
+    expect(mergeAt).toBeLessThan(keep);
+    expect(keep).toBeLessThan(site);
     expect(site).toBeLessThan(publish);
     expect(deploy.steps.some((s) => s.uses?.startsWith('actions/deploy-pages'))).toBe(true);
   });
 });
 
-interface Container {
-  name: string;
-  image: string;
-  command?: string[];
-  args?: string[];
-  env?: Array<{ name: string; value?: string }>;
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
-}
-interface PodSpec {
-  serviceAccountName?: string;
-  initContainers?: Container[];
-  containers: Container[];
-  volumes?: Array<{ name: string; persistentVolumeClaim?: { claimName: string } }>;
-}
-interface Resource {
-  kind: string;
-  metadata: { name: string };
-  spec?: { completionMode?: string; completions?: number; parallelism?: number; template?: { spec: PodSpec } };
-  rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
-  subjects?: Array<{ kind: string; name: string }>;
-  roleRef?: { kind: string; name: string };
-}
+describe('Kubernetes nightly', () => {
+  const template = parse(readFileSync(resolve(root, 'deploy/kubernetes/shard-job.yaml'), 'utf8')) as {
+    spec: { template: { spec: { containers: Array<{ command?: string[]; args?: string[] }> } } };
+  };
+  const shardLines = template.spec.template.spec.containers.flatMap((c) => [...(c.command ?? []), ...(c.args ?? [])].join(' ').split('\n').map((l) => l.trim()));
+  // The driver's commands, as written in it: run('npx', ['filter-atlas', 'merge', ..., '--strict']).
+  const driver = readFileSync(resolve(root, 'deploy/kubernetes/nightly.mjs'), 'utf8');
+  const driverLines = [...driver.matchAll(/run\('(npx|npm)', \[([^\n]*)\]/g)].map(([, tool, args]) => {
+    const words = [...args.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+    return [tool, ...words].join(' ');
+  });
 
-describe('Kubernetes jobs', () => {
-  const resources = parseAllDocuments(readFileSync(resolve(root, 'deploy/kubernetes/atlas-job.yaml'), 'utf8')).map((doc) => doc.toJS() as Resource);
-  const jobs = resources.filter((r) => r.kind === 'Job');
-  const containers = jobs.flatMap((job) => [...(job.spec!.template!.spec.initContainers ?? []), ...job.spec!.template!.spec.containers]);
-  const lines = containers.map((c) => [...(c.command ?? []), ...(c.args ?? [])].join(' '));
-  const shards = jobs.find((job) => job.spec?.completionMode === 'Indexed')!;
-  const merge = jobs.find((job) => job !== shards)!;
-  const shardContainer = shards.spec!.template!.spec.containers[0];
-  const mergeLine = lines.find((l) => l.includes('filter-atlas merge'))!;
-
-  it('call only real filter-atlas commands with options they have, configs and scripts of the repository', () => {
-    expect(new Set(checkFilterAtlasCalls(lines))).toEqual(new Set(['build', 'merge']));
-    checkNpmScripts(lines);
-    for (const line of lines) {
-      for (const [path] of line.matchAll(/(?:config|deploy)\/[\w./-]+\.(?:yaml|mjs)/g)) expect(existsSync(resolve(root, path)), path).toBe(true);
+  it('the shard pods and the driver call only real filter-atlas commands with options they have, and scripts of the repository', () => {
+    expect(new Set(checkFilterAtlasCalls(shardLines))).toEqual(new Set(['build']));
+    expect(new Set(checkFilterAtlasCalls(driverLines))).toEqual(new Set(['merge', 'diff', 'history']));
+    expect(driverLines.find((l) => l.includes('filter-atlas merge'))).toContain('--strict');
+    expect(checkNpmScripts(driverLines)).toEqual(['site:build']);
+    for (const line of [...shardLines, 'node deploy/kubernetes/nightly.mjs']) {
+      for (const [path] of line.matchAll(/deploy\/[\w./-]+\.mjs/g)) expect(existsSync(resolve(root, path)), path).toBe(true);
     }
-    // The image is the repository's (deploy/Dockerfile builds it).
-    expect(existsSync(resolve(root, 'deploy/Dockerfile'))).toBe(true);
-    expect(new Set(containers.map((c) => c.image))).toEqual(new Set(['filter-atlas:latest']));
-  });
-
-  it('run N shards as an Indexed Job, one thread count, one folder per index', () => {
-    const n = shards.spec!.completions!;
-    expect(n).toBeGreaterThan(1);
-    expect(shards.spec!.parallelism).toBe(n);
-    expect(shardContainer.env).toContainEqual({ name: 'FILTER_ATLAS_SHARDS', value: String(n) });
-    const build = lines.find((l) => l.includes('filter-atlas build'))!;
-    expect(build).toMatch(/--threads \d+/);
-    expect(build).toContain('--output "/data/shards/$JOB_COMPLETION_INDEX"');
-  });
-
-  it('merge the N folders after the shards Job ends, from the same volume', () => {
-    const n = shards.spec!.completions!;
-    const folders = /filter-atlas merge ((?:\S+ )+)--output (\S+)/.exec(mergeLine)!;
-    expect(folders[1].trim().split(' ')).toEqual(Array.from({ length: n }, (_, i) => `/data/shards/${i}`));
-    const wait = merge.spec!.template!.spec.initContainers![0];
-    expect(wait.command).toEqual(['node', 'deploy/kubernetes/wait-for-job.mjs', shards.metadata.name]);
-    const claims = (job: Resource) => job.spec!.template!.spec.volumes!.map((v) => v.persistentVolumeClaim?.claimName);
-    expect(claims(merge)).toEqual(claims(shards));
-    expect(resources.some((r) => r.kind === 'PersistentVolumeClaim' && r.metadata.name === claims(shards)[0])).toBe(true);
-    // The wait reads the Job through the merge pod's service account.
-    const account = merge.spec!.template!.spec.serviceAccountName!;
-    const binding = resources.find((r) => r.kind === 'RoleBinding' && r.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === account))!;
-    const role = resources.find((r) => r.kind === 'Role' && r.metadata.name === binding.roleRef!.name)!;
-    expect(role.rules).toContainEqual({ apiGroups: ['batch'], resources: ['jobs'], verbs: expect.arrayContaining(['get']) });
-  });
-
-  it('waits for a Job that completed or failed, not one still running', async () => {
-    const { jobEnded } = (await import(resolve(root, 'deploy/kubernetes/wait-for-job.mjs'))) as { jobEnded: (job: unknown) => boolean };
-    expect(jobEnded({ status: { conditions: [{ type: 'Complete', status: 'True' }] } })).toBe(true);
-    expect(jobEnded({ status: { conditions: [{ type: 'FailureTarget', status: 'True' }, { type: 'Failed', status: 'True' }] } })).toBe(true);
-    expect(jobEnded({ status: { active: 3 } })).toBe(false);
-    expect(jobEnded({ status: { conditions: [{ type: 'Complete', status: 'False' }] } })).toBe(false);
+    const build = shardLines.find((l) => l.includes('filter-atlas build'))!;
+    expect(build).toContain('--atlas "$ATLAS_VERSION" --title "$ATLAS_TITLE"');
+    expect(build).toContain('--output "$dir"');
+    expect(shardLines.some((l) => l.includes('node deploy/nightly-versions.mjs adopt "$dir" "$ATLAS_ID" "$ATLAS_VERSION"'))).toBe(true);
+    expect(shardLines.some((l) => l.includes('node deploy/nightly-versions.mjs clear-store "$dir"'))).toBe(true);
+    // The image is the repository's (deploy/Dockerfile builds it, with deploy/ inside).
+    expect(readFileSync(resolve(root, 'deploy/Dockerfile'), 'utf8')).toMatch(/^COPY \. \.$/m);
   });
 });
