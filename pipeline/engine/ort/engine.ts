@@ -10,7 +10,7 @@ import { SizedGraphs, type SizedGraph } from '../../model/sized.js';
 import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient, PlacementReport } from '../engine.js';
 import { featureMapsOf } from '../layer-output.js';
 import { layerChannels } from '../../model/layers.js';
-import { buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, buildRowAttributionProgram, type Program } from './programs.js';
+import { BATCH_DIM, buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, buildRowAttributionProgram, emissionFor, type EmitOptions, type Program } from './programs.js';
 import { checkEarlier, checkLength, checkRowImages } from '../checks.js';
 import { planFor, resolveLayers } from './plan.js';
 import { finishProfile, startProfile, type PendingProfile } from './placement.js';
@@ -48,6 +48,8 @@ class OrtEngine implements Engine {
   /** FLOPs of one run of each program (by key) from its profiled first run, and the batch it ran: Engine.flopsComputed. */
   private readonly runFlops = new Map<string, { flops: number; units: number }>();
   private flops = 0;
+  /** The programs' emission for this engine's provider (programs.ts, EmitOptions). */
+  private readonly emission: EmitOptions;
 
   constructor(
     private readonly model: CnnModel,
@@ -58,6 +60,7 @@ class OrtEngine implements Engine {
     this.info = { name: 'ort', device: runtime.device, deviceKind: runtime.provider, ...(runtime.selection ? { selection: runtime.selection } : {}) };
     this.sessions = new SessionCache(maxSessions);
     this.sized = new SizedGraphs(model);
+    this.emission = emissionFor(runtime.provider);
   }
 
   async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
@@ -87,7 +90,7 @@ class OrtEngine implements Engine {
     const { ort } = this.runtime;
     const [objective, gradient] = await this.run(
       key,
-      () => buildGradientProgram(this.model, sized, node.name),
+      () => buildGradientProgram(this.model, sized, node.name, BATCH_DIM, this.emission),
       (inputs) => ({
         [inputs.image]: this.imageTensor(batch),
         [inputs.weights!]: new ort.Tensor('float32', channelWeights, [batch.n, channels]),
@@ -105,7 +108,7 @@ class OrtEngine implements Engine {
     checkLength(`gradient of layer ${JSON.stringify(layer)}`, dims, layerGradient);
     const [activation, gradient] = await this.run(
       `backward|${node.name}|${sized.size.join('x')}`,
-      () => buildBackwardProgram(this.model, sized, node.name),
+      () => buildBackwardProgram(this.model, sized, node.name, BATCH_DIM, this.emission),
       (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.layerGradient!]: new this.runtime.ort.Tensor('float32', layerGradient, dims) }),
       batch.n,
     );
@@ -121,7 +124,7 @@ class OrtEngine implements Engine {
     checkLength(`channel weights for layer ${JSON.stringify(layer)}`, [batch.n, channels], channelWeights);
     const [objective, attribution] = await this.run(
       `attribution|${node.name}|${source.name}|${sized.size.join('x')}`,
-      () => buildAttributionProgram(this.model, sized, node.name, source.name),
+      () => buildAttributionProgram(this.model, sized, node.name, source.name, BATCH_DIM, this.emission),
       (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.weights!]: new this.runtime.ort.Tensor('float32', channelWeights, [batch.n, channels]) }),
       batch.n,
     );
@@ -140,7 +143,7 @@ class OrtEngine implements Engine {
     const { ort } = this.runtime;
     const [objective, attribution] = await this.run(
       `attribution-rows|${node.name}|${source.name}|${sized.size.join('x')}`,
-      () => buildRowAttributionProgram(this.model, sized, node.name, source.name),
+      () => buildRowAttributionProgram(this.model, sized, node.name, source.name, this.emission),
       (inputs) => ({
         [inputs.image]: this.imageTensor(batch),
         [inputs.rowImages!]: new ort.Tensor('int64', BigInt64Array.from(rowImages, (i) => BigInt(i)), [rows]),

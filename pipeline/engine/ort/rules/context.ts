@@ -21,6 +21,14 @@ export interface LowerContext {
   setPoolIndices(indices: string): void;
 }
 
+/**
+ * How a max pool's input gradient is emitted. `indices`: MaxPool's Indices output placed by MaxUnpool
+ * (or ScatterElements where windows overlap), what the CPU provider runs and the atlas pictures were
+ * made with. `windows`: each window offset compared with the pooled maximum (max-pool-windows.ts),
+ * with ops every GPU provider has kernels for; no Indices, no shape arithmetic.
+ */
+export type MaxPoolGradient = 'indices' | 'windows';
+
 export interface GradContext extends LowerContext {
   /** The node's forward output tensor. */
   output: string;
@@ -28,8 +36,9 @@ export interface GradContext extends LowerContext {
   dy: string;
   /** Which inputs need a gradient (computed tensors; constants do not). */
   needs: boolean[];
-  /** The max pool's indices tensor recorded by the forward rule. */
+  /** The max pool's indices tensor recorded by the forward rule (`indices` emission only). */
   poolIndices(): string;
+  maxPoolGradient: MaxPoolGradient;
 }
 
 export interface OrtRule<K extends OpKind> {
