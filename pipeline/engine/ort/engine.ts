@@ -40,6 +40,8 @@ function checkBatch(batch: ImageBatch): void {
   }
 }
 
+const tensorBytes = (tensors: readonly Tensor[]): number => tensors.reduce((sum, t) => sum + (t.data as ArrayBufferView).byteLength, 0);
+
 class OrtEngine implements Engine {
   readonly info: EngineInfo;
   /** With each session: its program's names, and its profile until the first run has reported the placement. */
@@ -195,18 +197,22 @@ class OrtEngine implements Engine {
       }
     };
     return this.sessions.with(key, create, async (session) => {
-      const results = await session.run(feeds(session.program.inputs), session.program.outputs);
+      const inputs = feeds(session.program.inputs);
+      const results = await session.run(inputs, session.program.outputs);
+      const outputs = session.program.outputs.map((name) => results[name]);
       const { profile } = session;
       if (profile) {
         // One profiled run says where every node ran; later runs are not slowed by profiling.
         session.profile = undefined;
         const report = await finishProfile(key, session, profile);
         if (!this.runFlops.has(key)) this.runFlops.set(key, { flops: Object.values(report.providers).reduce((sum, p) => sum + p.flops, 0), units });
+        // Inputs are host tensors and outputs come back as host tensors: on a GPU, each crosses once per run.
+        if (this.runtime.provider !== 'cpu') report.transfers = { toDevice: tensorBytes(Object.values(inputs)), toHost: tensorBytes(outputs) };
         this.onPlacement?.(report);
       }
       const counted = this.runFlops.get(key);
       if (counted) this.flops += (counted.flops * units) / counted.units;
-      return session.program.outputs.map((name) => results[name]);
+      return outputs;
     });
   }
 }
