@@ -37,7 +37,7 @@ export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan:
   const gradientOf = (name: string): string | undefined => {
     const parts = contributions.get(name);
     if (!parts) return undefined;
-    return parts.length === 1 ? parts[0] : builder.op('Sum', parts, `${name}/grad_total`);
+    return parts.length === 1 ? parts[0] : builder.sum(parts, `${name}/grad_total`);
   };
   const computed = (name: string) => name === INPUT || sized.shapes.get(name)!.batched;
   // Check the whole path first so an unsupported op fails before any node is emitted.

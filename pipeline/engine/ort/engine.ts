@@ -70,7 +70,7 @@ class OrtEngine implements Engine {
     const sized = this.at([batch.height, batch.width], layers);
     const nodes = resolveLayers(sized.graph, layers);
     const key = `forward|${nodes.map((n) => n.name).join('\u0000')}|${sized.size.join('x')}`;
-    const results = await this.run(key, () => buildForwardProgram(this.model, sized, layers), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }), batch.n);
+    const results = await this.run(key, () => buildForwardProgram(this.model, sized, layers, BATCH_DIM, this.emission), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }), batch.n);
     const byNode = new Map(nodes.map((node, i) => [node.name, featureMapsOf(results[i].data as Float32Array, results[i].dims as number[])]));
     // Answer under the names the caller used (a name and its alias may both be asked for).
     return new Map(layers.map((layer) => [layer, byNode.get(resolveLayers(sized.graph, [layer])[0].name)!]));

@@ -22,15 +22,18 @@ export const ROWS_DIM = 'R';
 
 /**
  * How the programs with a backward pass are emitted for the provider that runs them. The CPU
- * provider keeps the emission the atlas pictures were made with (`indices`); a GPU provider gets
- * `windows`, whose every node has a GPU kernel (rules/max-pool-windows.ts).
+ * provider keeps the emission the atlas pictures were made with; a GPU provider gets one whose
+ * every node has a GPU kernel: max-pool gradients by window offsets (rules/max-pool-windows.ts) and
+ * sums as Adds.
  */
 export interface EmitOptions {
   maxPoolGradient: MaxPoolGradient;
+  /** n-ary sums (residual adds, a gradient's contributions) as binary Adds (onnx-builder.ts). */
+  sumAsAdds: boolean;
 }
 
-export const CPU_EMISSION: EmitOptions = { maxPoolGradient: 'indices' };
-export const GPU_EMISSION: EmitOptions = { maxPoolGradient: 'windows' };
+export const CPU_EMISSION: EmitOptions = { maxPoolGradient: 'indices', sumAsAdds: false };
+export const GPU_EMISSION: EmitOptions = { maxPoolGradient: 'windows', sumAsAdds: true };
 
 /** The emission for a provider (see EmitOptions). */
 export const emissionFor = (provider: string): EmitOptions => (provider === 'cpu' ? CPU_EMISSION : GPU_EMISSION);
@@ -47,11 +50,11 @@ export interface ForwardProgram extends Program {
   nodes: string[];
 }
 
-export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: readonly string[], batch: number | string = BATCH_DIM): ForwardProgram {
+export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: readonly string[], batch: number | string = BATCH_DIM, emission: EmitOptions = CPU_EMISSION): ForwardProgram {
   const { graph, shapes, size } = sized;
   const targets = resolveLayers(graph, layers);
   const plan = planFor(graph, targets);
-  const builder = new OnnxGraphBuilder();
+  const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [batch, 3, size[0], size[1]]);
   const lowered = emitForward(builder, model, sized, plan, image, false);
   const outputs = targets.map((node) => {
@@ -81,7 +84,7 @@ function emitObjective(builder: OnnxGraphBuilder, activation: string, layerShape
 
 /** The forward pass of what `nodes` depend on, with max-pool indices where the backward pass uses them. */
 function start(model: CnnModel, sized: SizedGraph, nodes: GraphNode[], batch: number | string, emission: EmitOptions) {
-  const builder = new OnnxGraphBuilder();
+  const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [batch, 3, sized.size[0], sized.size[1]]);
   const plan = planFor(sized.graph, nodes);
   const lowered = emitForward(builder, model, sized, plan, image, emission.maxPoolGradient === 'indices');
@@ -154,7 +157,7 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
   const layerShape = sized.shapes.get(target.name)!;
   const sourceShape = sized.shapes.get(source.name)!;
-  const builder = new OnnxGraphBuilder();
+  const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [BATCH_DIM, 3, sized.size[0], sized.size[1]]);
   const plan = planFor(sized.graph, [target, source]);
   // Max-pool indices only after `from`: the backward pass stops there.

@@ -155,7 +155,7 @@ export const gelu = unary<'gelu'>(
 );
 
 export const add: OrtRule<'add'> = {
-  forward: (_op, { builder, name, inputs }) => (inputs.length === 1 ? builder.op('Identity', inputs, name) : builder.op('Sum', inputs, name)),
+  forward: (_op, { builder, name, inputs }) => (inputs.length === 1 ? builder.op('Identity', inputs, name) : builder.sum(inputs, name)),
   backward: (_op, ctx) => ctx.inShapes.map((shape, i) => (ctx.needs[i] ? sumToShape(ctx, ctx.dy, shape, `${ctx.name}/grad_input${i}`) : undefined)),
 };
 

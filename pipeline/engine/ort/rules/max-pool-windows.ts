@@ -106,5 +106,5 @@ function placeByOffset(ctx: GradContext, op: OpOf<'maxPool'>, parts: string[]): 
     for (let c = 0; c < input.channels; c++) oneHot[c * kh * kw + k] = 1;
     return builder.op('ConvTranspose', [part, builder.floatTensor(`${name}.offset_${k}.kernel`, oneHot, [input.channels, 1, kh, kw])], `${name}/offset_${k}/placed`, attributes);
   });
-  return placed.length === 1 ? placed[0] : builder.op('Sum', placed, `${name}/grad_input`);
+  return placed.length === 1 ? placed[0] : builder.sum(placed, `${name}/grad_input`);
 }
