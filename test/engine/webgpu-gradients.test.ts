@@ -4,9 +4,8 @@
  * provider's within 1e-4 of the largest value, for darknet-tiny at two layers, VGG16-BN (generated
  * weights) at layer 42 at 64 px, and four torchvision classifiers from the operator tests (max-pool:
  * resnet18; depthwise convs: mobilenet_v2; squeeze-excitation: efficientnet_b0; LayerNorm:
- * convnext_tiny). The GPU emission (programs.ts) puts every node of the darknet-tiny, VGG16-BN and
- * resnet18 gradient programs on WebGPU, with no copy inside the program; and its max-pool gradient
- * routes ties as PyTorch's does. Outside CI a machine without chromium skips this; CI installs chromium.
+ * convnext_tiny). The GPU emission (programs.ts) puts every node of each of these gradient programs
+ * on WebGPU, with no copy inside the program; and its max-pool gradient routes ties as PyTorch's does. Outside CI a machine without chromium skips this; CI installs chromium.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,32 +33,24 @@ interface Case {
   load: () => Promise<CnnModel>;
   layer: string;
   size: [number, number];
-  /** Every node of the gradient program on WebGPU, no copy inside it (else the placement is only printed). */
-  allOnWebgpu?: boolean;
 }
 
-const torchvision = (arch: string, layer: string, allOnWebgpu?: boolean): Case => ({
-  name: `${arch} (torchvision, opset 17)`,
-  load: () => loadModel(join(fixtures!.dir, `${arch}-opset17.onnx`)),
-  layer,
-  size: [81, 81],
-  allOnWebgpu,
-});
+const torchvision = (arch: string, layer: string): Case => ({ name: `${arch} (torchvision, opset 17)`, load: () => loadModel(join(fixtures!.dir, `${arch}-opset17.onnx`)), layer, size: [81, 81] });
 
 const cases: Case[] = [
-  { name: 'darknet-tiny', load: () => loadModel('darknet-tiny'), layer: 'leaky_re_lu_6', size: [56, 56], allOnWebgpu: true },
+  { name: 'darknet-tiny', load: () => loadModel('darknet-tiny'), layer: 'leaky_re_lu_6', size: [56, 56] },
   // 67 px: ceil-mode pool windows hang past the edge.
-  { name: 'darknet-tiny', load: () => loadModel('darknet-tiny'), layer: 'conv2d_16', size: [67, 67], allOnWebgpu: true },
-  { name: 'vgg16_bn (generated weights)', load: () => randomVgg16Bn(), layer: '42', size: [64, 64], allOnWebgpu: true },
+  { name: 'darknet-tiny', load: () => loadModel('darknet-tiny'), layer: 'conv2d_16', size: [67, 67] },
+  { name: 'vgg16_bn (generated weights)', load: () => randomVgg16Bn(), layer: '42', size: [64, 64] },
   // A 3x3/2 padded max pool: overlapping windows.
-  torchvision('resnet18', 'layer2', true),
+  torchvision('resnet18', 'layer2'),
   torchvision('mobilenet_v2', 'features.7'),
   torchvision('efficientnet_b0', 'features.4'),
   torchvision('convnext_tiny', 'features.3'),
 ];
 
 describe.skipIf(!present && !process.env.CI)('gradient programs on WebGPU (SwiftShader) against the CPU provider', () => {
-  it.each(cases)('$name at $layer, $size.0 px', async ({ load, layer, size, allOnWebgpu }) => {
+  it.each(cases)('$name at $layer, $size.0 px', async ({ load, layer, size }) => {
     expect(present, `${ICD} (Debian's chromium package)`).toBe(true);
     const model = await load();
     const batch = randomImages(2, size, 5);
@@ -89,10 +80,8 @@ describe.skipIf(!present && !process.env.CI)('gradient programs on WebGPU (Swift
     const imageBytes = 4 * 2 * 3 * size[0] * size[1];
     // In: the images and the channel weights; out: the objective and the input gradient.
     expect(placement.transfers).toEqual({ toDevice: imageBytes + 4 * weights.length, toHost: 4 * 2 + imageBytes });
-    if (allOnWebgpu) {
-      expect(Object.keys(placement.providers), formatPlacement(placement)).toEqual(['webgpu']);
-      expect(placement.copies).toEqual({ nodes: 0, bytes: 0 });
-    }
+    expect(Object.keys(placement.providers), formatPlacement(placement)).toEqual(['webgpu']);
+    expect(placement.copies).toEqual({ nodes: 0, bytes: 0 });
   });
 });
 
