@@ -7,7 +7,7 @@
  *    every pool shape of the synthetic graphs (ceil and floor, padded, overlapping), on noise and on
  *    flat images full of ties, and routes ties to the first maximum in row-major window order, as
  *    MaxUnpool and PyTorch do;
- *  - its programs hold no op the WebGPU provider lacks (n-ary sums are emitted as Adds) and no shape
+ *  - its programs hold no op the WebGPU provider lacks (n-ary sums as Adds, LeakyReLU's slope by a mask) and no shape
  *    arithmetic.
  * test/engine/webgpu-gradients.test.ts runs the same programs on the WebGPU provider.
  */
@@ -186,7 +186,7 @@ describe('the GPU emission', () => {
 
   it('has no op the WebGPU provider lacks and no shape arithmetic, in every program with a backward pass', async () => {
     // Ops the WebGPU provider of onnxruntime-node 1.30 has no kernel for.
-    const lacking = ['MaxUnpool', 'ScatterElements', 'Sum'];
+    const lacking = ['MaxUnpool', 'ScatterElements', 'Sum', 'Sign'];
     const shapeArithmetic = ['Shape', 'Size', 'Gather', 'ConstantOfShape', 'Range', 'Squeeze'];
     const tiny = await loadModel('darknet-tiny');
     for (const [model, size, layer, from] of [

@@ -13,7 +13,7 @@ import { emitBackward } from './emit-backward.js';
 import { dimsOf, emitForward, emitNodes, type Lowered } from './emit-forward.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
 import { planFor, resolveLayers } from './plan.js';
-import type { MaxPoolGradient } from './rules/context.js';
+import type { GradientForms } from './rules/context.js';
 
 /** The symbolic batch dimension: one session serves every batch size. */
 export const BATCH_DIM = 'N';
@@ -23,17 +23,16 @@ export const ROWS_DIM = 'R';
 /**
  * How the programs with a backward pass are emitted for the provider that runs them. The CPU
  * provider keeps the emission the atlas pictures were made with; a GPU provider gets one whose
- * every node has a GPU kernel: max-pool gradients by window offsets (rules/max-pool-windows.ts) and
- * sums as Adds.
+ * every node has a GPU kernel: max-pool gradients by window offsets (rules/max-pool-windows.ts),
+ * LeakyReLU's slope by a mask, and sums as Adds.
  */
-export interface EmitOptions {
-  maxPoolGradient: MaxPoolGradient;
+export interface EmitOptions extends GradientForms {
   /** n-ary sums (residual adds, a gradient's contributions) as binary Adds (onnx-builder.ts). */
   sumAsAdds: boolean;
 }
 
-export const CPU_EMISSION: EmitOptions = { maxPoolGradient: 'indices', sumAsAdds: false };
-export const GPU_EMISSION: EmitOptions = { maxPoolGradient: 'windows', sumAsAdds: true };
+export const CPU_EMISSION: EmitOptions = { maxPoolGradient: 'indices', leakyReluSlope: 'sign', sumAsAdds: false };
+export const GPU_EMISSION: EmitOptions = { maxPoolGradient: 'windows', leakyReluSlope: 'mask', sumAsAdds: true };
 
 /** The emission for a provider (see EmitOptions). */
 export const emissionFor = (provider: string): EmitOptions => (provider === 'cpu' ? CPU_EMISSION : GPU_EMISSION);
@@ -97,7 +96,7 @@ export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: 
   const { builder, image, plan, lowered } = start(model, sized, [target], batch, emission);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
-  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission.maxPoolGradient);
+  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
   builder.output(objective, [batch]);
   builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
   return { bytes: builder.encode(`${model.name} gradient of ${target.name}`), inputs: { image, weights }, outputs: [objective, gradient] };
@@ -113,7 +112,7 @@ export function buildBackwardProgram(model: CnnModel, sized: SizedGraph, layer: 
   const { builder, image, plan, lowered } = start(model, sized, [target], batch, emission);
   const dLayer = builder.input('layer_gradient', dimsOf(layerShape, batch));
   const activation = builder.op('Identity', [lowered.tensors.get(target.name)!], 'layer_output');
-  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission.maxPoolGradient);
+  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
   builder.output(activation, dimsOf(layerShape, batch));
   builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
   return { bytes: builder.encode(`${model.name} backward of ${target.name}`), inputs: { image, layerGradient: dLayer }, outputs: [activation, gradient] };
@@ -131,7 +130,7 @@ export function buildAttributionProgram(model: CnnModel, sized: SizedGraph, laye
   const { builder, image, plan, lowered } = start(model, sized, [target, source], batch, emission);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
-  const dSource = emitBackward(builder, sized, plan, lowered, target, dLayer, { stopAt: source.name }, emission.maxPoolGradient);
+  const dSource = emitBackward(builder, sized, plan, lowered, target, dLayer, { stopAt: source.name }, emission);
   const attribution = emitAttribution(builder, lowered.tensors.get(source.name)!, dSource, sourceShape);
   builder.output(objective, [batch]);
   builder.output(attribution, [batch, sourceShape.dims[0]]);
@@ -169,7 +168,7 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
   const rows = gatherRows(builder, sized, perImage, rowImages, withIndices);
   const weights = builder.input('channel_weights', [ROWS_DIM, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, rows.tensors.get(target.name)!, layerShape, weights);
-  const dSource = emitBackward(builder, sized, plan, rows, target, dLayer, { stopAt: source.name }, emission.maxPoolGradient);
+  const dSource = emitBackward(builder, sized, plan, rows, target, dLayer, { stopAt: source.name }, emission);
   const attribution = emitAttribution(builder, rows.tensors.get(source.name)!, dSource, sourceShape);
   builder.output(objective, [ROWS_DIM]);
   builder.output(attribution, [ROWS_DIM, sourceShape.dims[0]]);

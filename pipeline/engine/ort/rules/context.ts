@@ -29,7 +29,19 @@ export interface LowerContext {
  */
 export type MaxPoolGradient = 'indices' | 'windows';
 
-export interface GradContext extends LowerContext {
+/**
+ * LeakyReLU's slope: `sign`, Clip(Sign(y), alpha, 1) (the CPU's, elementwise.ts); `mask`,
+ * Where(y > 0, dy, alpha dy), the same values with ops every GPU provider has (WebGPU has no Sign).
+ */
+export type LeakyReluSlope = 'sign' | 'mask';
+
+/** The backward rules that have more than one form, and the form to emit (programs.ts chooses by provider). */
+export interface GradientForms {
+  maxPoolGradient: MaxPoolGradient;
+  leakyReluSlope: LeakyReluSlope;
+}
+
+export interface GradContext extends LowerContext, GradientForms {
   /** The node's forward output tensor. */
   output: string;
   /** d objective / d output. */
@@ -38,7 +50,6 @@ export interface GradContext extends LowerContext {
   needs: boolean[];
   /** The max pool's indices tensor recorded by the forward rule (`indices` emission only). */
   poolIndices(): string;
-  maxPoolGradient: MaxPoolGradient;
 }
 
 export interface OrtRule<K extends OpKind> {
