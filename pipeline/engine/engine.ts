@@ -60,6 +60,11 @@ export interface PlacementReport {
   providers: Record<string, { nodes: number; flops: number }>;
   /** Host <-> device copies ONNX Runtime inserted between providers: count and bytes per run. */
   copies: { nodes: number; bytes: number };
+  /**
+   * On a GPU provider, the bytes of the program's inputs (host -> device) and outputs (device -> host)
+   * per run: ONNX Runtime copies them at the run's edges, outside the profile. Absent on the CPU.
+   */
+  transfers?: { toDevice: number; toHost: number };
   /** Op types of the nodes left on the CPU while a GPU provider ran the rest, with counts. */
   cpuOps: Record<string, number>;
 }

@@ -10,7 +10,7 @@ import type { SizedGraph } from '../../model/sized.js';
 import type { OnnxGraphBuilder } from './onnx-builder.js';
 import type { Plan } from './plan.js';
 import { lowerContext, type Lowered } from './emit-forward.js';
-import { perChannel, type OrtRule } from './rules/context.js';
+import { perChannel, type GradientForms, type OrtRule } from './rules/context.js';
 import { DIFFERENTIABLE_OPS, ORT_RULES } from './rules/index.js';
 
 export { DIFFERENTIABLE_OPS };
@@ -29,14 +29,15 @@ export type BackwardEnd = { invStd: readonly number[] } | { stopAt: string };
 
 /**
  * Emits d objective / d image (or d objective / d `stopAt`'s output) for `layerNode`, given
- * d objective / d layer output. Returns the gradient tensor.
+ * d objective / d layer output. Returns the gradient tensor. `forms`: see GradientForms (a
+ * `maxPoolGradient` of `indices` needs the forward emitted with max-pool indices).
  */
-export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan: Plan, lowered: Lowered, layerNode: GraphNode, dLayer: string, end: BackwardEnd): string {
+export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan: Plan, lowered: Lowered, layerNode: GraphNode, dLayer: string, end: BackwardEnd, forms: GradientForms): string {
   const contributions = new Map<string, string[]>([[layerNode.name, [dLayer]]]);
   const gradientOf = (name: string): string | undefined => {
     const parts = contributions.get(name);
     if (!parts) return undefined;
-    return parts.length === 1 ? parts[0] : builder.op('Sum', parts, `${name}/grad_total`);
+    return parts.length === 1 ? parts[0] : builder.sum(parts, `${name}/grad_total`);
   };
   const computed = (name: string) => name === INPUT || sized.shapes.get(name)!.batched;
   // Check the whole path first so an unsupported op fails before any node is emitted.
@@ -59,6 +60,8 @@ export function emitBackward(builder: OnnxGraphBuilder, sized: SizedGraph, plan:
       dy,
       needs: inputs.map(computed),
       poolIndices: () => lowered.poolIndices.get(node.name)!,
+      maxPoolGradient: forms.maxPoolGradient,
+      leakyReluSlope: forms.leakyReluSlope,
     });
     grads.forEach((dx, i) => {
       if (dx !== undefined) contributions.set(inputs[i], [...(contributions.get(inputs[i]) ?? []), dx]);

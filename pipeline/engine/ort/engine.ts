@@ -10,7 +10,7 @@ import { SizedGraphs, type SizedGraph } from '../../model/sized.js';
 import type { Engine, EngineInfo, EngineOptions, FeatureMaps, ImageBatch, ObjectiveGradient, PlacementReport } from '../engine.js';
 import { featureMapsOf } from '../layer-output.js';
 import { layerChannels } from '../../model/layers.js';
-import { buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, buildRowAttributionProgram, type Program } from './programs.js';
+import { BATCH_DIM, buildAttributionProgram, buildBackwardProgram, buildForwardProgram, buildGradientProgram, buildRowAttributionProgram, emissionFor, type EmitOptions, type Program } from './programs.js';
 import { checkEarlier, checkLength, checkRowImages } from '../checks.js';
 import { planFor, resolveLayers } from './plan.js';
 import { finishProfile, startProfile, type PendingProfile } from './placement.js';
@@ -40,6 +40,8 @@ function checkBatch(batch: ImageBatch): void {
   }
 }
 
+const tensorBytes = (tensors: readonly Tensor[]): number => tensors.reduce((sum, t) => sum + (t.data as ArrayBufferView).byteLength, 0);
+
 class OrtEngine implements Engine {
   readonly info: EngineInfo;
   /** With each session: its program's names, and its profile until the first run has reported the placement. */
@@ -48,6 +50,8 @@ class OrtEngine implements Engine {
   /** FLOPs of one run of each program (by key) from its profiled first run, and the batch it ran: Engine.flopsComputed. */
   private readonly runFlops = new Map<string, { flops: number; units: number }>();
   private flops = 0;
+  /** The programs' emission for this engine's provider (programs.ts, EmitOptions). */
+  private readonly emission: EmitOptions;
 
   constructor(
     private readonly model: CnnModel,
@@ -58,6 +62,7 @@ class OrtEngine implements Engine {
     this.info = { name: 'ort', device: runtime.device, deviceKind: runtime.provider, ...(runtime.selection ? { selection: runtime.selection } : {}) };
     this.sessions = new SessionCache(maxSessions);
     this.sized = new SizedGraphs(model);
+    this.emission = emissionFor(runtime.provider);
   }
 
   async forward(batch: ImageBatch, layers: readonly string[]): Promise<Map<string, FeatureMaps>> {
@@ -65,7 +70,7 @@ class OrtEngine implements Engine {
     const sized = this.at([batch.height, batch.width], layers);
     const nodes = resolveLayers(sized.graph, layers);
     const key = `forward|${nodes.map((n) => n.name).join('\u0000')}|${sized.size.join('x')}`;
-    const results = await this.run(key, () => buildForwardProgram(this.model, sized, layers), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }), batch.n);
+    const results = await this.run(key, () => buildForwardProgram(this.model, sized, layers, BATCH_DIM, this.emission), (inputs) => ({ [inputs.image]: this.imageTensor(batch) }), batch.n);
     const byNode = new Map(nodes.map((node, i) => [node.name, featureMapsOf(results[i].data as Float32Array, results[i].dims as number[])]));
     // Answer under the names the caller used (a name and its alias may both be asked for).
     return new Map(layers.map((layer) => [layer, byNode.get(resolveLayers(sized.graph, [layer])[0].name)!]));
@@ -87,7 +92,7 @@ class OrtEngine implements Engine {
     const { ort } = this.runtime;
     const [objective, gradient] = await this.run(
       key,
-      () => buildGradientProgram(this.model, sized, node.name),
+      () => buildGradientProgram(this.model, sized, node.name, BATCH_DIM, this.emission),
       (inputs) => ({
         [inputs.image]: this.imageTensor(batch),
         [inputs.weights!]: new ort.Tensor('float32', channelWeights, [batch.n, channels]),
@@ -105,7 +110,7 @@ class OrtEngine implements Engine {
     checkLength(`gradient of layer ${JSON.stringify(layer)}`, dims, layerGradient);
     const [activation, gradient] = await this.run(
       `backward|${node.name}|${sized.size.join('x')}`,
-      () => buildBackwardProgram(this.model, sized, node.name),
+      () => buildBackwardProgram(this.model, sized, node.name, BATCH_DIM, this.emission),
       (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.layerGradient!]: new this.runtime.ort.Tensor('float32', layerGradient, dims) }),
       batch.n,
     );
@@ -121,7 +126,7 @@ class OrtEngine implements Engine {
     checkLength(`channel weights for layer ${JSON.stringify(layer)}`, [batch.n, channels], channelWeights);
     const [objective, attribution] = await this.run(
       `attribution|${node.name}|${source.name}|${sized.size.join('x')}`,
-      () => buildAttributionProgram(this.model, sized, node.name, source.name),
+      () => buildAttributionProgram(this.model, sized, node.name, source.name, BATCH_DIM, this.emission),
       (inputs) => ({ [inputs.image]: this.imageTensor(batch), [inputs.weights!]: new this.runtime.ort.Tensor('float32', channelWeights, [batch.n, channels]) }),
       batch.n,
     );
@@ -140,7 +145,7 @@ class OrtEngine implements Engine {
     const { ort } = this.runtime;
     const [objective, attribution] = await this.run(
       `attribution-rows|${node.name}|${source.name}|${sized.size.join('x')}`,
-      () => buildRowAttributionProgram(this.model, sized, node.name, source.name),
+      () => buildRowAttributionProgram(this.model, sized, node.name, source.name, this.emission),
       (inputs) => ({
         [inputs.image]: this.imageTensor(batch),
         [inputs.rowImages!]: new ort.Tensor('int64', BigInt64Array.from(rowImages, (i) => BigInt(i)), [rows]),
@@ -192,18 +197,22 @@ class OrtEngine implements Engine {
       }
     };
     return this.sessions.with(key, create, async (session) => {
-      const results = await session.run(feeds(session.program.inputs), session.program.outputs);
+      const inputs = feeds(session.program.inputs);
+      const results = await session.run(inputs, session.program.outputs);
+      const outputs = session.program.outputs.map((name) => results[name]);
       const { profile } = session;
       if (profile) {
         // One profiled run says where every node ran; later runs are not slowed by profiling.
         session.profile = undefined;
         const report = await finishProfile(key, session, profile);
         if (!this.runFlops.has(key)) this.runFlops.set(key, { flops: Object.values(report.providers).reduce((sum, p) => sum + p.flops, 0), units });
+        // Inputs are host tensors and outputs come back as host tensors: on a GPU, each crosses once per run.
+        if (this.runtime.provider !== 'cpu') report.transfers = { toDevice: tensorBytes(Object.values(inputs)), toHost: tensorBytes(outputs) };
         this.onPlacement?.(report);
       }
       const counted = this.runFlops.get(key);
       if (counted) this.flops += (counted.flops * units) / counted.units;
-      return session.program.outputs.map((name) => results[name]);
+      return outputs;
     });
   }
 }

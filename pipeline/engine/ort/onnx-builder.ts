@@ -43,7 +43,17 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
 /** A symbolic dimension (dynamic axis) or a fixed one. */
 export type Dim = number | string;
 
+export interface BuilderOptions {
+  /**
+   * Emit an n-ary sum as a chain of binary Adds instead of one Sum node: the WebGPU provider has no
+   * Sum kernel (onnxruntime-node 1.30), so a Sum would run on the CPU with copies around it.
+   */
+  sumAsAdds?: boolean;
+}
+
 export class OnnxGraphBuilder {
+  constructor(private readonly options: BuilderOptions = {}) {}
+
   private readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   private readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
   private readonly inputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
@@ -103,6 +113,14 @@ export class OnnxGraphBuilder {
   /** Shorthand for single-output nodes. */
   op(opType: string, inputs: string[], outputHint: string, attributes: Record<string, Attribute> = {}): string {
     return this.node(opType, inputs, [outputHint], attributes)[0];
+  }
+
+  /** The sum of two or more tensors: one Sum node, or Adds left to right (BuilderOptions.sumAsAdds). */
+  sum(inputs: string[], outputHint: string): string {
+    if (!this.options.sumAsAdds) return this.op('Sum', inputs, outputHint);
+    let total = inputs[0];
+    inputs.slice(1).forEach((input, i) => (total = this.op('Add', [total, input], i === inputs.length - 2 ? outputHint : `${outputHint}/partial`)));
+    return total;
   }
 
   encode(graphName: string): Uint8Array {

@@ -13,11 +13,29 @@ import { emitBackward } from './emit-backward.js';
 import { dimsOf, emitForward, emitNodes, type Lowered } from './emit-forward.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
 import { planFor, resolveLayers } from './plan.js';
+import type { GradientForms } from './rules/context.js';
 
 /** The symbolic batch dimension: one session serves every batch size. */
 export const BATCH_DIM = 'N';
 /** The symbolic number of rows of a rows program (rows read images of the batch by index). */
 export const ROWS_DIM = 'R';
+
+/**
+ * How the programs with a backward pass are emitted for the provider that runs them. The CPU
+ * provider keeps the emission the atlas pictures were made with; a GPU provider gets one whose
+ * every node has a GPU kernel: max-pool gradients by window offsets (rules/max-pool-windows.ts),
+ * LeakyReLU's slope by a mask, and sums as Adds.
+ */
+export interface EmitOptions extends GradientForms {
+  /** n-ary sums (residual adds, a gradient's contributions) as binary Adds (onnx-builder.ts). */
+  sumAsAdds: boolean;
+}
+
+export const CPU_EMISSION: EmitOptions = { maxPoolGradient: 'indices', leakyReluSlope: 'sign', sumAsAdds: false };
+export const GPU_EMISSION: EmitOptions = { maxPoolGradient: 'windows', leakyReluSlope: 'mask', sumAsAdds: true };
+
+/** The emission for a provider (see EmitOptions). */
+export const emissionFor = (provider: string): EmitOptions => (provider === 'cpu' ? CPU_EMISSION : GPU_EMISSION);
 
 export interface Program {
   bytes: Uint8Array;
@@ -31,11 +49,11 @@ export interface ForwardProgram extends Program {
   nodes: string[];
 }
 
-export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: readonly string[], batch: number | string = BATCH_DIM): ForwardProgram {
+export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: readonly string[], batch: number | string = BATCH_DIM, emission: EmitOptions = CPU_EMISSION): ForwardProgram {
   const { graph, shapes, size } = sized;
   const targets = resolveLayers(graph, layers);
   const plan = planFor(graph, targets);
-  const builder = new OnnxGraphBuilder();
+  const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [batch, 3, size[0], size[1]]);
   const lowered = emitForward(builder, model, sized, plan, image, false);
   const outputs = targets.map((node) => {
@@ -63,22 +81,22 @@ function emitObjective(builder: OnnxGraphBuilder, activation: string, layerShape
   return { objective, dLayer };
 }
 
-/** The forward pass of what `nodes` depend on, with max-pool indices for the backward pass. */
-function start(model: CnnModel, sized: SizedGraph, nodes: GraphNode[], batch: number | string) {
-  const builder = new OnnxGraphBuilder();
+/** The forward pass of what `nodes` depend on, with max-pool indices where the backward pass uses them. */
+function start(model: CnnModel, sized: SizedGraph, nodes: GraphNode[], batch: number | string, emission: EmitOptions) {
+  const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [batch, 3, sized.size[0], sized.size[1]]);
   const plan = planFor(sized.graph, nodes);
-  const lowered = emitForward(builder, model, sized, plan, image, true);
+  const lowered = emitForward(builder, model, sized, plan, image, emission.maxPoolGradient === 'indices');
   return { builder, image, plan, lowered };
 }
 
-export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM): Program {
+export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM, emission: EmitOptions = CPU_EMISSION): Program {
   const [target] = resolveLayers(sized.graph, [layer]);
   const layerShape = sized.shapes.get(target.name)!;
-  const { builder, image, plan, lowered } = start(model, sized, [target], batch);
+  const { builder, image, plan, lowered } = start(model, sized, [target], batch, emission);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
-  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) });
+  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
   builder.output(objective, [batch]);
   builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
   return { bytes: builder.encode(`${model.name} gradient of ${target.name}`), inputs: { image, weights }, outputs: [objective, gradient] };
@@ -88,13 +106,13 @@ export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: 
  * (image, d objective / d layer) -> d objective / d image, for an objective computed outside the
  * engine from the layer's output (a vector-Jacobian product), and the layer's output itself.
  */
-export function buildBackwardProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM): Program {
+export function buildBackwardProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM, emission: EmitOptions = CPU_EMISSION): Program {
   const [target] = resolveLayers(sized.graph, [layer]);
   const layerShape = sized.shapes.get(target.name)!;
-  const { builder, image, plan, lowered } = start(model, sized, [target], batch);
+  const { builder, image, plan, lowered } = start(model, sized, [target], batch, emission);
   const dLayer = builder.input('layer_gradient', dimsOf(layerShape, batch));
   const activation = builder.op('Identity', [lowered.tensors.get(target.name)!], 'layer_output');
-  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) });
+  const gradient = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
   builder.output(activation, dimsOf(layerShape, batch));
   builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
   return { bytes: builder.encode(`${model.name} backward of ${target.name}`), inputs: { image, layerGradient: dLayer }, outputs: [activation, gradient] };
@@ -105,14 +123,14 @@ export function buildBackwardProgram(model: CnnModel, sized: SizedGraph, layer: 
  * `from`, sum over space of from[n, i] * d objective[n] / d from[n, i]: how much each of `from`'s
  * channels contributes to the objective (gradient x input attribution).
  */
-export function buildAttributionProgram(model: CnnModel, sized: SizedGraph, layer: string, from: string, batch: number | string = BATCH_DIM): Program {
+export function buildAttributionProgram(model: CnnModel, sized: SizedGraph, layer: string, from: string, batch: number | string = BATCH_DIM, emission: EmitOptions = CPU_EMISSION): Program {
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
   const layerShape = sized.shapes.get(target.name)!;
   const sourceShape = sized.shapes.get(source.name)!;
-  const { builder, image, plan, lowered } = start(model, sized, [target, source], batch);
+  const { builder, image, plan, lowered } = start(model, sized, [target, source], batch, emission);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
-  const dSource = emitBackward(builder, sized, plan, lowered, target, dLayer, { stopAt: source.name });
+  const dSource = emitBackward(builder, sized, plan, lowered, target, dLayer, { stopAt: source.name }, emission);
   const attribution = emitAttribution(builder, lowered.tensors.get(source.name)!, dSource, sourceShape);
   builder.output(objective, [batch]);
   builder.output(attribution, [batch, sourceShape.dims[0]]);
@@ -134,22 +152,23 @@ function emitAttribution(builder: OnnxGraphBuilder, activation: string, dSource:
  * pass (one per objective) runs per row, reading the forward values it needs gathered from the
  * row's image (docs/design.md, "Connected filters").
  */
-export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, layer: string, from: string): Program {
+export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, layer: string, from: string, emission: EmitOptions = CPU_EMISSION): Program {
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
   const layerShape = sized.shapes.get(target.name)!;
   const sourceShape = sized.shapes.get(source.name)!;
-  const builder = new OnnxGraphBuilder();
+  const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [BATCH_DIM, 3, sized.size[0], sized.size[1]]);
   const plan = planFor(sized.graph, [target, source]);
   // Max-pool indices only after `from`: the backward pass stops there.
   const before = new Set(planFor(sized.graph, [source]).nodes.map((n) => n.name));
   const perImage = emitForward(builder, model, sized, plan, image, false, plan.nodes.filter((n) => before.has(n.name)));
-  emitNodes(builder, sized, plan, perImage, plan.nodes.filter((n) => !before.has(n.name)), true);
+  const withIndices = emission.maxPoolGradient === 'indices';
+  emitNodes(builder, sized, plan, perImage, plan.nodes.filter((n) => !before.has(n.name)), withIndices);
   const rowImages = builder.input('row_images', [ROWS_DIM], 'int64');
-  const rows = gatherRows(builder, sized, perImage, rowImages);
+  const rows = gatherRows(builder, sized, perImage, rowImages, withIndices);
   const weights = builder.input('channel_weights', [ROWS_DIM, layerShape.dims[0]]);
   const { objective, dLayer } = emitObjective(builder, rows.tensors.get(target.name)!, layerShape, weights);
-  const dSource = emitBackward(builder, sized, plan, rows, target, dLayer, { stopAt: source.name });
+  const dSource = emitBackward(builder, sized, plan, rows, target, dLayer, { stopAt: source.name }, emission);
   const attribution = emitAttribution(builder, rows.tensors.get(source.name)!, dSource, sourceShape);
   builder.output(objective, [ROWS_DIM]);
   builder.output(attribution, [ROWS_DIM, sourceShape.dims[0]]);
@@ -160,12 +179,16 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
  * The forward values of `perImage` as rows: a value read (by the backward pass) is gathered from
  * the row's image on first use, once. Values without a batch dimension (constants) pass as they
  * are. Max-pool indices are flat positions in the whole N x C x H x W input, so a gathered row's
- * indices move from its image's block to the row's: + (row - image) x C x H x W.
+ * indices move from its image's block to the row's: + (row - image) x C x H x W. Without indices
+ * (`withIndices` false: the `windows` emission), no shift is emitted, and no shape arithmetic.
  */
-function gatherRows(builder: OnnxGraphBuilder, sized: SizedGraph, perImage: Lowered, rowImages: string): Lowered {
-  const count = builder.op('Squeeze', [builder.op('Shape', [rowImages], 'rows/count_1d')], 'rows/count');
-  const positions = builder.op('Range', [builder.int64Tensor('rows.zero', [0], []), count, builder.int64Tensor('rows.one', [1], [])], 'rows/positions');
-  const shift = builder.op('Sub', [positions, rowImages], 'rows/block_shift');
+function gatherRows(builder: OnnxGraphBuilder, sized: SizedGraph, perImage: Lowered, rowImages: string, withIndices: boolean): Lowered {
+  let shift = '';
+  if (withIndices) {
+    const count = builder.op('Squeeze', [builder.op('Shape', [rowImages], 'rows/count_1d')], 'rows/count');
+    const positions = builder.op('Range', [builder.int64Tensor('rows.zero', [0], []), count, builder.int64Tensor('rows.one', [1], [])], 'rows/positions');
+    shift = builder.op('Sub', [positions, rowImages], 'rows/block_shift');
+  }
   const lazy = (source: Map<string, string>, gather: (name: string, tensor: string) => string) => {
     const made = new Map<string, string>();
     return new (class extends Map<string, string> {

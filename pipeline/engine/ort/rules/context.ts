@@ -21,14 +21,34 @@ export interface LowerContext {
   setPoolIndices(indices: string): void;
 }
 
-export interface GradContext extends LowerContext {
+/**
+ * How a max pool's input gradient is emitted. `indices`: MaxPool's Indices output placed by MaxUnpool
+ * (or ScatterElements where windows overlap), what the CPU provider runs and the atlas pictures were
+ * made with. `windows`: each window offset compared with the pooled maximum (max-pool-windows.ts),
+ * with ops every GPU provider has kernels for; no Indices, no shape arithmetic.
+ */
+export type MaxPoolGradient = 'indices' | 'windows';
+
+/**
+ * LeakyReLU's slope: `sign`, Clip(Sign(y), alpha, 1) (the CPU's, elementwise.ts); `mask`,
+ * Where(y > 0, dy, alpha dy), the same values with ops every GPU provider has (WebGPU has no Sign).
+ */
+export type LeakyReluSlope = 'sign' | 'mask';
+
+/** The backward rules that have more than one form, and the form to emit (programs.ts chooses by provider). */
+export interface GradientForms {
+  maxPoolGradient: MaxPoolGradient;
+  leakyReluSlope: LeakyReluSlope;
+}
+
+export interface GradContext extends LowerContext, GradientForms {
   /** The node's forward output tensor. */
   output: string;
   /** d objective / d output. */
   dy: string;
   /** Which inputs need a gradient (computed tensors; constants do not). */
   needs: boolean[];
-  /** The max pool's indices tensor recorded by the forward rule. */
+  /** The max pool's indices tensor recorded by the forward rule (`indices` emission only). */
   poolIndices(): string;
 }
 

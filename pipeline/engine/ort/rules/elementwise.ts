@@ -49,6 +49,8 @@ export const relu: OrtRule<'relu'> = { forward: onnxOp('Relu'), backward: (op, c
  */
 function leakyReluBackward(op: OpOf<'leakyRelu'>, ctx: GradContext): string {
   if (!(op.alpha > 0 && op.alpha <= 1)) return masked(op, ctx);
+  // The same values without Sign (no WebGPU kernel): for 0 < alpha, y > 0 exactly where x > 0, so the mask reads y.
+  if (ctx.leakyReluSlope === 'mask') return masked(op, { ...ctx, inputs: [ctx.output] });
   const { builder, name, dy, output } = ctx;
   const sign = builder.op('Sign', [output], `${name}/sign`);
   const slope = builder.op('Clip', [sign, builder.scalar(`${name}.alpha`, op.alpha), builder.scalar(`${name}.one`, 1)], `${name}/slope`);
@@ -155,7 +157,7 @@ export const gelu = unary<'gelu'>(
 );
 
 export const add: OrtRule<'add'> = {
-  forward: (_op, { builder, name, inputs }) => (inputs.length === 1 ? builder.op('Identity', inputs, name) : builder.op('Sum', inputs, name)),
+  forward: (_op, { builder, name, inputs }) => (inputs.length === 1 ? builder.op('Identity', inputs, name) : builder.sum(inputs, name)),
   backward: (_op, ctx) => ctx.inShapes.map((shape, i) => (ctx.needs[i] ? sumToShape(ctx, ctx.dy, shape, `${ctx.name}/grad_input${i}`) : undefined)),
 };
 

@@ -3,13 +3,15 @@
  * a stride-1 conv's is a Conv with the kernel spatially flipped and in/out channels swapped
  * (measured faster here than ConvTranspose); a strided conv's a ConvTranspose fitted to the input
  * size; a max pool's puts each window's gradient at its argmax (MaxUnpool, or ScatterElements with
- * add where windows overlap); an average pool's spreads it over the window (a depthwise
+ * add where windows overlap; on a GPU provider, by comparing window offsets: max-pool-windows.ts); an average pool's spreads it over the window (a depthwise
  * ConvTranspose of ones) divided as the forward divided.
  */
 import type { OpOf, Pair } from '../../../model/graph.js';
 import type { Shape } from '../../../model/shapes.js';
 import type { OnnxGraphBuilder } from '../onnx-builder.js';
 import type { GradContext, OrtRule } from './context.js';
+import { spatialDims, transposedFit } from './geometry.js';
+import { maxPoolWindowsBackward } from './max-pool-windows.js';
 
 export type ConvOp = OpOf<'conv'>;
 
@@ -40,18 +42,6 @@ export function flippedKernel(op: ConvOp): { data: Float32Array; shape: number[]
   }
   return { data, shape: [op.group * inPerGroup, outPerGroup, kh, kw] };
 }
-
-/**
- * Pads and output_padding so a ConvTranspose maps an (outSize) gradient back to exactly
- * inSize: the full transposed extent is cropped at the end when a ceil-mode window hung
- * past the input, and extended by output_padding when a floor-mode conv dropped a remainder.
- */
-function transposedFit(inSize: number, outSize: number, kernel: number, stride: number, padBegin: number, padEnd: number): { padEnd: number; outputPadding: number } {
-  const full = stride * (outSize - 1) + kernel - padBegin - padEnd;
-  return full >= inSize ? { padEnd: padEnd + (full - inSize), outputPadding: 0 } : { padEnd, outputPadding: inSize - full };
-}
-
-const spatialDims = (shape: Shape) => ({ channels: shape.dims[0], height: shape.dims[1], width: shape.dims[2] });
 
 function convBackward(builder: OnnxGraphBuilder, name: string, op: ConvOp, dy: string, inShape: Shape, outShape: Shape): string {
   const [, , kh, kw] = op.weight.shape;
@@ -162,7 +152,7 @@ export const maxPool: OrtRule<'maxPool'> = {
     ctx.setPoolIndices(indices);
     return output;
   },
-  backward: (op, ctx) => [maxPoolBackward(op, ctx)],
+  backward: (op, ctx) => [ctx.maxPoolGradient === 'windows' ? maxPoolWindowsBackward(op, ctx) : maxPoolBackward(op, ctx)],
 };
 
 export const avgPool: OrtRule<'avgPool'> = {
