@@ -100,7 +100,7 @@ describe('build --model --atlas --title --strict', () => {
     const output = join(work, 'refused');
     const reserved = await cli(['build', config, '--atlas', 'diffs', '--output', output]);
     expect(isUserError(reserved), reserved.stderr).toBe(true);
-    expect(reserved.stderr).toContain('filter-atlas: --atlas: expected an atlas id other than "diffs", received "diffs".');
+    expect(reserved.stderr).toContain('filter-atlas: --atlas: expected an atlas id other than "diffs", "histories", "model-store", received "diffs".');
     const model = await cli(['build', config, '--model', 'darknet-tine', '--output', output]);
     expect(isUserError(model), model.stderr).toBe(true);
     expect(model.stderr).toContain('filter-atlas: --model: expected a built-in model');

@@ -55,7 +55,7 @@ describe('config overrides', () => {
     expect(() => checkOverrides(atlas('a b'))).toThrow('--atlas: expected letters, digits, ".", "_" or "-", received "a b".');
     expect(() => checkOverrides(atlas('../up'))).toThrow('--atlas: expected letters, digits, ".", "_" or "-", received "../up".');
     expect(() => checkOverrides(model(''))).toThrow('--model: expected a non-empty text, received "".');
-    expect(() => checkOverrides(atlas('Diffs'))).toThrow('--atlas: expected an atlas id other than "diffs", received "Diffs". <output>/diffs holds the diffs');
+    expect(() => checkOverrides(atlas('Diffs'))).toThrow('--atlas: expected an atlas id other than "diffs", "histories", "model-store", received "Diffs". <output>/diffs, <output>/histories and <output>/model-store hold other things');
     expect(() => checkOverrides({ ...title(''), ...atlas('v1.2_b-3') })).not.toThrow();
   });
 
