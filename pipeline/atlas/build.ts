@@ -20,20 +20,16 @@ import { methodSummary, type Method } from '../schema/method.js';
 import { ATLAS_SCHEMA_VERSION, type Atlas } from '../schema/atlas.js';
 import { AtlasStore } from './store.js';
 import { visualizeLayer, type VisualRecord } from './stage-visualize.js';
-import { runDatasetStage, type DatasetStageOutput } from './stage-dataset.js';
 import { scanBytesPerImage } from '../dataset/scan.js';
-import { runProbe, type ProbePlan } from './stage-probes.js';
 import { checkBatchMemory, checkScanMemory } from './memory.js';
 import { runWebImages } from './stage-web-images.js';
-import { layerPairs, runConnections } from './stage-connections.js';
-import { runProbeModel } from './stage-probe-model.js';
-import { loadImageForModel } from '../image/load.js';
 import { assembleAtlas, type AtlasFrame } from './assemble.js';
-import { datasetEntry, gatherAssembly, storeReader, type AtlasIndex } from './assembly-inputs.js';
+import { gatherAssembly, storeReader, type AtlasIndex } from './assembly-inputs.js';
 import type { DatasetResult } from './shard-manifest.js';
 import { keyedBatches, startShard, type ShardRun } from './shard-build.js';
 import { formatShard, type ShardSpec } from './shard-spec.js';
 import { countPictures, type AtlasCounts } from './counts.js';
+import { runDatasetUnit } from './dataset-unit.js';
 import { judgeLayers } from './dead-in-layer.js';
 import type { LayerPlan, MethodPlan } from './layer-plan.js';
 import { datasetSize, planBuild, planLine } from './plan.js';
@@ -226,7 +222,6 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
   const pictures = new Map<string, Array<Map<number, VisualRecord>>>(plans.map((p) => [p.name, p.methods.map(() => new Map())]));
   const mainPictures = (layer: string): Map<number, VisualRecord> => pictures.get(layer)![0];
   const withWeb = new Set<string>();
-  let dataset: { source: Dataset; stage: DatasetStageOutput } | undefined;
   // What the dataset unit leaves: what atlas.json and a shard's manifest name of it.
   const result: DatasetResult = { probes: [], skippedProbes: [] };
   // Which records make the atlas, as a shard's manifest names them: atlas.json is gathered from them
@@ -315,94 +310,14 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
     webStage.stop(webComputed - webBefore);
 
     // The dataset scan with its examples, labels and connections, the browser probe model and the
-    // probes are one unit of work: one shard runs them all.
-    if (config.dataset && runsDataset) {
-      const scanStage = clock.start('dataset scan');
-      let scanFigures: StageFigures | undefined;
-      let examplesStage: ReturnType<typeof clock.start> | undefined;
-      let examplesComputed = 0;
-      const folder = await deps.resolveSource(config.dataset.source, signal);
-      let source = await deps.listDataset(folder);
-      if (config.dataset.limit !== undefined && config.dataset.limit < source.images.length) {
-        // The digest names the subset, so a different limit is a different scan.
-        source = { ...source, images: source.images.slice(0, config.dataset.limit), digest: `${source.digest}:first-${config.dataset.limit}` };
-      }
-      const stage = await runDatasetStage({
-        model,
-        engine,
-        store,
-        dataset: source,
-        layers: new Map(plans.map((p) => [p.name, p.filters])),
-        topK: config.dataset.topK,
-        batchSize: config.dataset.batchSize,
-        signal,
-        // The scan ends where the examples' progress starts: one stage each in the figures.
-        progress: (label, total) => {
-          const bar = deps.progress(label, total);
-          if (label !== 'dataset examples') return bar;
-          scanFigures ??= scanStage.stop(0);
-          examplesStage ??= clock.start('dataset examples');
-          return { ...bar, tick: (n = 1, work?: number) => ((examplesComputed += n), bar.tick(n, work)) };
-        },
-      });
-      scanFigures ??= scanStage.stop(0);
-      scanFigures.items = stage.scanned ? source.images.length : 0;
-      examplesStage?.stop(examplesComputed);
-      if (stage.scanned) changed = true;
-      const byFile = new Map(source.images.map((image) => [image.file, image]));
-      const scanned = stage.scan.images.map((file) => byFile.get(file)!);
-      dataset = { source, stage };
-      result.dataset = datasetEntry(config.dataset.source, source, stage.scan.key);
-      const pairs = layerPairs(model, plans);
-      if (pairs.length > 0) {
-        const connectionsStage = clock.start('connections');
-        const stageOutput = await runConnections({
-          model,
-          engine,
-          store,
-          scan: stage.scan,
-          scanKey: stage.scan.key,
-          images: scanned,
-          pairs,
-          filters: new Map(plans.map((p) => [p.name, p.filters])),
-          batchSize: config.dataset.batchSize,
-          signal,
-          progress: deps.progress,
-        });
-        connectionsStage.stop(stageOutput.computed);
-        if (stageOutput.computed > 0) changed = true;
-        result.connections = { pairs, images: `each filter's top ${config.dataset.topK} dataset images`, keys: stageOutput.keys };
-      }
-      const skipped = [...(source.skipped ?? []), ...stage.scan.skipped];
-      if (skipped.length > 0) deps.log(`dataset: skipped ${skipped.length} unreadable file(s): ${skipped.map((s) => s.file).join(', ')}`);
-    }
-
+    // probes are one unit of work: one shard runs them all (dataset-unit.ts).
+    let datasetScanned = false;
     let probesComputed = 0;
     if (runsDataset) {
-      const probesStage = clock.start('probes');
-      // The browser probe's model, checked on a dataset photo (or grey when there is no dataset).
-      const [height, width] = model.preprocessing.inputSize;
-      const first = dataset?.source.images.find((image) => image.file === dataset!.stage.scan.images[0]);
-      const sample = first ? (await loadImageForModel(first.path, model.preprocessing)).data : new Float32Array(3 * height * width).fill(0.5);
-      const emitted = await runProbeModel({ model, engine, store, layers: plans.map((p) => p.name), sample: { data: sample, n: 1, height, width } });
-      result.probeModelKey = emitted.key;
-      if (emitted.computed) changed = true;
-
-      for (const entry of config.probes) {
-        const plan: ProbePlan = { ...entry, path: await deps.resolveSource(entry.image, signal), source: entry.image };
-        const outcome = await runProbe(model, engine, store, plan);
-        if ('skipped' in outcome) {
-          deps.log(`probe ${entry.image} at ${entry.layer}: skipped, ${outcome.skipped}`);
-          result.skippedProbes.push({ source: entry.image, layer: entry.layer, reason: outcome.skipped });
-          continue;
-        }
-        result.probes.push({ key: outcome.key, id: outcome.probe.id, source: outcome.probe.source });
-        if (outcome.computed) {
-          probesComputed++;
-          changed = true;
-        }
-      }
-      probesStage.stop(probesComputed + (emitted.computed ? 1 : 0));
+      const unit = await runDatasetUnit({ config, deps, model, engine, store, plans, clock, result, signal });
+      if (unit.changed) changed = true;
+      datasetScanned = unit.datasetScanned;
+      probesComputed = unit.probesComputed;
     }
 
     if (shard) {
@@ -427,7 +342,7 @@ export async function runBuild(config: Config, deps: BuildDeps, signal?: AbortSi
       filtersComputed,
       filtersReused,
       counts: countPictures(frame.layers, judgeLayers(pictures)),
-      datasetScanned: dataset?.stage.scanned ?? false,
+      datasetScanned,
       probesComputed,
       seconds: (performance.now() - started) / 1000,
       stages: clock.stages,

@@ -132,6 +132,9 @@ describe('history of four resnet18 checkpoints (layer4 trained, the rest frozen)
     const frozen = history.layers.find((l) => l.name.includes('layer1'))!;
     const trained = history.layers.find((l) => l.name.includes('layer4'))!;
     const row = (name: string) => page.locator(`#layers tr[data-layer="${name}"]`);
+    // Layers are shown by the alias a user types (layer1 or layer1.1), the node name as a secondary line.
+    expect(await row(frozen.name).locator('th').innerText()).toMatch(/^layer1\b/);
+    expect(await row(trained.name).locator('th').innerText()).toMatch(/^layer4\b/);
     for (let k = 0; k < 3; k++) {
       expect(await row(frozen.name).locator(`td[data-step="${k}"]`).getAttribute('data-status')).toBe('unchanged');
       expect(await row(trained.name).locator(`td[data-step="${k}"]`).getAttribute('data-status')).toBe(trained.steps[k].status);
