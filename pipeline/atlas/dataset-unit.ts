@@ -7,7 +7,7 @@
 import type { Config } from '../config/load.js';
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
-import { loadImageForModel } from '../image/load.js';
+import { ModelInputCache } from '../image/input-cache.js';
 import type { AtlasStore } from './store.js';
 import type { Dataset } from '../dataset/list.js';
 import type { Progress } from '../util/progress.js';
@@ -53,6 +53,8 @@ export async function runDatasetUnit(input: DatasetUnitInput): Promise<DatasetUn
   const { config, deps, model, engine, store, plans, clock, result, signal } = input;
   let changed = false;
   let datasetScanned = false;
+  // The scan's decodes serve the connected filters and the probe model's check too.
+  const photos = new ModelInputCache();
   // The first scanned photo checks the browser probe's model (grey when there is no dataset).
   let firstPhoto: string | undefined;
 
@@ -76,6 +78,7 @@ export async function runDatasetUnit(input: DatasetUnitInput): Promise<DatasetUn
       topK: config.dataset.topK,
       batchSize: config.dataset.batchSize,
       signal,
+      loadImage: photos.load,
       // The scan ends where the examples' progress starts: one stage each in the figures.
       progress: (label, total) => {
         const bar = deps.progress(label, total);
@@ -109,6 +112,7 @@ export async function runDatasetUnit(input: DatasetUnitInput): Promise<DatasetUn
         batchSize: config.dataset.batchSize,
         signal,
         progress: deps.progress,
+        loadImage: photos.load,
       });
       connectionsStage.stop(stageOutput.computed);
       if (stageOutput.computed > 0) changed = true;
@@ -120,7 +124,7 @@ export async function runDatasetUnit(input: DatasetUnitInput): Promise<DatasetUn
 
   const probesStage = clock.start('probes');
   const [height, width] = model.preprocessing.inputSize;
-  const sample = firstPhoto ? (await loadImageForModel(firstPhoto, model.preprocessing)).data : new Float32Array(3 * height * width).fill(0.5);
+  const sample = firstPhoto ? (await photos.load(firstPhoto, model.preprocessing)).data : new Float32Array(3 * height * width).fill(0.5);
   const emitted = await runProbeModel({ model, engine, store, layers: plans.map((p) => p.name), sample: { data: sample, n: 1, height, width } });
   result.probeModelKey = emitted.key;
   if (emitted.computed) changed = true;

@@ -18,6 +18,7 @@
  */
 import type { Engine } from '../engine/engine.js';
 import { loadImageForModel, type RgbImage } from '../image/load.js';
+import type { ModelImageLoader } from '../image/input-cache.js';
 import type { CnnModel } from '../model/graph.js';
 import { ancestors } from '../model/layers.js';
 import type { DatasetImage } from '../dataset/list.js';
@@ -60,6 +61,8 @@ export interface ConnectionsStageInput {
   batchSize: number;
   signal?: AbortSignal;
   progress?: (label: string, total: number) => Progress;
+  /** How a photo is decoded for the model: the build's ModelInputCache reuses the scan's decodes. */
+  loadImage?: ModelImageLoader;
 }
 
 export interface ConnectionsStageOutput {
@@ -86,7 +89,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
   const pixels = (image: number) => {
     let found = decoded.get(image);
     if (!found) {
-      found = loadImageForModel(input.images[image].path, model.preprocessing);
+      found = (input.loadImage ?? loadImageForModel)(input.images[image].path, model.preprocessing);
       decoded.set(image, found);
     }
     return found;

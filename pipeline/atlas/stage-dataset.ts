@@ -6,6 +6,7 @@
 import type { Engine } from '../engine/engine.js';
 import type { CnnModel } from '../model/graph.js';
 import { scanDataset, type LayerScan } from '../dataset/scan.js';
+import type { ModelImageLoader } from '../image/input-cache.js';
 import { createThumbnailStore, writeExamples, type ExamplesRequest } from '../dataset/examples.js';
 import type { Dataset, DatasetImage } from '../dataset/list.js';
 import { safeFileName } from '../util/file-names.js';
@@ -27,6 +28,8 @@ export interface DatasetStageInput {
   batchSize: number;
   signal?: AbortSignal;
   progress?: (label: string, total: number) => Progress;
+  /** How the scan decodes a photo for the model (image/input-cache.ts); default: loadImageForModel. */
+  loadImage?: ModelImageLoader;
 }
 
 export interface DatasetStageOutput {
@@ -52,6 +55,7 @@ async function runScan(input: DatasetStageInput, key: string): Promise<ScanRecor
     batchSize: input.batchSize,
     topK: input.topK,
     signal: input.signal,
+    ...(input.loadImage ? { loadImage: input.loadImage } : {}),
     onProgress: ({ done }) => {
       progress?.tick(done - reported);
       reported = done;

@@ -12,6 +12,7 @@ import { ancestors, findLayer } from '../model/layers.js';
 import { graphAtSize } from '../model/sized.js';
 import { elementsOf } from '../model/shapes.js';
 import { loadImageForModel, type RgbImage } from '../image/load.js';
+import type { ModelImageLoader } from '../image/input-cache.js';
 import { createByteBudget } from '../util/byte-budget.js';
 import type { FilterStats } from '../schema/atlas.js';
 import type { DatasetImage } from './list.js';
@@ -75,6 +76,8 @@ export interface ScanOptions {
   topK?: number;
   signal?: AbortSignal;
   onProgress?: (progress: ScanProgress) => void;
+  /** How a photo is decoded for the model: a build passes its ModelInputCache's, so later stages reuse the decode. */
+  loadImage?: ModelImageLoader;
 }
 
 /**
@@ -100,6 +103,7 @@ interface Accumulator {
 
 export async function scanDataset(engine: Engine, model: CnnModel, options: ScanOptions): Promise<ScanResult> {
   const { layers, images, signal, onProgress } = options;
+  const loadImage = options.loadImage ?? loadImageForModel;
   const batchSize = options.batchSize ?? 16;
   const topK = options.topK ?? 9;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
@@ -126,7 +130,7 @@ export async function scanDataset(engine: Engine, model: CnnModel, options: Scan
     while (batch.length < batchSize && cursor < images.length) {
       const chunk = images.slice(cursor, cursor + batchSize - batch.length);
       cursor += chunk.length;
-      const results = await Promise.allSettled(chunk.map((image) => loadImageForModel(image.path, model.preprocessing, decodes)));
+      const results = await Promise.allSettled(chunk.map((image) => loadImage(image.path, model.preprocessing, decodes)));
       for (const [i, result] of results.entries()) {
         if (result.status === 'fulfilled') {
           batch.push({ image: chunk[i], pixels: result.value });
@@ -135,7 +139,7 @@ export async function scanDataset(engine: Engine, model: CnnModel, options: Scan
         // libvips keeps one error buffer for all threads: decodes failing together mix their messages
         // (or leave "Unknown error"). Failures are rare, so decode a failed image again, alone, for its own reason.
         try {
-          batch.push({ image: chunk[i], pixels: await loadImageForModel(chunk[i].path, model.preprocessing, decodes) });
+          batch.push({ image: chunk[i], pixels: await loadImage(chunk[i].path, model.preprocessing, decodes) });
         } catch (error) {
           skipped.push({ file: chunk[i].file, reason: reasonOf(error) });
         }
