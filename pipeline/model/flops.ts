@@ -11,11 +11,13 @@
  * are counted as they run: batch norms are folded into the convolutions (no values of their own),
  * and the gradient of a convolution with fewer than 16 input channels (the image's 3) runs at 16,
  * the channel block of its NCHWc kernels (measured on darknet-tiny: 14.5 of the 22 MFLOP of
- * leaky_re_lu_2's backward pass at 56 px). The estimates land within a few per cent of the counts
+ * leaky_re_lu_2's backward pass at 56 px). A pointwise head's gradient is counted as its programs run it
+ * (pointwise-head.ts: no conv over the feature map). The estimates land within a few per cent of the counts
  * of the programs that ran (test/model/flops.test.ts).
  */
 import type { GraphNode } from './graph.js';
-import { ancestors } from './layers.js';
+import { ancestors, findNode } from './layers.js';
+import { pointwiseHead } from './pointwise-head.js';
 import { elementsOf, type Shape } from './shapes.js';
 import type { SizedGraph } from './sized.js';
 
@@ -66,6 +68,12 @@ export function forwardFlops(sized: SizedGraph, layers: readonly string[]): numb
 
 /** FLOPs of one image's objective gradient at `layer`: the forward pass and the input gradient (one optimisation step). */
 export function gradientFlops(sized: SizedGraph, layer: string): number {
+  const head = pointwiseHead(sized, findNode(sized.graph, layer));
+  if (head) {
+    // The head's conv does not run: its input's gradient, then the head on channel means (objective and gradient).
+    const { forward, backward } = passFlops(sized, [head.input.name]);
+    return forward + backward + 2 * 2 * head.inChannels * head.outChannels;
+  }
   const { forward, backward } = passFlops(sized, [layer]);
   return forward + backward;
 }

@@ -1,8 +1,8 @@
 /**
  * What the onnxruntime engine emits for GPU providers (programs.ts, GPU_EMISSION), checked on the CPU
  * provider, so no GPU or software adapter is needed:
- *  - the CPU emission is byte for byte what the atlas pictures were made with (hashes recorded before
- *    the GPU emission existed);
+ *  - the CPU emission is byte for byte the one recorded (its changes are proven bit-identical in
+ *    test/engine/cpu-emission-bits.test.ts);
  *  - the GPU emission's max-pool gradient (rules/max-pool-windows.ts) equals the CPU emission's on
  *    every pool shape of the synthetic graphs (ceil and floor, padded, overlapping), on noise and on
  *    flat images full of ties, and routes ties to the first maximum in row-major window order, as
@@ -54,20 +54,23 @@ async function gradientOn(program: Program, images: { data: Float32Array; n: num
 const opTypes = (program: Program): string[] => (onnx.ModelProto.decode(program.bytes).graph?.node ?? []).map((n) => n.opType ?? '');
 
 describe('the CPU emission', () => {
-  // Recorded on main before the GPU emission existed (commit fc35740); a change here changes the atlas pictures.
+  // Recorded on main before the GPU emission existed (commit fc35740), and again when LeakyReLU's slope became
+  // Clip(y * FLT_MAX, alpha, 1) and a 1x1 head's objective moved to its input's means (2026-12-07): those programs
+  // give the old bits (test/engine/cpu-emission-bits.test.ts). A change here may change the atlas pictures: prove
+  // it does not, or bump the viz code version.
   const recorded: Record<string, string> = {
-    'darknet-like gradient': '61f5428998d5720b',
-    'darknet-like backward': 'a8c4b3376a276cb6',
-    'darknet-like attribution': '34230d080baa591d',
-    'darknet-like rows': '5a5c3eff241bf0b4',
-    'branchy gradient': '49b55d0b9052e7cc',
-    'branchy backward': '0605938e2d66d28d',
-    'branchy attribution': '88bfdf420edcd8a2',
-    'branchy rows': '6d099da5bc3d3d72',
-    'darknet-tiny gradient': 'd25a23bc014d09fe',
-    'darknet-tiny backward': '5f2529e63da33b22',
-    'darknet-tiny attribution': '3d290a68b542bb70',
-    'darknet-tiny rows': '205af9d013226b4b',
+    'darknet-like gradient': 'dc02f85549c4e3c5',
+    'darknet-like backward': '26dcef687c307d44',
+    'darknet-like attribution': '5b1f7eac00947085',
+    'darknet-like rows': '604aad9949598419',
+    'branchy gradient': '12326b8f8679d90d',
+    'branchy backward': '58a070900da7e4e1',
+    'branchy attribution': 'db5cef5b1c6a9797',
+    'branchy rows': '1b8f91747ca18b26',
+    'darknet-tiny gradient': 'a264be37586338c3',
+    'darknet-tiny backward': '5733599769f45120',
+    'darknet-tiny attribution': 'e314ab56a8679d8c',
+    'darknet-tiny rows': '4403b75e78a182dc',
     'darknet-tiny forward': '708777bfd146b3ea',
     'branchy forward': 'fdf9ae8cba9a0f13',
   };

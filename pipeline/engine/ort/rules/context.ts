@@ -30,10 +30,10 @@ export interface LowerContext {
 export type MaxPoolGradient = 'indices' | 'windows';
 
 /**
- * LeakyReLU's slope: `sign`, Clip(Sign(y), alpha, 1) (the CPU's, elementwise.ts); `mask`,
+ * LeakyReLU's slope: `scaled`, Clip(y * FLT_MAX, alpha, 1) (the CPU's, elementwise.ts); `mask`,
  * Where(y > 0, dy, alpha dy), the same values with ops every GPU provider has (WebGPU has no Sign).
  */
-export type LeakyReluSlope = 'sign' | 'mask';
+export type LeakyReluSlope = 'scaled' | 'mask';
 
 /** The backward rules that have more than one form, and the form to emit (programs.ts chooses by provider). */
 export interface GradientForms {
