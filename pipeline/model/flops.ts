@@ -83,9 +83,13 @@ export function gradientFlops(sized: SizedGraph, layer: string): number {
  * `from`) sharing `images` forward passes: what the connected filters stage runs.
  */
 export function rowAttributionFlops(sized: SizedGraph, layer: string, from: string, images: number, rows: number): number {
-  const forward = passFlops(sized, [layer]).forward;
+  const node = findNode(sized.graph, layer);
+  const head = findNode(sized.graph, from).name === node.name ? undefined : pointwiseHead(sized, node);
+  const end = head?.input.name ?? layer;
+  const headFlops = head ? 2 * 2 * head.inChannels * head.outChannels : 0;
+  const forward = passFlops(sized, [end]).forward;
   // The backward pass stops at `from`: the nodes `from` depends on are not differentiated.
   const before = passFlops(sized, [from]).backward;
-  const backward = passFlops(sized, [layer]).backward - before;
-  return images * forward + rows * backward;
+  const backward = passFlops(sized, [end]).backward - before;
+  return images * forward + rows * (backward + headFlops);
 }

@@ -3,13 +3,13 @@
  * (the atlas pictures depend on every bit of the image gradient):
  *  - LeakyReLU's slope Clip(y * FLT_MAX, alpha, 1) against the Where(y > 0, dy, alpha dy) mask;
  *  - the pointwise head (conv2d_16, a 1x1 conv): its objective from the input's channel means and
- *    its gradient (weights . W) / (H * W), against the backward pass through the head's own conv fed
- *    the same d objective / d layer. The objective itself differs by float rounding only.
+ *    its gradient (weights . W) / (H * W), against the programs that run the head's conv (gradient,
+ *    attribution, attribution by rows). The objective itself differs by float rounding only.
  */
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { buildBackwardProgram, buildGradientProgram, CPU_EMISSION, type Program } from '../../pipeline/engine/ort/programs.js';
+import { buildAttributionProgram, buildGradientProgram, buildRowAttributionProgram, CPU_EMISSION, type Program } from '../../pipeline/engine/ort/programs.js';
 import type { Pair } from '../../pipeline/model/graph.js';
 import { loadModel } from '../../pipeline/model/load.js';
 import { SizedGraphs } from '../../pipeline/model/sized.js';
@@ -61,36 +61,40 @@ describe('the CPU emission of darknet-tiny', async () => {
     expect(Buffer.from(objective.buffer).equals(Buffer.from(maskObjective.buffer))).toBe(true);
   });
 
-  it('at conv2d_16 (a 1x1 head), the gradient from the input means has the bits of the head conv backward pass', async () => {
+  it('at conv2d_16 (a 1x1 head), gradient and attributions from the input means have the bits of the plain programs', async () => {
     const size: Pair = [89, 89];
     const sized = sizes.at(size);
     const images = randomImages(n, size, 5);
-    const [channels, ...spatial] = sized.shapes.get('conv2d_16')!.dims;
-    const area = spatial[0] * spatial[1];
-    const weights = oneHot(n, channels);
-    const gradientProgram = buildGradientProgram(model, sized, 'conv2d_16');
+    const channels = sized.shapes.get('conv2d_16')!.dims[0];
+    const weights = new ort.Tensor('float32', oneHot(n, channels), [n, channels]);
+    const image = new ort.Tensor('float32', images.data, [n, 3, ...size]);
+    const plain = { ...CPU_EMISSION, pointwiseHeads: false };
+    const headProgram = buildGradientProgram(model, sized, 'conv2d_16');
     // The head's conv is not in the program: nothing computes conv2d_16's feature map or its gradient.
-    const outputs = (onnx.ModelProto.decode(gradientProgram.bytes).graph?.node ?? []).flatMap((node) => node.output ?? []);
+    const outputs = (onnx.ModelProto.decode(headProgram.bytes).graph?.node ?? []).flatMap((node) => node.output ?? []);
     expect(outputs.filter((name) => name.startsWith('conv2d_16'))).toEqual([]);
     expect(outputs).toContain('head/grad_input');
-    const image = new ort.Tensor('float32', images.data, [n, 3, ...size]);
-    const [objective, gradient] = await run(gradientProgram, { [gradientProgram.inputs.image]: image, [gradientProgram.inputs.weights!]: new ort.Tensor('float32', weights, [n, channels]) });
 
-    // d objective / d layer as emitObjective makes it: weights[n, c] * float32(1 / area), broadcast over space.
-    const perPixel = Math.fround(1 / area);
-    const dLayer = new Float32Array(n * channels * area);
-    for (let i = 0; i < n * channels; i++) dLayer.fill(weights[i] * perPixel, i * area, (i + 1) * area);
-    const backward = buildBackwardProgram(model, sized, 'conv2d_16');
-    const [activation, reference] = await run(backward, { [backward.inputs.image]: image, [backward.inputs.layerGradient!]: new ort.Tensor('float32', dLayer, [n, channels, ...spatial]) });
-    expect(gradient.some((g) => g !== 0)).toBe(true);
-    expect(Buffer.from(gradient.buffer).equals(Buffer.from(reference.buffer))).toBe(true);
-
-    // The objective: the chosen channel's mean over space of the head's output, within float rounding.
-    for (let i = 0; i < n; i++) {
-      const c = (7 * i + 3) % channels;
-      let sum = 0;
-      for (let p = 0; p < area; p++) sum += activation[(i * channels + c) * area + p];
-      expect(Math.abs(objective[i] - sum / area)).toBeLessThan(1e-5 * Math.max(1, Math.abs(sum / area)));
+    const pairs: Array<[string, Program, Program, Feeds]> = [];
+    const plainGradient = buildGradientProgram(model, sized, 'conv2d_16', 'N', plain);
+    pairs.push(['gradient', headProgram, plainGradient, { [headProgram.inputs.image]: image, [headProgram.inputs.weights!]: weights }]);
+    for (const from of ['leaky_re_lu_10', 'leaky_re_lu_15']) {
+      const attribution = buildAttributionProgram(model, sized, 'conv2d_16', from);
+      pairs.push([`attribution from ${from}`, attribution, buildAttributionProgram(model, sized, 'conv2d_16', from, 'N', plain), { [attribution.inputs.image]: image, [attribution.inputs.weights!]: weights }]);
+      // Rows: image r % n for row r, 2n rows.
+      const rows = buildRowAttributionProgram(model, sized, 'conv2d_16', from);
+      const rowWeights = new ort.Tensor('float32', oneHot(2 * n, channels), [2 * n, channels]);
+      const rowImages = new ort.Tensor('int64', BigInt64Array.from({ length: 2 * n }, (_, r) => BigInt(r % n)), [2 * n]);
+      pairs.push([`rows from ${from}`, rows, buildRowAttributionProgram(model, sized, 'conv2d_16', from, plain), { [rows.inputs.image]: image, [rows.inputs.weights!]: rowWeights, [rows.inputs.rowImages!]: rowImages }]);
+    }
+    for (const [what, head, reference, feeds] of pairs) {
+      expect(reference.bytes.length, what).not.toBe(head.bytes.length);
+      const [objective, values] = await run(head, feeds);
+      const [referenceObjective, referenceValues] = await run(reference, feeds);
+      expect(values.some((v) => v !== 0), what).toBe(true);
+      expect(Buffer.from(values.buffer).equals(Buffer.from(referenceValues.buffer)), what).toBe(true);
+      // The objective (the class logit's mean over space) only within float rounding: W . mean(x) + b, not mean(W . x + b).
+      objective.forEach((v, i) => expect(Math.abs(v - referenceObjective[i]), what).toBeLessThan(1e-5 * Math.max(1, Math.abs(referenceObjective[i]))));
     }
   });
 });

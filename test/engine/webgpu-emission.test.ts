@@ -61,8 +61,8 @@ describe('the CPU emission', () => {
   const recorded: Record<string, string> = {
     'darknet-like gradient': 'dc02f85549c4e3c5',
     'darknet-like backward': '26dcef687c307d44',
-    'darknet-like attribution': '5b1f7eac00947085',
-    'darknet-like rows': '604aad9949598419',
+    'darknet-like attribution': '5831dcafdd62fb00',
+    'darknet-like rows': '4c404b3889e69c4a',
     'branchy gradient': '12326b8f8679d90d',
     'branchy backward': '58a070900da7e4e1',
     'branchy attribution': 'db5cef5b1c6a9797',

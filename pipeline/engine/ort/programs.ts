@@ -30,10 +30,12 @@ export const ROWS_DIM = 'R';
 export interface EmitOptions extends GradientForms {
   /** n-ary sums (residual adds, a gradient's contributions) as binary Adds (onnx-builder.ts). */
   sumAsAdds: boolean;
+  /** A pointwise head's objective from its input's channel means (model/pointwise-head.ts); off only to test it. */
+  pointwiseHeads: boolean;
 }
 
-export const CPU_EMISSION: EmitOptions = { maxPoolGradient: 'indices', leakyReluSlope: 'scaled', sumAsAdds: false };
-export const GPU_EMISSION: EmitOptions = { maxPoolGradient: 'windows', leakyReluSlope: 'mask', sumAsAdds: true };
+export const CPU_EMISSION: EmitOptions = { maxPoolGradient: 'indices', leakyReluSlope: 'scaled', sumAsAdds: false, pointwiseHeads: true };
+export const GPU_EMISSION: EmitOptions = { maxPoolGradient: 'windows', leakyReluSlope: 'mask', sumAsAdds: true, pointwiseHeads: true };
 
 /** The emission for a provider (see EmitOptions). */
 export const emissionFor = (provider: string): EmitOptions => (provider === 'cpu' ? CPU_EMISSION : GPU_EMISSION);
@@ -113,24 +115,28 @@ function emitHeadObjective(builder: OnnxGraphBuilder, head: PointwiseHead, input
   return { objective, dInput };
 }
 
+/**
+ * The channel-mean objective of `target` and d objective / d the tensor the backward pass starts
+ * from: the target itself, or a pointwise head's input (emitHeadObjective).
+ */
+function emitObjectiveAt(builder: OnnxGraphBuilder, sized: SizedGraph, head: PointwiseHead | undefined, lowered: Lowered, target: GraphNode, weights: string): { objective: string; dEnd: string } {
+  if (!head) {
+    const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, sized.shapes.get(target.name)!, weights);
+    return { objective, dEnd: dLayer };
+  }
+  const { objective, dInput } = emitHeadObjective(builder, head, lowered.tensors.get(head.input.name)!, sized.shapes.get(head.input.name)!, weights);
+  return { objective, dEnd: dInput };
+}
+
 export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM, emission: EmitOptions = CPU_EMISSION): Program {
   const [target] = resolveLayers(sized.graph, [layer]);
   const layerShape = sized.shapes.get(target.name)!;
-  const head = pointwiseHead(sized, target);
-  const { builder, image, plan, lowered } = start(model, sized, [head?.input ?? target], batch, emission);
+  const head = emission.pointwiseHeads ? pointwiseHead(sized, target) : undefined;
+  const end = head?.input ?? target;
+  const { builder, image, plan, lowered } = start(model, sized, [end], batch, emission);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
-  const invStd = { invStd: model.preprocessing.std.map((s) => 1 / s) };
-  let objective: string;
-  let gradient: string;
-  if (head) {
-    const headTerms = emitHeadObjective(builder, head, lowered.tensors.get(head.input.name)!, sized.shapes.get(head.input.name)!, weights);
-    objective = headTerms.objective;
-    gradient = emitBackward(builder, sized, plan, lowered, head.input, headTerms.dInput, invStd, emission);
-  } else {
-    const terms = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
-    objective = terms.objective;
-    gradient = emitBackward(builder, sized, plan, lowered, target, terms.dLayer, invStd, emission);
-  }
+  const { objective, dEnd } = emitObjectiveAt(builder, sized, head, lowered, target, weights);
+  const gradient = emitBackward(builder, sized, plan, lowered, end, dEnd, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
   builder.output(objective, [batch]);
   builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
   return { bytes: builder.encode(`${model.name} gradient of ${target.name}`), inputs: { image, weights }, outputs: [objective, gradient] };
@@ -161,10 +167,12 @@ export function buildAttributionProgram(model: CnnModel, sized: SizedGraph, laye
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
   const layerShape = sized.shapes.get(target.name)!;
   const sourceShape = sized.shapes.get(source.name)!;
-  const { builder, image, plan, lowered } = start(model, sized, [target, source], batch, emission);
+  const head = source.name === target.name || !emission.pointwiseHeads ? undefined : pointwiseHead(sized, target);
+  const end = head?.input ?? target;
+  const { builder, image, plan, lowered } = start(model, sized, [end, source], batch, emission);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
-  const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
-  const dSource = emitBackward(builder, sized, plan, lowered, target, dLayer, { stopAt: source.name }, emission);
+  const { objective, dEnd } = emitObjectiveAt(builder, sized, head, lowered, target, weights);
+  const dSource = emitBackward(builder, sized, plan, lowered, end, dEnd, { stopAt: source.name }, emission);
   const attribution = emitAttribution(builder, lowered.tensors.get(source.name)!, dSource, sourceShape);
   builder.output(objective, [batch]);
   builder.output(attribution, [batch, sourceShape.dims[0]]);
@@ -190,9 +198,11 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
   const layerShape = sized.shapes.get(target.name)!;
   const sourceShape = sized.shapes.get(source.name)!;
+  const head = source.name === target.name || !emission.pointwiseHeads ? undefined : pointwiseHead(sized, target);
+  const end = head?.input ?? target;
   const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [BATCH_DIM, 3, sized.size[0], sized.size[1]]);
-  const plan = planFor(sized.graph, [target, source]);
+  const plan = planFor(sized.graph, [end, source]);
   // Max-pool indices only after `from`: the backward pass stops there.
   const before = new Set(planFor(sized.graph, [source]).nodes.map((n) => n.name));
   const perImage = emitForward(builder, model, sized, plan, image, false, plan.nodes.filter((n) => before.has(n.name)));
@@ -201,8 +211,8 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
   const rowImages = builder.input('row_images', [ROWS_DIM], 'int64');
   const rows = gatherRows(builder, sized, perImage, rowImages, withIndices);
   const weights = builder.input('channel_weights', [ROWS_DIM, layerShape.dims[0]]);
-  const { objective, dLayer } = emitObjective(builder, rows.tensors.get(target.name)!, layerShape, weights);
-  const dSource = emitBackward(builder, sized, plan, rows, target, dLayer, { stopAt: source.name }, emission);
+  const { objective, dEnd } = emitObjectiveAt(builder, sized, head, rows, target, weights);
+  const dSource = emitBackward(builder, sized, plan, rows, end, dEnd, { stopAt: source.name }, emission);
   const attribution = emitAttribution(builder, rows.tensors.get(source.name)!, dSource, sourceShape);
   builder.output(objective, [ROWS_DIM]);
   builder.output(attribution, [ROWS_DIM, sourceShape.dims[0]]);
