@@ -63,10 +63,54 @@ export interface PlacementReport {
   /**
    * On a GPU provider, the bytes of the program's inputs (host -> device) and outputs (device -> host)
    * per run: ONNX Runtime copies them at the run's edges, outside the profile. Absent on the CPU.
+   * For an ascent program (Engine.startAscent) they are per step, and `scale` says what crosses once
+   * per scale: the start state in, the picture back at the end.
    */
-  transfers?: { toDevice: number; toHost: number };
+  transfers?: { toDevice: number; toHost: number; scale?: { toDevice: number; toHost: number } };
   /** Op types of the nodes left on the CPU while a GPU provider ran the rest, with counts. */
   cpuOps: Record<string, number>;
+}
+
+/** Bytes copied between the host and a GPU device. */
+export interface BytesMoved {
+  toDevice: number;
+  toHost: number;
+}
+
+/**
+ * One scale of the article's ascent, to run with its state on the engine's device
+ * (Engine.startAscent): the optimised variable x = (rgb - mean) / std of the pixel space, and what
+ * the in-graph Adam needs besides (ort/ascent-program.ts).
+ */
+export interface DeviceAscentInit {
+  /** x at the scale's start, NCHW. */
+  params: Float32Array;
+  n: number;
+  height: number;
+  width: number;
+  layer: string;
+  /** n x channels of the layer, as objectiveGradient takes them. */
+  channelWeights: Float32Array;
+  /** The pixel space of x (visualize/parameterization.ts). */
+  space: { mean: readonly number[]; std: readonly number[] };
+  /** Images frozen before this scale (they diverged): never updated. */
+  frozen: readonly boolean[];
+  /** Adam's constants; the step size and bias correction come with each step. */
+  adam: { weightDecay: number; beta1: number; beta2: number; eps: number };
+}
+
+/** A scale's ascent whose images and Adam moments stay on the device between steps. */
+export interface DeviceAscent {
+  /**
+   * One Adam step on -objective (visualize/adam.ts's numbers: adamScalars). Returns the objective of
+   * each image before the step, NaN for an image whose objective or gradient was not finite: the
+   * device froze it as the host loop freezes a diverged image (set to 0, never updated again).
+   */
+  step(stepSize: number, sqrtCorrection2: number): Promise<Float32Array>;
+  /** x after the last step, and per image whether a non-zero gradient reached it in a step where it was not frozen. */
+  finish(): Promise<{ params: Float32Array; gradientSeen: boolean[] }>;
+  /** Frees the device state; safe to call twice, and after finish. */
+  dispose(): Promise<void>;
 }
 
 /**
@@ -108,6 +152,17 @@ export interface Engine {
    * profiled first run, scaled by each run's batch). Absent when the engine cannot count (tfjs).
    */
   flopsComputed?(): number;
+  /**
+   * Present where the engine can keep a scale's ascent on its device (onnxruntime on WebGPU): the
+   * loop then runs the steps through it, and only the objective comes back each step. Absent: the
+   * loop runs Adam on the host with objectiveGradient (the CPU, and the tfjs engine).
+   */
+  startAscent?(init: DeviceAscentInit): Promise<DeviceAscent>;
+  /**
+   * Bytes copied between the host and a GPU device at the edges of the runs so far (inputs in,
+   * outputs back); absent where nothing crosses (the CPU provider, tfjs).
+   */
+  bytesMoved?(): BytesMoved;
   dispose(): Promise<void>;
 }
 
@@ -143,6 +198,8 @@ export function meterEngine(engine: Engine, now: () => number = () => performanc
     attribution: (batch, layer, weights, from) => timed(() => engine.attribution(batch, layer, weights, from)),
     rowAttribution: (batch, layer, weights, from, rows) => timed(() => engine.rowAttribution(batch, layer, weights, from, rows)),
     ...(engine.flopsComputed ? { flopsComputed: () => engine.flopsComputed!() } : {}),
+    ...(engine.startAscent ? { startAscent: (init: DeviceAscentInit) => timed(() => engine.startAscent!(init)).then((ascent) => meterAscent(ascent, timed)) } : {}),
+    ...(engine.bytesMoved ? { bytesMoved: () => engine.bytesMoved!() } : {}),
     dispose: () => engine.dispose(),
   };
   return {
@@ -152,6 +209,15 @@ export function meterEngine(engine: Engine, now: () => number = () => performanc
       const flops = engine.flopsComputed?.();
       return { seconds, ...(flops !== undefined ? { flops } : {}) };
     },
+  };
+}
+
+/** The ascent with its steps and read-back timed as engine calls. */
+function meterAscent(ascent: DeviceAscent, timed: <T>(call: () => Promise<T>) => Promise<T>): DeviceAscent {
+  return {
+    step: (stepSize, correction) => timed(() => ascent.step(stepSize, correction)),
+    finish: () => timed(() => ascent.finish()),
+    dispose: () => ascent.dispose(),
   };
 }
 

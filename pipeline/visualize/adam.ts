@@ -27,11 +27,22 @@ export interface Adam {
   step(params: Float32Array, gradient: Float32Array, frozen?: (image: number) => boolean, elementsPerImage?: number): void;
 }
 
+/**
+ * The two scalars of step t (1-based): the step size lr / (1 - beta1^t) and sqrt(1 - beta2^t), the
+ * bias correction of the second moment. The in-graph update (the engine's startAscent) takes them as
+ * inputs, so both paths use these very numbers.
+ */
+export function adamScalars(t: number, options: AdamOptions): { stepSize: number; sqrtCorrection2: number } {
+  const beta1 = options.beta1 ?? 0.9;
+  const beta2 = options.beta2 ?? 0.999;
+  return { stepSize: options.learningRate / (1 - beta1 ** t), sqrtCorrection2: Math.sqrt(1 - beta2 ** t) };
+}
+
 export function createAdam(size: number, options: AdamOptions): Adam {
   const beta1 = options.beta1 ?? 0.9;
   const beta2 = options.beta2 ?? 0.999;
   const eps = options.eps ?? 1e-8;
-  const { learningRate, weightDecay } = options;
+  const { weightDecay } = options;
   const m = new Float32Array(size);
   const v = new Float32Array(size);
   let t = 0;
@@ -44,8 +55,7 @@ export function createAdam(size: number, options: AdamOptions): Adam {
         throw new RangeError(`Adam: expected ${size} parameters and gradients, received ${params.length} and ${gradient.length}`);
       }
       t += 1;
-      const stepSize = learningRate / (1 - beta1 ** t);
-      const sqrtCorrection2 = Math.sqrt(1 - beta2 ** t);
+      const { stepSize, sqrtCorrection2 } = adamScalars(t, options);
       const [keep1, take1, keep2, take2] = [beta1, 1 - beta1, beta2, 1 - beta2];
       for (let start = 0, image = 0; start < size; start += elementsPerImage, image++) {
         if (frozen?.(image)) continue;

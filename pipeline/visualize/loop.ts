@@ -4,7 +4,7 @@
  * each part lives in its own file.
  */
 import type { Engine } from '../engine/engine.js';
-import { createAdam } from './adam.js';
+import { adamScalars, createAdam, type AdamOptions } from './adam.js';
 import { evaluateObjective, type Objective } from './objective.js';
 import { gradientToParams, imagesToParams, noiseImage, paramsToImages, type PixelSpace } from './parameterization.js';
 import { scaleSizes, type MethodParams } from '../schema/article-params.js';
@@ -76,42 +76,108 @@ export async function runAscent(engine: Engine, input: AscentInput): Promise<Asc
     throw new RangeError(`start images: expected ${n} x 3 x ${sizes[0]} x ${sizes[0]} values, received ${images.length}`);
   }
   let done = 0;
+  const adamOptions: AdamOptions = { learningRate: input.learningRate, weightDecay: params.weightDecay };
   for (let s = 0; s < sizes.length; s++) {
     const size = sizes[s];
     const shape = { n, height: size, width: size };
     const perImage = 3 * size * size;
     const x = imagesToParams(images, shape, space);
-    const adam = createAdam(x.length, { learningRate: input.learningRate, weightDecay: params.weightDecay });
-    for (let step = 0; step < params.stepsPerScale; step++) {
-      signal?.throwIfAborted();
-      const batch = { data: paramsToImages(x, shape, space), ...shape };
-      const result = await evaluateObjective(engine, objective, batch);
-      for (let i = 0; i < n; i++) {
-        if (diverged[i]) continue;
-        const [from, to] = [i * perImage, (i + 1) * perImage];
-        const value = result.objective[i];
-        // Only the engine's numbers can bring a NaN or infinity in: Adam's update of finite values stays finite.
-        if (!Number.isFinite(value) || !allFinite(result.gradient, from, to)) {
-          // Freeze the image at a finite value so it cannot disturb anything else.
-          diverged[i] = true;
-          x.fill(0, from, to);
-          continue;
+    // Each step's objective: its first finite value is the start, the highest the best.
+    const record = (i: number, value: number) => {
+      if (Number.isNaN(start[i])) start[i] = value;
+      if (value > best[i]) best[i] = value;
+    };
+    const onStep = () => input.onStep?.(++done, totalSteps);
+    let scaled: Float32Array;
+    if (engine.startAscent) {
+      scaled = await deviceScale(engine.startAscent.bind(engine), { x, shape, objective, space, adamOptions, steps: params.stepsPerScale, signal, diverged, gradientSeen, record, onStep });
+    } else {
+      const adam = createAdam(x.length, adamOptions);
+      for (let step = 0; step < params.stepsPerScale; step++) {
+        signal?.throwIfAborted();
+        const batch = { data: paramsToImages(x, shape, space), ...shape };
+        const result = await evaluateObjective(engine, objective, batch);
+        for (let i = 0; i < n; i++) {
+          if (diverged[i]) continue;
+          const [from, to] = [i * perImage, (i + 1) * perImage];
+          const value = result.objective[i];
+          // Only the engine's numbers can bring a NaN or infinity in: Adam's update of finite values stays finite.
+          if (!Number.isFinite(value) || !allFinite(result.gradient, from, to)) {
+            // Freeze the image at a finite value so it cannot disturb anything else.
+            diverged[i] = true;
+            x.fill(0, from, to);
+            continue;
+          }
+          record(i, value);
+          if (!gradientSeen[i] && anyNonZero(result.gradient, from, to)) gradientSeen[i] = true;
         }
-        if (Number.isNaN(start[i])) start[i] = value;
-        if (value > best[i]) best[i] = value;
-        if (!gradientSeen[i] && anyNonZero(result.gradient, from, to)) gradientSeen[i] = true;
+        // Minimise -objective: the chain rule with sign -1 gives d(-objective) / dx.
+        adam.step(x, gradientToParams(result.gradient, shape, space, -1), (i) => diverged[i], perImage);
+        onStep();
       }
-      // Minimise -objective: the chain rule with sign -1 gives d(-objective) / dx.
-      adam.step(x, gradientToParams(result.gradient, shape, space, -1), (i) => diverged[i], perImage);
-      input.onStep?.(++done, totalSteps);
+      scaled = x;
     }
-    images = paramsToImages(x, shape, space);
+    images = paramsToImages(scaled, shape, space);
     if (s < sizes.length - 1) images = betweenScales(images, n, size, sizes[s + 1], params);
   }
   // Belt and braces: whatever the cause, a non-finite final image is never returned as a result.
   const last = 3 * sizes.at(-1)! ** 2;
   for (let i = 0; i < n; i++) if (!allFinite(images, i * last, (i + 1) * last)) diverged[i] = true;
   return { images, size: sizes.at(-1)!, start, best, gradientSeen, diverged };
+}
+
+interface DeviceScale {
+  x: Float32Array;
+  shape: { n: number; height: number; width: number };
+  objective: Objective;
+  space: PixelSpace;
+  adamOptions: AdamOptions;
+  steps: number;
+  signal?: AbortSignal;
+  /** Updated in place, as the host path does. */
+  diverged: boolean[];
+  gradientSeen: boolean[];
+  record(image: number, value: number): void;
+  onStep(): void;
+}
+
+/**
+ * One scale with the images and Adam's moments on the engine's device (Engine.startAscent): the same
+ * update as the host path (the device freezes a diverged image as the host does, and says so by a
+ * non-finite objective), with only the objective coming back each step. Returns x after the scale.
+ */
+async function deviceScale(startAscent: NonNullable<Engine['startAscent']>, scale: DeviceScale): Promise<Float32Array> {
+  const { x, shape, objective, space, adamOptions, diverged, gradientSeen } = scale;
+  if (objective.weights.length !== shape.n * objective.channels) {
+    throw new RangeError(`objective has ${objective.weights.length / objective.channels} rows for a batch of ${shape.n}`);
+  }
+  const ascent = await startAscent({
+    params: x,
+    ...shape,
+    layer: objective.layer,
+    channelWeights: objective.weights,
+    space,
+    frozen: diverged,
+    adam: { weightDecay: adamOptions.weightDecay, beta1: adamOptions.beta1 ?? 0.9, beta2: adamOptions.beta2 ?? 0.999, eps: adamOptions.eps ?? 1e-8 },
+  });
+  try {
+    for (let step = 1; step <= scale.steps; step++) {
+      scale.signal?.throwIfAborted();
+      const { stepSize, sqrtCorrection2 } = adamScalars(step, adamOptions);
+      const values = await ascent.step(stepSize, sqrtCorrection2);
+      for (let i = 0; i < shape.n; i++) {
+        if (diverged[i]) continue;
+        if (Number.isFinite(values[i])) scale.record(i, values[i]);
+        else diverged[i] = true;
+      }
+      scale.onStep();
+    }
+    const result = await ascent.finish();
+    result.gradientSeen.forEach((seen, i) => (gradientSeen[i] ||= seen));
+    return result.params;
+  } finally {
+    await ascent.dispose();
+  }
 }
 
 /** The regularisers between scales: (clip), bicubic upscale, box blur, (clip again: bicubic overshoots). */

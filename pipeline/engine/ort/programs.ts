@@ -69,7 +69,7 @@ export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: 
 }
 
 /** The channel-mean objective of a layer and its gradient with respect to the layer (see the file comment). */
-function emitObjective(builder: OnnxGraphBuilder, activation: string, layerShape: Shape, weights: string): { objective: string; dLayer: string } {
+export function emitObjective(builder: OnnxGraphBuilder, activation: string, layerShape: Shape, weights: string): { objective: string; dLayer: string } {
   const [, ...spatial] = layerShape.dims;
   const spatialAxes = spatial.map((_, i) => i + 2);
   const means = spatialAxes.length ? builder.op('ReduceMean', [activation], 'objective/channel_means', { axes: spatialAxes, keepdims: 0 }) : activation;

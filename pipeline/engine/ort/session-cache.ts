@@ -25,6 +25,20 @@ export class SessionCache<T> {
 
   /** Runs `use` with the session for `key`, creating it with `create` if needed. */
   async with<R>(key: string, create: () => Promise<Session & T>, use: (session: Session & T) => Promise<R>): Promise<R> {
+    const held = this.acquire(key, create);
+    try {
+      return await use(await held.session);
+    } finally {
+      await held.release();
+    }
+  }
+
+  /**
+   * The session for `key`, held (never evicted nor released) until `release`: for work that spans
+   * several runs, such as an ascent whose state stays in the session's device buffers between steps
+   * (a device buffer must not outlive the session that allocated it).
+   */
+  acquire(key: string, create: () => Promise<Session & T>): { session: Promise<Session & T>; release(): Promise<void> } {
     let entry = this.entries.get(key);
     if (entry) {
       // Map order is insertion order: re-inserting marks it most recently used.
@@ -37,12 +51,17 @@ export class SessionCache<T> {
     this.entries.set(key, entry);
     entry.inUse++;
     this.evictBeyondCapacity();
-    try {
-      return await use(await entry.session);
-    } finally {
-      entry.inUse--;
-      if (entry.evicted && entry.inUse === 0) await release(entry);
-    }
+    const held = entry;
+    let released = false;
+    return {
+      session: held.session,
+      async release() {
+        if (released) return;
+        released = true;
+        held.inUse--;
+        if (held.evicted && held.inUse === 0) await release(held);
+      },
+    };
   }
 
   async dispose(): Promise<void> {

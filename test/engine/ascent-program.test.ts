@@ -1,0 +1,117 @@
+/**
+ * The ascent step emitted into the graph (ort/ascent-program.ts) against the host Adam
+ * (visualize/adam.ts) on the CPU provider: the same images and moments within float32 rounding, the
+ * same objective, step after step; a diverged image frozen as the host loop freezes it. And the
+ * whole multi-scale ascent (visualize/loop.ts) through Engine.startAscent equals the host path.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../pipeline/engine/engine.js';
+import { createOrtEngine } from '../../pipeline/engine/ort/engine.js';
+import type { CnnModel } from '../../pipeline/model/graph.js';
+import { loadModel } from '../../pipeline/model/load.js';
+import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
+import { adamScalars, createAdam } from '../../pipeline/visualize/adam.js';
+import { runAscent, startImages } from '../../pipeline/visualize/loop.js';
+import { channelObjective } from '../../pipeline/visualize/objective.js';
+import { gradientToParams, IMAGENET_SPACE, imagesToParams, paramsToImages } from '../../pipeline/visualize/parameterization.js';
+
+const LAYER = 'leaky_re_lu_6';
+const SIZE = 24;
+const N = 2;
+
+/** Largest |a - b| over the largest |b|. */
+function relative(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let largest = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    largest = Math.max(largest, Math.abs(b[i]));
+  }
+  return diff / largest;
+}
+
+describe('the ascent step in the graph, on the CPU provider', () => {
+  let model: CnnModel;
+  let host: Engine;
+  let device: Engine;
+
+  beforeAll(async () => {
+    model = await loadModel('darknet-tiny');
+    host = await createOrtEngine(model, { engine: 'ort', device: 'cpu', threads: 2 });
+    device = await createOrtEngine(model, { engine: 'ort', device: 'cpu', threads: 2, ascentOnDevice: true });
+  });
+  afterAll(async () => {
+    await host?.dispose();
+    await device?.dispose();
+  });
+
+  it('is offered only where asked for, or on WebGPU', () => {
+    expect(host.startAscent).toBeUndefined();
+    expect(device.startAscent).toBeTypeOf('function');
+    // Nothing crosses a bus on the CPU.
+    expect(host.bytesMoved).toBeUndefined();
+  });
+
+  it('equals adam.ts step after step', async () => {
+    const params = methodParamsSchema.parse({ scales: 1, stepsPerScale: 4 });
+    const shape = { n: N, height: SIZE, width: SIZE };
+    const objective = channelObjective(LAYER, 128, [3, 40]);
+    const x = imagesToParams(startImages([3, 40], { ...params, startSize: SIZE }, 7), shape, IMAGENET_SPACE);
+    const options = { learningRate: 0.05, weightDecay: 1e-4 };
+    const adam = createAdam(x.length, options);
+    const hostX = Float32Array.from(x);
+    const ascent = await device.startAscent!({ params: Float32Array.from(x), ...shape, layer: LAYER, channelWeights: objective.weights, space: IMAGENET_SPACE, frozen: [false, false], adam: { weightDecay: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 } });
+    try {
+      for (let t = 1; t <= 4; t++) {
+        const expected = await host.objectiveGradient({ data: paramsToImages(hostX, shape, IMAGENET_SPACE), ...shape }, LAYER, objective.weights);
+        adam.step(hostX, gradientToParams(expected.gradient, shape, IMAGENET_SPACE, -1));
+        const { stepSize, sqrtCorrection2 } = adamScalars(t, options);
+        const values = await ascent.step(stepSize, sqrtCorrection2);
+        expect(relative(values, expected.objective)).toBeLessThan(1e-5);
+      }
+      const { params: deviceX, gradientSeen } = await ascent.finish();
+      const moved = relative(deviceX.map((v, i) => v - x[i]), hostX.map((v, i) => v - x[i]));
+      console.log(`in-graph Adam against adam.ts after 4 steps: ${moved.toExponential(1)} of the largest change`);
+      expect(moved).toBeLessThan(1e-4);
+      expect(gradientSeen).toEqual([true, true]);
+    } finally {
+      await ascent.dispose();
+    }
+  });
+
+  it('freezes an image whose objective is not finite: x set to 0, never updated, NaN returned', async () => {
+    const shape = { n: N, height: SIZE, width: SIZE };
+    const objective = channelObjective(LAYER, 128, [3, 40]);
+    const x = new Float32Array(N * 3 * SIZE * SIZE).fill(0.3);
+    x[5] = Number.NaN; // image 0 diverges at once
+    const adam = { weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    const ascent = await device.startAscent!({ params: x, ...shape, layer: LAYER, channelWeights: objective.weights, space: IMAGENET_SPACE, frozen: [false, false], adam });
+    try {
+      const first = await ascent.step(0.05, Math.sqrt(0.001));
+      expect(Number.isFinite(first[0])).toBe(false);
+      expect(Number.isFinite(first[1])).toBe(true);
+      await ascent.step(0.05, Math.sqrt(0.002));
+      const { params, gradientSeen } = await ascent.finish();
+      const perImage = 3 * SIZE * SIZE;
+      expect(params.subarray(0, perImage).every((v) => v === 0)).toBe(true);
+      expect(params.subarray(perImage).some((v) => v !== 0.3)).toBe(true);
+      expect(gradientSeen).toEqual([false, true]);
+    } finally {
+      await ascent.dispose();
+    }
+  });
+
+  it('runs the multi-scale ascent like the host path', async () => {
+    const params = methodParamsSchema.parse({ scales: 2, stepsPerScale: 3, startSize: 20, upscale: 1.2 });
+    const objective = channelObjective(LAYER, 128, [5, 9]);
+    const input = { objective, filters: [5, 9], params, learningRate: 0.05, seed: 3, space: IMAGENET_SPACE };
+    const [onHost, onDevice] = [await runAscent(host, input), await runAscent(device, input)];
+    const error = relative(onDevice.images, onHost.images);
+    console.log(`runAscent through startAscent against the host path: ${error.toExponential(1)} of the largest value`);
+    expect(error).toBeLessThan(1e-4);
+    expect(relative(onDevice.best, onHost.best)).toBeLessThan(1e-4);
+    expect(relative(onDevice.start, onHost.start)).toBeLessThan(1e-5);
+    expect(onDevice.gradientSeen).toEqual(onHost.gradientSeen);
+    expect(onDevice.diverged).toEqual(onHost.diverged);
+  });
+});
