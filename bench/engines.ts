@@ -1,10 +1,13 @@
 /**
  * Engine step cases: one step = Engine.objectiveGradient (forward to the layer + gradient w.r.t.
- * the input images) for a batch, each image maximising its own filter (one-hot channel weights).
+ * the input images) for a batch, each image maximising its own filter (one-hot channel weights);
+ * where the engine keeps the ascent on its device (Engine.startAscent: onnxruntime on WebGPU), the
+ * step the visualisation runs there: that gradient and Adam's update, with the state on the device.
+ * On a GPU each row also says the bytes one step moves (Engine.bytesMoved).
  * Engines are created once per (engine, model) and shared by that model's cases.
  */
 import { createEngine } from '../pipeline/engine/create.js';
-import type { Engine, EngineName, PlacementReport } from '../pipeline/engine/engine.js';
+import type { BytesMoved, Engine, EngineName, PlacementReport } from '../pipeline/engine/engine.js';
 import type { DeviceName } from '../pipeline/schema/device.js';
 import { placementSummary } from '../pipeline/engine/ort/placement.js';
 import { FilterAtlasError } from '../pipeline/errors.js';
@@ -49,7 +52,7 @@ export class EnginePool {
 
   /** The latest report of a gradient program at this size, if the engine made one. */
   placement(engine: EngineName, modelName: string, size: number): PlacementReport | undefined {
-    const matching = (this.placements.get(`${engine}|${modelName}`) ?? []).filter((r) => r.graph.startsWith('gradient|') && r.graph.endsWith(`|${size}x${size}`));
+    const matching = (this.placements.get(`${engine}|${modelName}`) ?? []).filter((r) => (r.graph.startsWith('gradient|') || r.graph.startsWith('ascent|')) && r.graph.endsWith(`|${size}x${size}`));
     return matching.at(-1);
   }
 
@@ -84,6 +87,14 @@ export class EnginePool {
   }
 }
 
+/** The bytes one more step moves between host and device. */
+async function bytesOfOneStep(moved: () => BytesMoved, step: () => Promise<unknown>): Promise<BytesMoved> {
+  const before = moved();
+  await step();
+  const after = moved();
+  return { toDevice: after.toDevice - before.toDevice, toHost: after.toHost - before.toHost };
+}
+
 export function engineCase(pool: EnginePool, options: EngineCaseOptions): BenchCase {
   const { engine: engineName, modelName, layer, size, batch } = options;
   return {
@@ -113,9 +124,19 @@ export function engineCase(pool: EnginePool, options: EngineCaseOptions): BenchC
       const weights = new Float32Array(batch * channels);
       for (let i = 0; i < batch; i++) weights[i * channels + ((i * 7) % channels)] = 1;
       const images = { data, n: batch, height: size, width: size };
-      const timed = await timeSteps(() => engine.objectiveGradient(images, layer, weights), options.timing);
-      const placement = pool.placement(engineName, modelName, size);
-      return { ...timed, device: engine.info.device, ...(placement ? { placement: placementSummary(placement) } : {}) };
+      const ascent = engine.startAscent
+        ? await engine.startAscent({ params: data, n: batch, height: size, width: size, layer, channelWeights: weights, space: model.preprocessing, frozen: new Array<boolean>(batch).fill(false), adam: { weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 } })
+        : undefined;
+      try {
+        // Adam's first-step scalars at every step: the timing does not depend on them.
+        const step = ascent ? () => ascent.step(0.05, Math.sqrt(0.001)) : () => engine.objectiveGradient(images, layer, weights);
+        const timed = await timeSteps(step, options.timing);
+        const placement = pool.placement(engineName, modelName, size);
+        const bytesPerStep = engine.bytesMoved ? await bytesOfOneStep(engine.bytesMoved.bind(engine), step) : undefined;
+        return { ...timed, device: engine.info.device, ...(placement ? { placement: placementSummary(placement) } : {}), ...(bytesPerStep ? { bytesPerStep } : {}) };
+      } finally {
+        await ascent?.dispose();
+      }
     },
   };
 }

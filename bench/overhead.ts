@@ -11,7 +11,7 @@
  * (clip, bicubic x1.2, 5x5 box blur, clip) are timed on their own and counted once per
  * `stepsPerScale` (20, the article's) steps.
  */
-import type { Engine } from '../pipeline/engine/engine.js';
+import type { DeviceAscent, DeviceAscentInit, Engine } from '../pipeline/engine/engine.js';
 import type { CnnModel } from '../pipeline/model/graph.js';
 import { findLayer } from '../pipeline/model/layers.js';
 import { runAscent } from '../pipeline/visualize/loop.js';
@@ -41,17 +41,28 @@ export interface OverheadRow {
   device: string;
 }
 
-/** An engine whose objectiveGradient calls add their wall time to `spent.seconds`. */
+/** An engine whose objectiveGradient calls (and, on a device ascent, its steps and read-back) add their wall time to `spent.seconds`. */
 export function timed(engine: Engine, spent: { seconds: number }): Engine {
+  const time = async <T>(call: () => Promise<T>): Promise<T> => {
+    const start = performance.now();
+    try {
+      return await call();
+    } finally {
+      spent.seconds += (performance.now() - start) / 1000;
+    }
+  };
+  const { startAscent } = engine;
   return Object.assign(Object.create(engine) as Engine, {
-    objectiveGradient: async (...args: Parameters<Engine['objectiveGradient']>) => {
-      const start = performance.now();
-      try {
-        return await engine.objectiveGradient(...args);
-      } finally {
-        spent.seconds += (performance.now() - start) / 1000;
-      }
-    },
+    objectiveGradient: (...args: Parameters<Engine['objectiveGradient']>) => time(() => engine.objectiveGradient(...args)),
+    // With the ascent on the device, its steps and its read-back are the engine's time.
+    ...(startAscent
+      ? {
+          startAscent: async (init: DeviceAscentInit): Promise<DeviceAscent> => {
+            const ascent = await time(() => startAscent.call(engine, init));
+            return { step: (stepSize, correction) => time(() => ascent.step(stepSize, correction)), finish: () => time(() => ascent.finish()), dispose: () => ascent.dispose() };
+          },
+        }
+      : {}),
   });
 }
 

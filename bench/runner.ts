@@ -20,6 +20,8 @@ export interface BenchRow {
   steps?: number;
   /** Where the step's nodes ran (onnxruntime: from a profile of the warm-up step), e.g. "cpu 149/149 nodes". */
   placement?: string;
+  /** Bytes one step copies host -> device and device -> host (Engine.bytesMoved); absent where nothing crosses (the CPU). */
+  bytes_per_step?: { to_device: number; to_host: number };
 }
 
 export interface Measurement {
@@ -27,6 +29,7 @@ export interface Measurement {
   steps: number;
   device?: string;
   placement?: string;
+  bytesPerStep?: { toDevice: number; toHost: number };
 }
 
 export interface BenchCase {
@@ -97,6 +100,7 @@ export async function runBench(cases: readonly BenchCase[], events: BenchEvents)
     if (result.device) row.device = result.device;
     row.steps = result.steps;
     if (result.placement) row.placement = result.placement;
+    if (result.bytesPerStep) row.bytes_per_step = { to_device: result.bytesPerStep.toDevice, to_host: result.bytesPerStep.toHost };
     rows.push(row);
     events.onRow(row);
   }

@@ -154,7 +154,16 @@ async function main(): Promise<void> {
       const batch = { data: new Float32Array(filters.length * 3 * size * size).fill(0.5), n: filters.length, height: size, width: size };
       const w = new Float32Array(filters.length * layer40.channels);
       filters.forEach((filter, n) => (w[n * layer40.channels + filter] = 1));
-      await engine.objectiveGradient(batch, layer40.node.name, w);
+      if (engine.startAscent) {
+        // The visualisation runs the ascent program there (and reads the pictures back): build those.
+        const ascent = await engine.startAscent({ params: batch.data, n: batch.n, height: size, width: size, layer: layer40.node.name, channelWeights: w, space: model.preprocessing, frozen: filters.map(() => false), adam: { weightDecay: params.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8 } });
+        try {
+          await ascent.step(0.05, Math.sqrt(0.001));
+          await ascent.finish();
+        } finally {
+          await ascent.dispose();
+        }
+      } else await engine.objectiveGradient(batch, layer40.node.name, w);
       if (size === sizes[0] || size === sizes[sizes.length - 1]) await engine.forward(batch, [layer40.node.name]);
     }
     const sessionSeconds = (Date.now() - warmStart) / 1000;
@@ -165,6 +174,7 @@ async function main(): Promise<void> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('deadline')), Math.max(0, args.deadline - Date.now()));
     const batchStart = Date.now();
+    const movedBefore = engine.bytesMoved?.();
     let completed = true;
     try {
       await visualizeBatch(timed(engine, spent), { layer: layer40.node.name, channels: layer40.channels, filters, method: { kind: 'article', params }, seed: 0, signal: controller.signal, onStep: (done) => (stepsDone = done) });
@@ -176,6 +186,7 @@ async function main(): Promise<void> {
       clearTimeout(timer);
     }
     const seconds = (Date.now() - batchStart) / 1000;
+    const movedAfter = engine.bytesMoved?.();
     const fraction = completed ? 1 : scheduleFractionDone(model, layer40.node.name, params, stepsDone);
     if (fraction === 0) throw new Error('no step of the schedule batch finished before the deadline: nothing to project from (give the check more time: --budget-seconds)');
     const secondsPerFilter = seconds / fraction / filters.length;
@@ -198,6 +209,17 @@ async function main(): Promise<void> {
       engine_share: round(spent.seconds / seconds, 3),
       host_share: round(1 - spent.seconds / seconds, 3),
       torch_seconds_per_filter_estimate: torch.schedule ? round(torch.schedule.seconds_per_filter_estimate) : undefined,
+      ascent_on_device: engine.startAscent !== undefined,
+      // Host <-> device bytes of the whole batch per step, the scales' starts and ends spread over their steps (the
+      // ascent placement lines say what crosses each step alone); none on the CPU.
+      ...(movedBefore && movedAfter && stepsDone > 0
+        ? {
+            bytes_per_step_average: {
+              to_device: Math.round((movedAfter.toDevice - movedBefore.toDevice) / stepsDone),
+              to_host: Math.round((movedAfter.toHost - movedBefore.toHost) / stepsDone),
+            },
+          }
+        : {}),
     };
     log(`schedule batch: ${JSON.stringify(summary.schedule)}`);
     const config = await loadConfig(args.config);

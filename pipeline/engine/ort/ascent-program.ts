@@ -98,13 +98,20 @@ export function buildAscentProgram(model: CnnModel, sized: SizedGraph, layer: st
   const update = builder.op('Div', [builder.op('Mul', [mNew, stepSize], 'adam/m_scaled'), denominator], 'adam/update');
   const stepped = builder.op('Sub', [params, update], 'adam/params');
 
-  // Images that may not move: a newly diverged one is set to 0 (as the host loop does), a frozen one kept.
-  const perImage = (flag: string, hint: string) => builder.op('Unsqueeze', [flag, builder.int64Tensor(`${hint}.axes`, [1, 2, 3])], hint);
-  const okImage = perImage(ok, 'ascent/ok_nchw');
-  const activeImage = perImage(isActive, 'ascent/active_nchw');
-  const paramsNext = builder.op('Where', [okImage, stepped, builder.op('Where', [activeImage, zero, params], 'ascent/frozen_params')], 'ascent/params_next');
-  const mNext = builder.op('Where', [okImage, mNew, m], 'ascent/m_next');
-  const vNext = builder.op('Where', [okImage, vNew, v], 'ascent/v_next');
+  // Images that may not move: a newly diverged one is set to 0 (as the host loop does), a frozen one
+  // kept. Selected on rows (N x 3HW): the layout pass of the WebGPU provider would put a Transpose
+  // around an N x 1 x 1 x 1 boolean, and WebGPU has no Transpose of booleans (it would run on the CPU).
+  const rows = builder.int64Tensor('ascent.rows', [0, -1]);
+  const nchw = builder.int64Tensor('ascent.nchw', [0, 3, height, width]);
+  const row = (tensor: string, hint: string) => builder.op('Reshape', [tensor, rows], `${hint}_rows`);
+  const column = builder.int64Tensor('ascent.column', [1]);
+  const okRow = builder.op('Unsqueeze', [ok, column], 'ascent/ok_n1');
+  const activeRow = builder.op('Unsqueeze', [isActive, column], 'ascent/active_n1');
+  const select = (condition: string, yes: string, no: string, hint: string) => builder.op('Where', [condition, yes, no], hint);
+  const image = (tensor: string, hint: string) => builder.op('Reshape', [tensor, nchw], hint);
+  const paramsNext = image(select(okRow, row(stepped, 'adam/params'), select(activeRow, zero, row(params, 'ascent/params'), 'ascent/frozen_params'), 'ascent/params_rows_next'), 'ascent/params_next');
+  const mNext = image(select(okRow, row(mNew, 'adam/m'), row(m, 'ascent/m'), 'ascent/m_rows_next'), 'ascent/m_next');
+  const vNext = image(select(okRow, row(vNew, 'adam/v'), row(v, 'ascent/v'), 'ascent/v_rows_next'), 'ascent/v_next');
   const activeNext = builder.op('Where', [ok, one, zero], 'ascent/active_next');
   const objectiveOut = builder.op('Where', [finite, objective, builder.scalar('ascent.nan', Number.NaN)], 'ascent/objective');
   const weightsNext = builder.op('Identity', [weights], 'ascent/channel_weights_next');

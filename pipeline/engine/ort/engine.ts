@@ -239,7 +239,15 @@ class OrtEngine implements Engine {
    * One run of a held session: counts the host bytes that cross to and from a GPU provider, and on
    * the session's first run reports its placement (`transfers` says what crosses per run or step).
    */
-  private async runHeld(key: string, session: Held<unknown>, inputs: Record<string, Tensor>, fetches: readonly string[], units: number, transfers: (outputs: Tensor[]) => NonNullable<PlacementReport['transfers']>): Promise<Record<string, Tensor>> {
+  private async runHeld(
+    key: string,
+    session: Held<unknown>,
+    inputs: Record<string, Tensor>,
+    fetches: readonly string[],
+    units: number,
+    transfers: (outputs: Tensor[]) => NonNullable<PlacementReport['transfers']>,
+    graph = key,
+  ): Promise<Record<string, Tensor>> {
     const results = await session.run(inputs, fetches);
     const outputs = fetches.map((name) => results[name]);
     if (this.runtime.provider !== 'cpu') {
@@ -250,7 +258,7 @@ class OrtEngine implements Engine {
     if (profile) {
       // One profiled run says where every node ran; later runs are not slowed by profiling.
       session.profile = undefined;
-      const report = await finishProfile(key, session, profile);
+      const report = await finishProfile(graph, session, profile);
       if (!this.runFlops.has(key)) this.runFlops.set(key, { flops: Object.values(report.providers).reduce((sum, p) => sum + p.flops, 0), units });
       if (this.runtime.provider !== 'cpu') report.transfers = transfers(outputs);
       this.onPlacement?.(report);
@@ -290,7 +298,8 @@ class OrtEngine implements Engine {
     const { ort } = this.runtime;
     const location = stateLocation(this.runtime.provider);
     // The space and Adam's constants are baked into the program: they are part of its key.
-    const key = `ascent|${node.name}|${height}x${width}|${JSON.stringify([space.mean, space.std, adam])}`;
+    const graph = `ascent|${node.name}|${height}x${width}`;
+    const key = `${graph}|${JSON.stringify([space.mean, space.std, adam])}`;
     const held = this.hold(
       key,
       () => buildAscentProgram(this.model, sized, node.name, space, adam, this.emission),
@@ -338,7 +347,7 @@ class OrtEngine implements Engine {
           const stateBack = hostBytes(out.slice(1));
           const resident = out.slice(1).every((t) => t.location !== 'cpu');
           return { toDevice: 8 + stateBack, toHost: hostBytes(out), scale: { toDevice: startBytes, toHost: resident ? 4 * (params.length + n) : 0 } };
-        });
+        }, graph);
         const previous = Object.values(state);
         state = Object.fromEntries(ASCENT_STATE.map((name) => [name, results[outputs[name]]])) as Record<AscentStateName, Tensor>;
         releaseDevice(previous);

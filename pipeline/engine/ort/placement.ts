@@ -113,14 +113,16 @@ export function placementFromProfile(graph: string, events: readonly ProfileEven
   return { graph, nodes: total, providers, copies, cpuOps: gpu ? cpuOps : {} };
 }
 
-const megabytes = (bytes: number): string => `${(bytes / 1e6).toFixed(bytes < 1e6 ? 3 : 1)} MB`;
+/** Bytes as MB (3 decimals under 1 MB), or as bytes under 10 kB: an ascent step moves a few bytes. */
+export const formatBytes = (bytes: number): string => (bytes < 1e4 ? `${bytes} bytes` : `${(bytes / 1e6).toFixed(bytes < 1e6 ? 3 : 1)} MB`);
 
 const percent = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'} %`;
 
 /**
  * One line, e.g. "placement gradient|features.42|64x64: 200 nodes, webgpu 200 (100.0 % of 4.51 GFLOP);
  * no host<->device copies; inputs 0.098 MB to the device, outputs 0.098 MB back per run": the copies
- * inside the program (Memcpy nodes of the profile), then on a GPU what crosses at its edges.
+ * inside the program (Memcpy nodes of the profile), then on a GPU what crosses at its edges: per run,
+ * or for an ascent program (state on the device) per step and once per scale.
  */
 export function formatPlacement(report: PlacementReport): string {
   const flops = Object.values(report.providers).reduce((sum, p) => sum + p.flops, 0);
@@ -131,7 +133,13 @@ export function formatPlacement(report: PlacementReport): string {
       return `${provider} ${p.nodes} (${percent(p.flops, flops)} of ${(flops / 1e9).toFixed(2)} GFLOP${ops})`;
     });
   const copies = report.copies.nodes ? `; ${report.copies.nodes} host<->device copies, ${(report.copies.bytes / 1e6).toFixed(1)} MB per run` : '; no host<->device copies';
-  const transfers = report.transfers ? `; inputs ${megabytes(report.transfers.toDevice)} to the device, outputs ${megabytes(report.transfers.toHost)} back per run` : '';
+  const { transfers: moved } = report;
+  let transfers = '';
+  if (moved?.scale) {
+    transfers = `; per step: inputs ${formatBytes(moved.toDevice)} to the device, outputs ${formatBytes(moved.toHost)} back; per scale: ${formatBytes(moved.scale.toDevice)} in at its start, ${formatBytes(moved.scale.toHost)} back at its end`;
+  } else if (moved) {
+    transfers = `; inputs ${formatBytes(moved.toDevice)} to the device, outputs ${formatBytes(moved.toHost)} back per run`;
+  }
   return `placement ${report.graph}: ${report.nodes} nodes, ${parts.join(', ')}${copies}${transfers}`;
 }
 
