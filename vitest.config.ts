@@ -35,6 +35,7 @@ export const SLOW = [
   'test/portability.test.ts',
   'test/engine/webgpu-software.test.ts',
   'test/engine/webgpu-gradients.test.ts',
+  'test/engine/webgpu-ascent.test.ts',
 ];
 
 export default defineConfig({

@@ -3,18 +3,25 @@
  * (visualize/adam.ts) on the CPU provider: the same images and moments within float32 rounding, the
  * same objective, step after step; a diverged image frozen as the host loop freezes it. And the
  * whole multi-scale ascent (visualize/loop.ts) through Engine.startAscent equals the host path.
+ * The program for a GPU provider has only ops WebGPU has kernels for.
  */
+import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../pipeline/engine/engine.js';
+import { buildAscentProgram } from '../../pipeline/engine/ort/ascent-program.js';
 import { createOrtEngine } from '../../pipeline/engine/ort/engine.js';
+import { formatPlacement } from '../../pipeline/engine/ort/placement.js';
+import { GPU_EMISSION } from '../../pipeline/engine/ort/programs.js';
 import type { CnnModel } from '../../pipeline/model/graph.js';
 import { loadModel } from '../../pipeline/model/load.js';
+import { SizedGraphs } from '../../pipeline/model/sized.js';
 import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
 import { adamScalars, createAdam } from '../../pipeline/visualize/adam.js';
 import { runAscent, startImages } from '../../pipeline/visualize/loop.js';
 import { channelObjective } from '../../pipeline/visualize/objective.js';
 import { gradientToParams, IMAGENET_SPACE, imagesToParams, paramsToImages } from '../../pipeline/visualize/parameterization.js';
 
+const { onnx } = onnxProto;
 const LAYER = 'leaky_re_lu_6';
 const SIZE = 24;
 const N = 2;
@@ -113,5 +120,39 @@ describe('the ascent step in the graph, on the CPU provider', () => {
     expect(relative(onDevice.start, onHost.start)).toBeLessThan(1e-5);
     expect(onDevice.gradientSeen).toEqual(onHost.gradientSeen);
     expect(onDevice.diverged).toEqual(onHost.diverged);
+  });
+});
+
+describe('the ascent program for a GPU provider', () => {
+  it('has no op the WebGPU provider lacks, no shape arithmetic, and no boolean image-shaped tensor', async () => {
+    const model = await loadModel('darknet-tiny');
+    const sized = new SizedGraphs(model).at([67, 67]);
+    const program = buildAscentProgram(model, sized, 'leaky_re_lu_10', IMAGENET_SPACE, { weightDecay: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, GPU_EMISSION);
+    const graph = onnx.ModelProto.decode(program.bytes).graph!;
+    const ops = new Set((graph.node ?? []).map((n) => n.opType ?? ''));
+    for (const op of ['MaxUnpool', 'ScatterElements', 'Sum', 'Sign', 'Shape', 'Size', 'Gather', 'ConstantOfShape', 'Range', 'Squeeze', 'IsNaN', 'IsInf', 'Cast']) expect(ops.has(op), op).toBe(false);
+    // Where selects on N-vectors or rows (an N x 1 condition against N x 3HW): a 4-d boolean would get a
+    // Transpose from the layout pass, which WebGPU lacks for booleans.
+    const producer = new Map((graph.node ?? []).flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
+    const initializer = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+    const wheres = (graph.node ?? []).filter((n) => n.opType === 'Where');
+    expect(wheres.length).toBeGreaterThanOrEqual(6);
+    for (const where of wheres) {
+      const condition = producer.get(where.input![0])!;
+      if (condition.opType === 'Unsqueeze') expect((initializer.get(condition.input![1])!.dims ?? []).map(Number), where.output![0]).toEqual([1]);
+      else expect(['Equal', 'Greater'], where.output![0]).toContain(condition.opType);
+    }
+  });
+
+  it('says what crosses per step and per scale in its placement line', () => {
+    const line = formatPlacement({
+      graph: 'ascent|conv2d_16|67x67',
+      nodes: 233,
+      providers: { webgpu: { nodes: 233, flops: 0.43e9 } },
+      copies: { nodes: 0, bytes: 0 },
+      transfers: { toDevice: 8, toHost: 8, scale: { toDevice: 228_304, toHost: 107_744 } },
+      cpuOps: {},
+    });
+    expect(line).toBe('placement ascent|conv2d_16|67x67: 233 nodes, webgpu 233 (100.0 % of 0.43 GFLOP); no host<->device copies; per step: inputs 8 bytes to the device, outputs 8 bytes back; per scale: 0.228 MB in at its start, 0.108 MB back at its end');
   });
 });
