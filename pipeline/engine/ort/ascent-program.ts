@@ -16,11 +16,9 @@
  */
 import type { CnnModel } from '../../model/graph.js';
 import type { SizedGraph } from '../../model/sized.js';
-import { emitBackward } from './emit-backward.js';
-import { emitForward } from './emit-forward.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
-import { planFor, resolveLayers } from './plan.js';
-import { BATCH_DIM, emitObjective, type EmitOptions } from './programs.js';
+import { resolveLayers } from './plan.js';
+import { BATCH_DIM, emitObjectiveGradient, type EmitOptions } from './programs.js';
 import { perChannel } from './rules/context.js';
 
 /** The pixel space of x: x = (rgb - mean) / std per channel. */
@@ -67,10 +65,7 @@ export function buildAscentProgram(model: CnnModel, sized: SizedGraph, layer: st
   // The gradient program on rgb = x * std + mean.
   const scaled = builder.op('Mul', [params, perChannel(builder, 'space.std', space.std)], 'ascent/scaled');
   const rgb = builder.op('Add', [scaled, perChannel(builder, 'space.mean', space.mean)], 'ascent/rgb');
-  const plan = planFor(sized.graph, [target]);
-  const lowered = emitForward(builder, model, sized, plan, rgb, emission.maxPoolGradient === 'indices');
-  const { objective, dLayer } = emitObjective(builder, lowered.tensors.get(target.name)!, layerShape, weights);
-  const dRgb = emitBackward(builder, sized, plan, lowered, target, dLayer, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
+  const { objective, gradient: dRgb } = emitObjectiveGradient(builder, model, sized, target, rgb, weights, emission);
 
   // Per image: finite objective and gradient (x * 0 is 0 for a finite x, NaN otherwise), and a non-zero gradient.
   const zero = builder.scalar('ascent.zero', 0);

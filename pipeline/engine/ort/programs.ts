@@ -69,7 +69,7 @@ export function buildForwardProgram(model: CnnModel, sized: SizedGraph, layers: 
 }
 
 /** The channel-mean objective of a layer and its gradient with respect to the layer (see the file comment). */
-export function emitObjective(builder: OnnxGraphBuilder, activation: string, layerShape: Shape, weights: string): { objective: string; dLayer: string } {
+function emitObjective(builder: OnnxGraphBuilder, activation: string, layerShape: Shape, weights: string): { objective: string; dLayer: string } {
   const [, ...spatial] = layerShape.dims;
   const spatialAxes = spatial.map((_, i) => i + 2);
   const means = spatialAxes.length ? builder.op('ReduceMean', [activation], 'objective/channel_means', { axes: spatialAxes, keepdims: 0 }) : activation;
@@ -128,15 +128,28 @@ function emitObjectiveAt(builder: OnnxGraphBuilder, sized: SizedGraph, head: Poi
   return { objective, dEnd: dInput };
 }
 
+/**
+ * The gradient program's body on `image` (RGB in [0, 1], any tensor of `builder`): the objective of
+ * `target` weighted by `weights` (N x channels) and d objective / d image. The gradient program and
+ * the ascent program (ascent-program.ts) both emit it.
+ */
+export function emitObjectiveGradient(builder: OnnxGraphBuilder, model: CnnModel, sized: SizedGraph, target: GraphNode, image: string, weights: string, emission: EmitOptions): { objective: string; gradient: string } {
+  const head = emission.pointwiseHeads ? pointwiseHead(sized, target) : undefined;
+  const end = head?.input ?? target;
+  const plan = planFor(sized.graph, [end]);
+  const lowered = emitForward(builder, model, sized, plan, image, emission.maxPoolGradient === 'indices');
+  const { objective, dEnd } = emitObjectiveAt(builder, sized, head, lowered, target, weights);
+  const gradient = emitBackward(builder, sized, plan, lowered, end, dEnd, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
+  return { objective, gradient };
+}
+
 export function buildGradientProgram(model: CnnModel, sized: SizedGraph, layer: string, batch: number | string = BATCH_DIM, emission: EmitOptions = CPU_EMISSION): Program {
   const [target] = resolveLayers(sized.graph, [layer]);
   const layerShape = sized.shapes.get(target.name)!;
-  const head = emission.pointwiseHeads ? pointwiseHead(sized, target) : undefined;
-  const end = head?.input ?? target;
-  const { builder, image, plan, lowered } = start(model, sized, [end], batch, emission);
+  const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
+  const image = builder.input('image', [batch, 3, sized.size[0], sized.size[1]]);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
-  const { objective, dEnd } = emitObjectiveAt(builder, sized, head, lowered, target, weights);
-  const gradient = emitBackward(builder, sized, plan, lowered, end, dEnd, { invStd: model.preprocessing.std.map((s) => 1 / s) }, emission);
+  const { objective, gradient } = emitObjectiveGradient(builder, model, sized, target, image, weights, emission);
   builder.output(objective, [batch]);
   builder.output(gradient, [batch, 3, sized.size[0], sized.size[1]]);
   return { bytes: builder.encode(`${model.name} gradient of ${target.name}`), inputs: { image, weights }, outputs: [objective, gradient] };
