@@ -60,4 +60,25 @@ describe('meterEngine', () => {
     expect(metered.usage()).toEqual({ seconds: 0 });
     expect(metered.engine.flopsComputed).toBeUndefined();
   });
+
+  it('passes the device ascent and the bytes moved through, its steps and read-back timed as engine calls', async () => {
+    const clock = { ms: 0 };
+    const ascent = {
+      step: async () => ((clock.ms += 2000), Float32Array.of(1)),
+      finish: async () => ((clock.ms += 500), { params: new Float32Array(3), gradientSeen: [true] }),
+      dispose: async () => {},
+    };
+    const engine = { ...controlledEngine().engine, startAscent: async () => ascent, bytesMoved: () => ({ toDevice: 8, toHost: 4 }) } as Engine;
+    const metered = meterEngine(engine, () => clock.ms);
+    expect(metered.engine.bytesMoved!()).toEqual({ toDevice: 8, toHost: 4 });
+    const started = await metered.engine.startAscent!({ params: new Float32Array(3), n: 1, height: 1, width: 1, layer: 'a', channelWeights: new Float32Array(1), space: { mean: [0, 0, 0], std: [1, 1, 1] }, frozen: [false], adam: { weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 } });
+    await started.step(0.1, 0.03);
+    clock.ms += 1000; // the host's share: not counted
+    await started.finish();
+    expect(metered.usage().seconds).toBe(2.5);
+    // Engines without them (the CPU provider, tfjs) keep the loop on the host.
+    const plain = meterEngine(controlledEngine().engine).engine;
+    expect(plain.startAscent).toBeUndefined();
+    expect(plain.bytesMoved).toBeUndefined();
+  });
 });
