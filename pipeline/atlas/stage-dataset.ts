@@ -13,7 +13,7 @@ import { safeFileName } from '../util/file-names.js';
 import type { Progress } from '../util/progress.js';
 import { CODE_VERSIONS, filterExamplesKey, scanKey as keyOfScan } from './keys.js';
 import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
-import type { AtlasStore } from './store.js';
+import type { AtlasStore, DurableBatch } from './store.js';
 
 export type { ScanRecord, FilterExamplesRecord };
 
@@ -159,6 +159,14 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     }
   }
   const byRequest = new Map<ExamplesRequest, (typeof missing)[number]>(missing.map((m) => [m, m]));
+  // A filter's crops are flushed together, then its record (DurableBatch): a killed build never leaves
+  // a record naming a crop that is not on the disk, at one round of flushes a filter, not one a crop.
+  const batches = new Map<ExamplesRequest, DurableBatch>();
+  const batchOf = (request: ExamplesRequest): DurableBatch => {
+    let batch = batches.get(request);
+    if (!batch) batches.set(request, (batch = store.batch()));
+    return batch;
+  };
   await writeExamples({
     atlasDir: store.dir,
     model,
@@ -167,9 +175,13 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     filters: missing,
     photosAtOnce: PHOTOS_AT_ONCE,
     signal: input.signal,
+    writeCrop: async (request, relative, bytes) => {
+      await batchOf(request).writeFile(relative, bytes);
+    },
     onFilter: async (request, record) => {
       const { key, perFilter, filter } = byRequest.get(request)!;
-      await store.writeRecord(key, record);
+      await batchOf(request).commit([{ key, record }]);
+      batches.delete(request);
       perFilter.set(filter, record);
       progress?.tick();
     },
