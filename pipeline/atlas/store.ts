@@ -107,13 +107,18 @@ export class DurableBatch {
     return relative;
   }
 
-  /** Makes the files written so far durable, then writes `records` in their order (the last marks the work done) and makes them durable. */
-  async commit(records: ReadonlyArray<{ key: string; record: unknown }>): Promise<void> {
+  /**
+   * Makes the files written so far durable, then writes the records, group after group (a later
+   * group's records mark an earlier group's work done; a group's records are written at once), and
+   * makes them durable.
+   */
+  async commit(...groups: ReadonlyArray<ReadonlyArray<{ key: string; record: unknown }>>): Promise<void> {
     const files = this.files.splice(0).map((file) => this.store.path(file));
-    const recordPaths = records.map(({ key }) => this.store.path(`records/${key}.json`));
+    const recordPath = (key: string) => this.store.path(`records/${key}.json`);
     await flushToDisk(files);
     await flushToDisk(this.foldersOf(files));
-    for (const [i, { record }] of records.entries()) await writeFileRenamed(recordPaths[i], JSON.stringify(record));
+    for (const group of groups) await Promise.all(group.map(({ key, record }) => writeFileRenamed(recordPath(key), JSON.stringify(record))));
+    const recordPaths = groups.flat().map(({ key }) => recordPath(key));
     await flushToDisk(recordPaths);
     await flushToDisk(this.foldersOf(recordPaths));
   }
