@@ -6,7 +6,7 @@
 import type { Engine } from '../engine/engine.js';
 import { createAdam } from './adam.js';
 import { evaluateObjective, type Objective } from './objective.js';
-import { gradientToParams, imagesToParams, noiseImage, paramsToImages, type PixelSpace } from './parameterization.js';
+import { imagesToParams, noiseImage, paramsToImages, type PixelSpace } from './parameterization.js';
 import { scaleSizes, type MethodParams } from '../schema/article-params.js';
 import { boxBlur, clip01, resizeBicubic } from './transforms.js';
 
@@ -82,6 +82,8 @@ export async function runAscent(engine: Engine, input: AscentInput): Promise<Asc
     const perImage = 3 * size * size;
     const x = imagesToParams(images, shape, space);
     const adam = createAdam(x.length, { learningRate: input.learningRate, weightDecay: params.weightDecay });
+    // gradientToParams(gradient, shape, space, -1), applied by Adam as it reads the gradient.
+    const descentScale = { plane: size * size, factors: space.std.map((s) => -1 * s) };
     for (let step = 0; step < params.stepsPerScale; step++) {
       signal?.throwIfAborted();
       const batch = { data: paramsToImages(x, shape, space), ...shape };
@@ -102,7 +104,7 @@ export async function runAscent(engine: Engine, input: AscentInput): Promise<Asc
         if (!gradientSeen[i] && anyNonZero(result.gradient, from, to)) gradientSeen[i] = true;
       }
       // Minimise -objective: the chain rule with sign -1 gives d(-objective) / dx.
-      adam.step(x, gradientToParams(result.gradient, shape, space, -1), (i) => diverged[i], perImage);
+      adam.step(x, result.gradient, (i) => diverged[i], perImage, descentScale);
       input.onStep?.(++done, totalSteps);
     }
     images = paramsToImages(x, shape, space);

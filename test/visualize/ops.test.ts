@@ -44,6 +44,29 @@ describe('Adam', () => {
     adam.step(params, new Float32Array([1, 1, 1, 1]), (image) => image === 1, 2);
     expectClose(params, [0.9, 0.9, 1, 1], 1e-6);
   });
+
+  it('with a gradient scale, takes the very steps it takes from gradientToParams (signed zeros, frozen images and all)', () => {
+    const shape = { n: 3, height: 5, width: 7 };
+    const size = 3 * shape.n * shape.height * shape.width;
+    let seed = 5;
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
+    const start = Float32Array.from({ length: size }, random);
+    start[3] = 0;
+    const [separate, fused] = [start.slice(), start.slice()];
+    const options = { learningRate: 0.05, weightDecay: 1e-3 };
+    const [a, b] = [createAdam(size, options), createAdam(size, options)];
+    const frozen = (image: number) => image === 1;
+    const scale = { plane: shape.height * shape.width, factors: IMAGENET_SPACE.std.map((s) => -1 * s) };
+    for (let step = 0; step < 4; step++) {
+      const gradient = Float32Array.from({ length: size }, () => random() * 1e-3);
+      gradient[3] = -0;
+      gradient[10] = 1e-45;
+      a.step(separate, gradientToParams(gradient, shape, IMAGENET_SPACE, -1), frozen, size / shape.n);
+      b.step(fused, gradient, frozen, size / shape.n, scale);
+    }
+    expect(Array.from(fused)).toEqual(Array.from(separate));
+    expect(fused).not.toEqual(start);
+  });
 });
 
 describe('bicubic upscale (cv2.INTER_CUBIC)', () => {
