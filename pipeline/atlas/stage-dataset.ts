@@ -13,7 +13,7 @@ import { safeFileName } from '../util/file-names.js';
 import type { Progress } from '../util/progress.js';
 import { CODE_VERSIONS, filterExamplesKey, scanKey as keyOfScan } from './keys.js';
 import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
-import type { AtlasStore, DurableBatch } from './store.js';
+import type { AtlasStore } from './store.js';
 
 export type { ScanRecord, FilterExamplesRecord };
 
@@ -159,33 +159,53 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     }
   }
   const byRequest = new Map<ExamplesRequest, (typeof missing)[number]>(missing.map((m) => [m, m]));
-  // A filter's crops are flushed together, then its record (DurableBatch): a killed build never leaves
-  // a record naming a crop that is not on the disk, at one round of flushes a filter, not one a crop.
-  const batches = new Map<ExamplesRequest, DurableBatch>();
-  const batchOf = (request: ExamplesRequest): DurableBatch => {
-    let batch = batches.get(request);
-    if (!batch) batches.set(request, (batch = store.batch()));
-    return batch;
+  // Crops are flushed to the disk before the records that name them (DurableBatch), in group commits:
+  // one commit in flight, and the filters finished meanwhile go in the next, so a group shares its
+  // flushes (the folders above all) instead of a round of flushes per filter or one flush per crop.
+  // A commit may also flush crops of filters not finished yet: harmless, they are complete files.
+  const batch = store.batch();
+  let finished: Array<{ key: string; record: FilterExamplesRecord }> = [];
+  let committing: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | undefined;
+  const commitFinished = (): void => {
+    committing = committing.then(async () => {
+      if (failure || finished.length === 0) return;
+      const group = finished;
+      finished = [];
+      try {
+        await batch.commit(group);
+        progress?.tick(group.length);
+      } catch (error) {
+        failure = { error };
+      }
+    });
   };
-  await writeExamples({
-    atlasDir: store.dir,
-    model,
-    images,
-    thumbnails,
-    filters: missing,
-    photosAtOnce: PHOTOS_AT_ONCE,
-    signal: input.signal,
-    writeCrop: async (request, relative, bytes) => {
-      await batchOf(request).writeFile(relative, bytes);
-    },
-    onFilter: async (request, record) => {
-      const { key, perFilter, filter } = byRequest.get(request)!;
-      await batchOf(request).commit([{ key, record }]);
-      batches.delete(request);
-      perFilter.set(filter, record);
-      progress?.tick();
-    },
-  });
+  try {
+    await writeExamples({
+      atlasDir: store.dir,
+      model,
+      images,
+      thumbnails,
+      filters: missing,
+      photosAtOnce: PHOTOS_AT_ONCE,
+      signal: input.signal,
+      writeCrop: async (_request, relative, bytes) => {
+        await batch.writeFile(relative, bytes);
+      },
+      onFilter: async (request, record) => {
+        if (failure) throw failure.error;
+        const { key, perFilter, filter } = byRequest.get(request)!;
+        perFilter.set(filter, record);
+        finished.push({ key, record });
+        commitFinished();
+      },
+    });
+  } finally {
+    // Whatever happened, the filters finished so far get their records (a killed run resumes from them).
+    commitFinished();
+    await committing;
+  }
+  if (failure) throw failure.error;
   progress?.stop();
   return { scan, examples, scanned };
 }

@@ -55,7 +55,7 @@ describe('resizeForModel', () => {
       return out;
     };
     const reference = (pixels: Uint8Array, width: number, height: number, channels: number, [outH, outW]: [number, number], resize: 'stretch' | 'center-crop') => {
-      let rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => pixels[Math.floor(i / 3) * channels + (i % 3)]);
+      let rgb: Uint8Array = Uint8Array.from({ length: width * height * 3 }, (_, i) => pixels[Math.floor(i / 3) * channels + (i % 3)]);
       const scale = Math.max(outW / width, outH / height);
       const [rw, rh] = resize === 'center-crop' ? [Math.max(outW, Math.round(width * scale)), Math.max(outH, Math.round(height * scale))] : [outW, outH];
       let [w, h] = [width, height];
