@@ -13,7 +13,7 @@ import { safeFileName } from '../util/file-names.js';
 import type { Progress } from '../util/progress.js';
 import { CODE_VERSIONS, filterExamplesKey, scanKey as keyOfScan } from './keys.js';
 import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
-import type { AtlasStore } from './store.js';
+import { GroupCommits, type AtlasStore } from './store.js';
 
 export type { ScanRecord, FilterExamplesRecord };
 
@@ -159,27 +159,9 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     }
   }
   const byRequest = new Map<ExamplesRequest, (typeof missing)[number]>(missing.map((m) => [m, m]));
-  // Crops are flushed to the disk before the records that name them (DurableBatch), in group commits:
-  // one commit in flight, and the filters finished meanwhile go in the next, so a group shares its
-  // flushes (the folders above all) instead of a round of flushes per filter or one flush per crop.
-  // A commit may also flush crops of filters not finished yet: harmless, they are complete files.
-  const batch = store.batch();
-  let finished: Array<{ key: string; record: FilterExamplesRecord }> = [];
-  let committing: Promise<void> = Promise.resolve();
-  let failure: { error: unknown } | undefined;
-  const commitFinished = (): void => {
-    committing = committing.then(async () => {
-      if (failure || finished.length === 0) return;
-      const group = finished;
-      finished = [];
-      try {
-        await batch.commit(group);
-        progress?.tick(group.length);
-      } catch (error) {
-        failure = { error };
-      }
-    });
-  };
+  // Crops are flushed to the disk before the records that name them, in group commits (GroupCommits)
+  // instead of one flush per crop; the photo tasks never wait for the disk.
+  const commits = new GroupCommits(store, (count) => progress?.tick(count));
   try {
     await writeExamples({
       atlasDir: store.dir,
@@ -190,22 +172,20 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
       photosAtOnce: PHOTOS_AT_ONCE,
       signal: input.signal,
       writeCrop: async (_request, relative, bytes) => {
-        await batch.writeFile(relative, bytes);
+        await commits.writeFile(relative, bytes);
       },
       onFilter: async (request, record) => {
-        if (failure) throw failure.error;
         const { key, perFilter, filter } = byRequest.get(request)!;
         perFilter.set(filter, record);
-        finished.push({ key, record });
-        commitFinished();
+        commits.add(key, record);
       },
     });
-  } finally {
-    // Whatever happened, the filters finished so far get their records (a killed run resumes from them).
-    commitFinished();
-    await committing;
+  } catch (error) {
+    // The filters finished so far keep their records (a rerun resumes from them); the cause is thrown.
+    await commits.flush().catch(() => undefined);
+    throw error;
   }
-  if (failure) throw failure.error;
+  await commits.flush();
   progress?.stop();
   return { scan, examples, scanned };
 }
