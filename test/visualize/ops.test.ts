@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createAdam } from '../../pipeline/visualize/adam.js';
+import { allFinite } from '../../pipeline/visualize/loop.js';
 import { boxBlur, clip01, clippedFraction, cubicWeights, reflect101, resizeBicubic } from '../../pipeline/visualize/transforms.js';
 import {
   IMAGENET_SPACE,
@@ -161,5 +162,27 @@ describe('clipping and the parameterisation', () => {
       "method parameter space: expected the model's preprocessing (mean and std) when space is 'model', received none. " +
         "Pass the model's preprocessing to visualizeBatch, or use space 'imagenet'.",
     );
+  });
+});
+
+describe('allFinite', () => {
+  it('finds one NaN or infinity anywhere in the range, and only in the range', () => {
+    for (const length of [1, 3, 4, 5, 17]) {
+      const data = Float32Array.from({ length: length + 2 }, (_, i) => (i % 2 ? -0 : i * 1e30));
+      expect(allFinite(data, 1, length + 1)).toBe(true);
+      for (const bad of [Number.NaN, Infinity, -Infinity]) {
+        for (let at = 1; at <= length; at++) {
+          const copy = data.slice();
+          copy[at] = bad;
+          expect(allFinite(copy, 1, length + 1), `${bad} at ${at} of ${length}`).toBe(false);
+        }
+        const outside = data.slice();
+        outside[0] = bad;
+        outside[length + 1] = bad;
+        expect(allFinite(outside, 1, length + 1)).toBe(true);
+      }
+    }
+    expect(allFinite(new Float32Array([3.4e38, 3.4e38]), 0, 2)).toBe(true);
+    expect(allFinite(new Float32Array(0), 0, 0)).toBe(true);
   });
 });
