@@ -25,7 +25,7 @@ import type { DatasetImage } from '../dataset/list.js';
 import type { Progress } from '../util/progress.js';
 import { connectionsKey } from './keys.js';
 import { connectionsRecordSchema, type ConnectionsRecord, type ScanRecord } from './records.js';
-import type { AtlasStore } from './store.js';
+import { GroupCommits, type AtlasStore } from './store.js';
 
 export interface LayerPair {
   /** The later layer L and the previous visualised layer K it reads. */
@@ -94,6 +94,9 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
     }
     return found;
   };
+  // Records are made durable in group commits beside the engine's next runs, and all of them before
+  // the stage returns (a stage that fails loses at most the records of its last few runs).
+  const commits = new GroupCommits(store);
   for (const pair of input.pairs) {
     const layerScan = scan.layers.find((l) => l.layer === pair.layer);
     const perFilter = new Map<number, ConnectionsRecord>();
@@ -150,7 +153,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
             values: Array.from(sum.values, (v) => v / sum!.rows),
             seconds: sum.seconds,
           };
-          await store.writeRecord(task.key, record);
+          commits.add(task.key, record);
           perFilter.set(row.filter, record);
           sums.delete(row.filter);
           pending.delete(row.filter);
@@ -164,6 +167,7 @@ export async function runConnections(input: ConnectionsStageInput): Promise<Conn
     progress?.stop();
     decoded.clear();
   }
+  await commits.flush();
   return { records, keys, computed, seconds: (performance.now() - started) / 1000 };
 }
 

@@ -13,7 +13,7 @@ import { safeFileName } from '../util/file-names.js';
 import type { Progress } from '../util/progress.js';
 import { CODE_VERSIONS, filterExamplesKey, scanKey as keyOfScan } from './keys.js';
 import { examplesFiles, examplesRecordSchema, scanFiles, scanRecordSchema, type FilterExamplesRecord, type LayerScanRecord, type ScanRecord } from './records.js';
-import type { AtlasStore } from './store.js';
+import { GroupCommits, type AtlasStore } from './store.js';
 
 export type { ScanRecord, FilterExamplesRecord };
 
@@ -159,21 +159,33 @@ export async function runDatasetStage(input: DatasetStageInput): Promise<Dataset
     }
   }
   const byRequest = new Map<ExamplesRequest, (typeof missing)[number]>(missing.map((m) => [m, m]));
-  await writeExamples({
-    atlasDir: store.dir,
-    model,
-    images,
-    thumbnails,
-    filters: missing,
-    photosAtOnce: PHOTOS_AT_ONCE,
-    signal: input.signal,
-    onFilter: async (request, record) => {
-      const { key, perFilter, filter } = byRequest.get(request)!;
-      await store.writeRecord(key, record);
-      perFilter.set(filter, record);
-      progress?.tick();
-    },
-  });
+  // Crops are flushed to the disk before the records that name them, in group commits (GroupCommits)
+  // instead of one flush per crop; the photo tasks never wait for the disk.
+  const commits = new GroupCommits(store, (count) => progress?.tick(count));
+  try {
+    await writeExamples({
+      atlasDir: store.dir,
+      model,
+      images,
+      thumbnails,
+      filters: missing,
+      photosAtOnce: PHOTOS_AT_ONCE,
+      signal: input.signal,
+      writeCrop: async (_request, relative, bytes) => {
+        await commits.writeFile(relative, bytes);
+      },
+      onFilter: async (request, record) => {
+        const { key, perFilter, filter } = byRequest.get(request)!;
+        perFilter.set(filter, record);
+        commits.add(key, record);
+      },
+    });
+  } catch (error) {
+    // The filters finished so far keep their records (a rerun resumes from them); the cause is thrown.
+    await commits.flush().catch(() => undefined);
+    throw error;
+  }
+  await commits.flush();
   progress?.stop();
   return { scan, examples, scanned };
 }

@@ -80,35 +80,42 @@ interface Written {
 }
 
 /**
- * Encodes a finished batch's pictures, one at a time (one encoder thread beside the engine's), and
- * writes them, then their records: the web images' records before the pictures', since a picture's
- * record is what marks it done.
+ * Encodes a finished batch's pictures and writes them, then their records: the web images' records
+ * before the pictures', since a picture's record is what marks it done. Every encoder of the batch
+ * is started at once and each file is written as soon as its bytes are there: libvips' threads work
+ * through them beside the engine. The engine's runs are synchronous on this thread, so each await
+ * here waits for the end of an optimisation step; one picture at a time, awaiting each encode and
+ * write in turn, took more steps than a batch has, and the engine then waited for the writes.
  */
 async function writeBatch(store: AtlasStore, keys: ReadonlyMap<number, string>, results: readonly FilterVisualization[], webImages: boolean): Promise<Written[]> {
   const batch = store.batch();
-  const written: Written[] = [];
-  for (const result of results) {
-    const key = keys.get(result.filter)!;
-    let image: string | undefined;
-    let web: Written['web'];
-    if (result.image) {
-      const pixels = toRgbBytes(result.image);
-      image = await batch.writeFile(`files/${key}/viz.png`, await encodePng(pixels));
-      if (webImages) web = await writeWebImages(batch, key, await encodeWebImages(pixels));
-    }
-    const record: VisualRecord = {
-      filter: result.filter,
-      key,
-      status: result.status,
-      image,
-      activation: Number.isFinite(result.activation) ? result.activation : 0,
-      startActivation: Number.isFinite(result.startActivation) ? result.startActivation : 0,
-      seconds: result.seconds,
-      flags: result.flags,
-    };
-    written.push({ record, ...(web ? { web } : {}) });
-  }
-  await batch.commit([...written.flatMap(({ web }) => (web ? [web] : [])), ...written.map(({ record }) => ({ key: record.key, record }))]);
+  const written = await Promise.all(
+    results.map(async (result): Promise<Written> => {
+      const key = keys.get(result.filter)!;
+      let image: string | undefined;
+      let web: Written['web'];
+      if (result.image) {
+        const pixels = toRgbBytes(result.image);
+        const [png, encodedWeb] = await Promise.all([encodePng(pixels), webImages ? encodeWebImages(pixels) : undefined]);
+        [image, web] = await Promise.all([batch.writeFile(`files/${key}/viz.png`, png), encodedWeb && writeWebImages(batch, key, encodedWeb)]);
+      }
+      const record: VisualRecord = {
+        filter: result.filter,
+        key,
+        status: result.status,
+        image,
+        activation: Number.isFinite(result.activation) ? result.activation : 0,
+        startActivation: Number.isFinite(result.startActivation) ? result.startActivation : 0,
+        seconds: result.seconds,
+        flags: result.flags,
+      };
+      return { record, ...(web ? { web } : {}) };
+    }),
+  );
+  await batch.commit(
+    written.flatMap(({ web }) => (web ? [web] : [])),
+    written.map(({ record }) => ({ key: record.key, record })),
+  );
   return written;
 }
 

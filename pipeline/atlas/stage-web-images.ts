@@ -18,12 +18,12 @@ import type { AtlasStore, DurableBatch } from './store.js';
 /** Writes a picture's web images into `batch` (its commit makes them durable); their record and its key, for the same commit. */
 export async function writeWebImages(batch: DurableBatch, vizKey: string, encoded: WebImageBytes): Promise<{ key: string; record: WebRecord }> {
   const key = webKey({ viz: vizKey });
-  const record: WebRecord = {
-    full: await batch.writeFile(`files/${key}/full.webp`, encoded.full),
-    thumb1x: await batch.writeFile(`files/${key}/thumb-1x.webp`, encoded.thumb1x),
-    thumb2x: encoded.thumb2x ? await batch.writeFile(`files/${key}/thumb-2x.webp`, encoded.thumb2x) : `files/${key}/full.webp`,
-    thumbSize: WEB_IMAGES.thumbSize,
-  };
+  const [full, thumb1x, thumb2x] = await Promise.all([
+    batch.writeFile(`files/${key}/full.webp`, encoded.full),
+    batch.writeFile(`files/${key}/thumb-1x.webp`, encoded.thumb1x),
+    encoded.thumb2x ? batch.writeFile(`files/${key}/thumb-2x.webp`, encoded.thumb2x) : `files/${key}/full.webp`,
+  ]);
+  const record: WebRecord = { full, thumb1x, thumb2x, thumbSize: WEB_IMAGES.thumbSize };
   return { key, record };
 }
 

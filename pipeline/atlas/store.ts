@@ -107,13 +107,18 @@ export class DurableBatch {
     return relative;
   }
 
-  /** Makes the files written so far durable, then writes `records` in their order (the last marks the work done) and makes them durable. */
-  async commit(records: ReadonlyArray<{ key: string; record: unknown }>): Promise<void> {
+  /**
+   * Makes the files written so far durable, then writes the records, group after group (a later
+   * group's records mark an earlier group's work done; a group's records are written at once), and
+   * makes them durable.
+   */
+  async commit(...groups: ReadonlyArray<ReadonlyArray<{ key: string; record: unknown }>>): Promise<void> {
     const files = this.files.splice(0).map((file) => this.store.path(file));
-    const recordPaths = records.map(({ key }) => this.store.path(`records/${key}.json`));
+    const recordPath = (key: string) => this.store.path(`records/${key}.json`);
     await flushToDisk(files);
     await flushToDisk(this.foldersOf(files));
-    for (const [i, { record }] of records.entries()) await writeFileRenamed(recordPaths[i], JSON.stringify(record));
+    for (const group of groups) await Promise.all(group.map(({ key, record }) => writeFileRenamed(recordPath(key), JSON.stringify(record))));
+    const recordPaths = groups.flat().map(({ key }) => recordPath(key));
     await flushToDisk(recordPaths);
     await flushToDisk(this.foldersOf(recordPaths));
   }
@@ -129,5 +134,57 @@ export class DurableBatch {
       }
     }
     return folders;
+  }
+}
+
+/**
+ * Records made durable in group commits through one DurableBatch, for a stage that finishes records
+ * one by one (a filter's examples, a filter's connections): one commit in flight, and the records
+ * added meanwhile go in the next, so they share its flushes (the folders above all) and the stage
+ * never waits for the disk until `flush`. A commit may also flush files of records not added yet:
+ * harmless, they are complete files.
+ */
+export class GroupCommits {
+  private readonly batch: DurableBatch;
+  private waiting: Array<{ key: string; record: unknown }> = [];
+  private chain: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | undefined;
+
+  /** `committed(count)` is called after each commit with its number of records. */
+  constructor(store: AtlasStore, private readonly committed?: (count: number) => void) {
+    this.batch = store.batch();
+  }
+
+  /** Writes a file that a record added later names (see DurableBatch.writeFile). */
+  writeFile(relative: string, data: string | Uint8Array): Promise<string> {
+    return this.batch.writeFile(relative, data);
+  }
+
+  /** Queues a record whose files are written; throws the error of an earlier commit that failed. */
+  add(key: string, record: unknown): void {
+    if (this.failure) throw this.failure.error;
+    this.waiting.push({ key, record });
+    this.schedule();
+  }
+
+  /** Waits until every record added so far is durable; throws the error of a commit that failed. */
+  async flush(): Promise<void> {
+    this.schedule();
+    await this.chain;
+    if (this.failure) throw this.failure.error;
+  }
+
+  private schedule(): void {
+    this.chain = this.chain.then(async () => {
+      if (this.failure || this.waiting.length === 0) return;
+      const group = this.waiting;
+      this.waiting = [];
+      try {
+        await this.batch.commit(group);
+        this.committed?.(group.length);
+      } catch (error) {
+        this.failure = { error };
+      }
+    });
   }
 }

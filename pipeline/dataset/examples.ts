@@ -113,6 +113,12 @@ export interface ExamplesOptions extends Omit<FilterExamplesOptions, 'subdir' | 
   filters: readonly ExamplesRequest[];
   /** Photos decoded at once (each held whole while its crops are cut: an 8000 px photo is ~200 MB). @default 2 */
   photosAtOnce?: number;
+  /**
+   * Writes one crop of `request` (atlas-relative path). Default: atomically, flushed to the disk on its
+   * own (writeFileAtomic). A build passes a writer that flushes each filter's crops together before
+   * its record (atlas/store.ts DurableBatch): one round of flushes a filter instead of one per crop.
+   */
+  writeCrop?: (request: ExamplesRequest, relative: string, bytes: Uint8Array) => Promise<void>;
   /** Called as soon as all of one filter's crops are written (the build writes its record then, for resume). */
   onFilter?: (request: ExamplesRequest, examples: FilterExamples) => Promise<void>;
   signal?: AbortSignal;
@@ -170,12 +176,24 @@ export async function writeExamples(options: ExamplesOptions): Promise<FilterExa
   };
   for (const [request, count] of left.entries()) if (count === 0) await finish(request);
 
+  const writeCrop = options.writeCrop ?? ((_request: ExamplesRequest, relative: string, bytes: Uint8Array) => writeFileAtomic(join(atlasDir, relative), bytes));
   const queue = new PQueue({ concurrency: options.photosAtOnce ?? 2 });
   const photo = async (index: number, planned: PlannedCrop[]) => {
     options.signal?.throwIfAborted();
     const image = images[index];
     const decoded = await decodePhoto(image.path);
-    for (const crop of planned) {
+    const thumb = await thumbnails.thumbnail(image);
+    // Filters of a layer often share a unit's box (units near the edge clamp to the same box; a large
+    // field covers the whole photo), and a box's crop is the same bytes whoever asks: encoded once.
+    const encoded = new Map<string, Promise<Buffer>>();
+    const encode = (box: Box): Promise<Buffer> => {
+      const key = `${box.left},${box.top},${box.width},${box.height}`;
+      let bytes = encoded.get(key);
+      if (!bytes) encoded.set(key, (bytes = decoded.crop(box, sizes)));
+      return bytes;
+    };
+    // All of a photo's crops at once: libvips' threads cut and encode them while the files are written.
+    const cut = async (crop: PlannedCrop) => {
       const { layer, filter, subdir } = filters[crop.request];
       const box = cropBox({
         y: crop.at.y,
@@ -188,13 +206,17 @@ export async function writeExamples(options: ExamplesOptions): Promise<FilterExa
         imageHeight: decoded.height,
       });
       const file = `${subdir}/${filter}-${crop.rank}.webp`;
-      await writeFileAtomic(join(atlasDir, file), await decoded.crop(box, sizes));
-      const entry: TopImage = { file: image.file, mean: layer.means[crop.cell], max: layer.max[crop.cell], at: crop.at, crop: file, thumb: await thumbnails.thumbnail(image) };
+      await writeCrop(filters[crop.request], file, await encode(box));
+      const entry: TopImage = { file: image.file, mean: layer.means[crop.cell], max: layer.max[crop.cell], at: crop.at, crop: file, thumb };
       if (image.label !== undefined) entry.label = image.label;
       if (image.classIndex !== undefined) entry.classIndex = image.classIndex;
       top[crop.request][crop.rank] = entry;
       if (--left[crop.request] === 0) await finish(crop.request);
-    }
+    };
+    // Every crop settles before the photo does (a failure is thrown after the others' writes ended).
+    const results = await Promise.allSettled(planned.map(cut));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   };
   const tasks = [...byPhoto].map(([index, planned]) => queue.add(() => photo(index, planned)));
   try {

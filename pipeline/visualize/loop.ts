@@ -6,7 +6,7 @@
 import type { Engine } from '../engine/engine.js';
 import { adamScalars, createAdam, type AdamOptions } from './adam.js';
 import { evaluateObjective, type Objective } from './objective.js';
-import { gradientToParams, imagesToParams, noiseImage, paramsToImages, type PixelSpace } from './parameterization.js';
+import { imagesToParams, noiseImage, paramsToImages, type PixelSpace } from './parameterization.js';
 import { scaleSizes, type MethodParams } from '../schema/article-params.js';
 import { boxBlur, clip01, resizeBicubic } from './transforms.js';
 
@@ -42,10 +42,22 @@ export interface AscentResult {
   diverged: boolean[];
 }
 
-/** Whether data[start..end) holds only finite numbers (a diverged image holds NaN or infinity). */
+/**
+ * Whether data[start..end) holds only finite numbers (a diverged image holds NaN or infinity). It runs
+ * on every gradient of every step, so without a branch a value: x * 0 is ±0 for a finite x and NaN for
+ * NaN and the infinities, and one NaN makes the sums NaN (four of them, so the additions overlap).
+ */
 export function allFinite(data: Float32Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return false;
-  return true;
+  let [s0, s1, s2, s3] = [0, 0, 0, 0];
+  let i = start;
+  for (; i + 3 < end; i += 4) {
+    s0 += data[i] * 0;
+    s1 += data[i + 1] * 0;
+    s2 += data[i + 2] * 0;
+    s3 += data[i + 3] * 0;
+  }
+  for (; i < end; i++) s0 += data[i] * 0;
+  return s0 + s1 + s2 + s3 === 0;
 }
 
 /** Whether data[start..end) holds a non-zero value (a gradient that reached the image). */
@@ -93,6 +105,8 @@ export async function runAscent(engine: Engine, input: AscentInput): Promise<Asc
       scaled = await deviceScale(engine.startAscent.bind(engine), { x, shape, objective, space, adamOptions, steps: params.stepsPerScale, signal, diverged, gradientSeen, record, onStep });
     } else {
       const adam = createAdam(x.length, adamOptions);
+      // gradientToParams(gradient, shape, space, -1), applied by Adam as it reads the gradient.
+      const descentScale = { plane: size * size, factors: space.std.map((s) => -1 * s) };
       for (let step = 0; step < params.stepsPerScale; step++) {
         signal?.throwIfAborted();
         const batch = { data: paramsToImages(x, shape, space), ...shape };
@@ -112,7 +126,7 @@ export async function runAscent(engine: Engine, input: AscentInput): Promise<Asc
           if (!gradientSeen[i] && anyNonZero(result.gradient, from, to)) gradientSeen[i] = true;
         }
         // Minimise -objective: the chain rule with sign -1 gives d(-objective) / dx.
-        adam.step(x, gradientToParams(result.gradient, shape, space, -1), (i) => diverged[i], perImage);
+        adam.step(x, result.gradient, (i) => diverged[i], perImage, descentScale);
         onStep();
       }
       scaled = x;

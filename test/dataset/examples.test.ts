@@ -201,6 +201,42 @@ describe('writeExamples', () => {
     }
     expect((await readdir(join(atlas, 'thumbs'))).sort()).toEqual(images.map((i) => `${i.file}.webp`).sort());
   });
+
+  it('writes a box that several filters share (cut once) to each of their files, byte-identical to renderCrop', async () => {
+    const count = images.length;
+    const channels = 3;
+    // Every filter's maximum at the same unit of each image: all filters share each photo's box.
+    const layer: LayerScan = {
+      layer: 'c2',
+      channels,
+      height: 16,
+      width: 16,
+      means: Float32Array.from({ length: count * channels }, (_, i) => i / 2),
+      max: Float32Array.from({ length: count * channels }, (_, i) => i),
+      argmax: Uint32Array.from({ length: count * channels }, (_, cell) => Math.floor(cell / channels) * 37 % 256),
+      stats: [],
+      top: [Int32Array.from([0, 1, 2]), Int32Array.from([2, 1, 0]), Int32Array.from([1, 3])],
+    };
+    const atlas = join(folder, 'shared-boxes');
+    const requests: ExamplesRequest[] = [0, 1, 2].map((filter) => ({ subdir: 'examples/c2', layer, filter }));
+    const results = await writeExamples({ atlasDir: atlas, model: fakeModel(), images, thumbnails: createThumbnailStore(atlas, 'thumbs'), filters: requests });
+    const model = fakeModel();
+    const byPhoto = new Map<string, Buffer>();
+    for (const [filter, { top }] of results.entries()) {
+      for (const [rank, entry] of top.entries()) {
+        const image = images[layer.top[filter][rank]];
+        const meta = await sharp(image.path).metadata();
+        const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
+        const box = cropBox({ y: entry.at.y, x: entry.at.x, gridHeight: 16, gridWidth: 16, receptiveField: 8, preprocessing: model.preprocessing, imageWidth: oriented.width, imageHeight: oriented.height });
+        const bytes = await readFile(join(atlas, entry.crop));
+        expect(Buffer.compare(bytes, await renderCrop(image.path, box)), `${image.file} (filter ${filter}, rank ${rank})`).toBe(0);
+        const earlier = byPhoto.get(image.file);
+        if (earlier) expect(Buffer.compare(bytes, earlier), `${image.file}: the same box, the same bytes`).toBe(0);
+        byPhoto.set(image.file, bytes);
+      }
+    }
+    expect(byPhoto.size).toBe(4);
+  });
 });
 
 function expectColour(actual: number[], expected: { r: number; g: number; b: number }) {

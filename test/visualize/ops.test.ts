@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createAdam } from '../../pipeline/visualize/adam.js';
+import { allFinite } from '../../pipeline/visualize/loop.js';
 import { boxBlur, clip01, clippedFraction, cubicWeights, reflect101, resizeBicubic } from '../../pipeline/visualize/transforms.js';
 import {
   IMAGENET_SPACE,
@@ -43,6 +44,29 @@ describe('Adam', () => {
     const adam = createAdam(4, { learningRate: 0.1, weightDecay: 0 });
     adam.step(params, new Float32Array([1, 1, 1, 1]), (image) => image === 1, 2);
     expectClose(params, [0.9, 0.9, 1, 1], 1e-6);
+  });
+
+  it('with a gradient scale, takes the very steps it takes from gradientToParams (signed zeros, frozen images and all)', () => {
+    const shape = { n: 3, height: 5, width: 7 };
+    const size = 3 * shape.n * shape.height * shape.width;
+    let seed = 5;
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
+    const start = Float32Array.from({ length: size }, random);
+    start[3] = 0;
+    const [separate, fused] = [start.slice(), start.slice()];
+    const options = { learningRate: 0.05, weightDecay: 1e-3 };
+    const [a, b] = [createAdam(size, options), createAdam(size, options)];
+    const frozen = (image: number) => image === 1;
+    const scale = { plane: shape.height * shape.width, factors: IMAGENET_SPACE.std.map((s) => -1 * s) };
+    for (let step = 0; step < 4; step++) {
+      const gradient = Float32Array.from({ length: size }, () => random() * 1e-3);
+      gradient[3] = -0;
+      gradient[10] = 1e-45;
+      a.step(separate, gradientToParams(gradient, shape, IMAGENET_SPACE, -1), frozen, size / shape.n);
+      b.step(fused, gradient, frozen, size / shape.n, scale);
+    }
+    expect(Array.from(fused)).toEqual(Array.from(separate));
+    expect(fused).not.toEqual(start);
   });
 });
 
@@ -138,5 +162,27 @@ describe('clipping and the parameterisation', () => {
       "method parameter space: expected the model's preprocessing (mean and std) when space is 'model', received none. " +
         "Pass the model's preprocessing to visualizeBatch, or use space 'imagenet'.",
     );
+  });
+});
+
+describe('allFinite', () => {
+  it('finds one NaN or infinity anywhere in the range, and only in the range', () => {
+    for (const length of [1, 3, 4, 5, 17]) {
+      const data = Float32Array.from({ length: length + 2 }, (_, i) => (i % 2 ? -0 : i * 1e30));
+      expect(allFinite(data, 1, length + 1)).toBe(true);
+      for (const bad of [Number.NaN, Infinity, -Infinity]) {
+        for (let at = 1; at <= length; at++) {
+          const copy = data.slice();
+          copy[at] = bad;
+          expect(allFinite(copy, 1, length + 1), `${bad} at ${at} of ${length}`).toBe(false);
+        }
+        const outside = data.slice();
+        outside[0] = bad;
+        outside[length + 1] = bad;
+        expect(allFinite(outside, 1, length + 1)).toBe(true);
+      }
+    }
+    expect(allFinite(new Float32Array([3.4e38, 3.4e38]), 0, 2)).toBe(true);
+    expect(allFinite(new Float32Array(0), 0, 0)).toBe(true);
   });
 });
