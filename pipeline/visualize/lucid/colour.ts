@@ -29,7 +29,7 @@ export function colourMatrix(decorrelate: boolean): number[][] {
 }
 
 /** RGB in (0, 1) from decorrelated planes (n x 3 x plane): sigmoid(M v) per pixel, into `out` when given. */
-export function planesToRgb(planes: Float32Array, n: number, plane: number, matrix: readonly (readonly number[])[], out = new Float32Array(planes.length)): Float32Array {
+export function planesToRgb(planes: Float32Array, n: number, plane: number, matrix: readonly (readonly number[])[], out: Float32Array = new Float32Array(planes.length)): Float32Array {
   // The matrix in locals: nested array reads per pixel cost as much as the arithmetic.
   const [[m00, m01, m02], [m10, m11, m12], [m20, m21, m22]] = matrix;
   for (let i = 0; i < n; i++) {
@@ -53,7 +53,7 @@ export function rgbToPlanesGradient(
   n: number,
   plane: number,
   matrix: readonly (readonly number[])[],
-  out = new Float32Array(gradient.length),
+  out: Float32Array = new Float32Array(gradient.length),
 ): Float32Array {
   const [[m00, m01, m02], [m10, m11, m12], [m20, m21, m22]] = matrix;
   for (let i = 0; i < n; i++) {

@@ -126,7 +126,7 @@ function transformColumns(work: FourierWork, data: Float64Array, grid: number, w
 }
 
 /** Decorrelated planes (n x 3 x size x size) from spectra (n x perImage), into `out` when given. */
-export function spectrumToPlanes(basis: FourierBasis, spectrum: Float32Array, n: number, out = new Float32Array(n * 3 * basis.size * basis.size)): Float32Array {
+export function spectrumToPlanes(basis: FourierBasis, spectrum: Float32Array, n: number, out: Float32Array = new Float32Array(n * 3 * basis.size * basis.size)): Float32Array {
   const { size, grid, half, work } = basis;
   const { fft, bitrev, scaleRoot, plane: columns, rowIn, rowOut } = work;
   const width = half * 2;
@@ -180,7 +180,7 @@ export function spectrumToPlanes(basis: FourierBasis, spectrum: Float32Array, n:
 }
 
 /** The adjoint of spectrumToPlanes: d loss / d spectrum from d loss / d planes, into `out` when given. */
-export function planesToSpectrumGradient(basis: FourierBasis, gradient: Float32Array, n: number, out = new Float32Array(n * basis.perImage)): Float32Array {
+export function planesToSpectrumGradient(basis: FourierBasis, gradient: Float32Array, n: number, out: Float32Array = new Float32Array(n * basis.perImage)): Float32Array {
   const { size, grid, half, work } = basis;
   const { fft, bitrev, scaleRoot, plane: rows, rowIn, rowOut } = work;
   const width = half * 2;
