@@ -89,5 +89,22 @@ describe('the lucid method with onnxruntime on darknet-tiny', () => {
     expect(Buffer.from(three.result.images.buffer).equals(Buffer.from(one.result.images.buffer))).toBe(true);
     expect(Array.from(three.result.best)).toEqual(Array.from(one.result.best));
   });
+
+  it('takes snapshots equal to the pictures of shorter runs: nothing in a step depends on the total step count', async () => {
+    const filters = [1, 207];
+    const run = (steps: number, snapshots?: { steps: number[]; take(step: number, images: Float32Array): void }) => {
+      const params = lucidParamsSchema.parse({ size: 40, steps });
+      return runLucid(engine, { objective: channelMean('conv2d_16', 1000, filters), n: 2, copies: [0, 0], params, learningRate: params.learningRate, seed: 3, ...(snapshots ? { snapshots } : {}) });
+    };
+    const taken = new Map<number, Float32Array>();
+    const long = await run(12, { steps: [4, 8], take: (step, images) => void taken.set(step, images) });
+    expect([...taken.keys()]).toEqual([4, 8]);
+    for (const steps of [4, 8]) {
+      const short = await run(steps);
+      expect(Buffer.from(taken.get(steps)!.buffer).equals(Buffer.from(short.images.buffer))).toBe(true);
+      // And the run went on from there: its last picture is another.
+      expect(Buffer.from(long.images.buffer).equals(Buffer.from(short.images.buffer))).toBe(false);
+    }
+  });
 });
 

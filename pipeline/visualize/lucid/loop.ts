@@ -27,6 +27,12 @@ export interface LucidInput {
   onStep?: (done: number, total: number) => void;
   /** Threads for the JavaScript of a step (threads.ts); default 'auto'. */
   threads?: number | 'auto';
+  /**
+   * Pictures after some of the steps (the steps curve, bench/steps-curve.ts): `take` gets the batch's
+   * pictures (n x 3 x size x size) after each step listed. Nothing in a step depends on the total step
+   * count, so they are the pictures of runs that long (test/visualize/lucid.test.ts checks it).
+   */
+  snapshots?: { steps: readonly number[]; take(step: number, images: Float32Array): void | Promise<void> };
   /** When given, each step adds its wall time and the engine's share of it here (the bench's row). */
   timing?: LucidTiming;
 }
@@ -119,6 +125,10 @@ export async function runLucid(engine: Engine, input: LucidInput): Promise<Ascen
         timing.stepSeconds += (performance.now() - began) / 1000;
         timing.steps += 1;
         timing.threads = threads.threads;
+      }
+      if (input.snapshots?.steps.includes(step + 1)) {
+        await threads.forward(null);
+        await input.snapshots.take(step + 1, rgb.slice());
       }
       input.onStep?.(step + 1, params.steps);
     }
