@@ -96,11 +96,12 @@ async function main(argv: string[]): Promise<void> {
     .option('--verbose', 'print where ONNX Runtime ran the nodes of each program (one line per program)')
     .option('--lucid', 'only the lucid rows: seconds per filter at 224 px and the share outside the engine, batches 1, 2, 4, 8, 16 (bench/lucid-step.ts)')
     .option('--lucid-steps <n>', 'timed steps per lucid row (extrapolated to 512)', '8')
+    .option('--lucid-rounds <n>', 'rounds over the lucid batches; each row is its fastest round', '1')
     .option('--overhead', 'only the step-overhead rows: host (JavaScript) against engine share of a step (bench/overhead.ts)')
     .option('--peak', "only the peak: onnxruntime MatMul 2048^3 in GFLOP/s, stored in the asset cache for `build`'s summary and `plan` (bench/peak.ts)")
     .option('--threads <n>', 'engine threads for --peak (default: every core, as the engine)')
     .parse(argv);
-  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean; peak?: boolean; threads?: string; lucid?: boolean; lucidSteps: string }>();
+  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean; peak?: boolean; threads?: string; lucid?: boolean; lucidSteps: string; lucidRounds: string }>();
   const requested = options.engines.split(',').map((e) => e.trim());
   const unknown = requested.filter((e) => !(ENGINES as readonly string[]).includes(e));
   if (unknown.length) {
@@ -110,13 +111,11 @@ async function main(argv: string[]): Promise<void> {
   const json = options.json === true;
   const log = (line: string) => process.stderr.write(line + '\n');
   const started = Date.now();
-  const lucidSteps = Number(options.lucidSteps);
-  if (!Number.isInteger(lucidSteps) || lucidSteps < 1) {
-    const { userError } = await import('../pipeline/errors.js');
-    throw userError({ where: '--lucid-steps', expected: 'a positive integer', received: JSON.stringify(options.lucidSteps) });
-  }
+  const { parseCount } = await import('../pipeline/cli/commands/visualize.js');
+  const lucidSteps = parseCount('--lucid-steps', options.lucidSteps, 1);
+  const lucidRounds = parseCount('--lucid-rounds', options.lucidRounds, 1);
   const lucidRows = async (batches: readonly number[]) => {
-    const rows = await runLucidBench({ batches, steps: lucidSteps, device: options.device, log });
+    const rows = await runLucidBench({ batches, steps: lucidSteps, rounds: lucidRounds, device: options.device, log });
     if (json) for (const row of rows) console.log(JSON.stringify(row));
     else console.log('\n' + formatLucidTable(rows));
   };
