@@ -7,8 +7,9 @@
  * PyTorch reference of the same configuration measured in the same run (docs/design.md section 10:
  * ratios, never absolute times from another run). Rows of one configuration run back to back
  * so that load from other processes hits them alike. Then the visualisation rows (seconds per
- * filter of the whole method, bench/visualize.ts). Cases too large for the tfjs wasm heap are skipped
- * with the reason (bench/wasm-heap.ts).
+ * filter of the whole method, bench/visualize.ts), and the lucid row (seconds per filter at 224 px and the
+ * share of a step outside the engine, bench/lucid-step.ts; `--lucid`: only the lucid rows, batches 1 to
+ * 16). Cases too large for the tfjs wasm heap are skipped with the reason (bench/wasm-heap.ts).
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +26,15 @@ import { runBench, type BenchCase, type BenchRow } from './runner.js';
 import { formatTable } from './table.js';
 import { runVisualizeBench } from './visualize.js';
 import { runPeakBench } from './peak.js';
+import { formatLucidTable, runLucidBench } from './lucid-step.js';
 
 const ENGINES = ['pytorch', 'ort', 'tfjs'] as const;
 /** torchvision classifiers benched to a late module (their ONNX exports keep module paths as aliases). */
 const TORCHVISION_ROWS = [['resnet50', 'layer4'], ['efficientnet_b0', 'features.8']] as const;
 type BenchEngine = (typeof ENGINES)[number];
+/** The lucid rows of `--lucid`, and the batch of the lucid row of a full bench. */
+const LUCID_BATCHES = [1, 2, 4, 8, 16] as const;
+const LUCID_DEFAULT_BATCH = 16;
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -89,11 +94,14 @@ async function main(argv: string[]): Promise<void> {
     .option('--no-visualize', 'skip the visualisation rows (bench/visualize.ts)')
     .addOption(new Option('--device <device>', 'where our engines run; auto tries cuda, then webgpu, then cpu').choices(DEVICE_NAMES).default('auto'))
     .option('--verbose', 'print where ONNX Runtime ran the nodes of each program (one line per program)')
+    .option('--lucid', 'only the lucid rows: seconds per filter at 224 px and the share outside the engine, batches 1, 2, 4, 8, 16 (bench/lucid-step.ts)')
+    .option('--lucid-steps <n>', 'timed steps per lucid row (extrapolated to 512)', '8')
+    .option('--lucid-rounds <n>', 'rounds over the lucid batches; each row is its fastest round', '1')
     .option('--overhead', 'only the step-overhead rows: host (JavaScript) against engine share of a step (bench/overhead.ts)')
     .option('--peak', "only the peak: onnxruntime MatMul 2048^3 in GFLOP/s, stored in the asset cache for `build`'s summary and `plan` (bench/peak.ts)")
     .option('--threads <n>', 'engine threads for --peak (default: every core, as the engine)')
     .parse(argv);
-  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean; peak?: boolean; threads?: string }>();
+  const options = program.opts<{ json?: boolean; engines: string; visualize: boolean; device: DeviceName; verbose?: boolean; overhead?: boolean; peak?: boolean; threads?: string; lucid?: boolean; lucidSteps: string; lucidRounds: string }>();
   const requested = options.engines.split(',').map((e) => e.trim());
   const unknown = requested.filter((e) => !(ENGINES as readonly string[]).includes(e));
   if (unknown.length) {
@@ -103,6 +111,19 @@ async function main(argv: string[]): Promise<void> {
   const json = options.json === true;
   const log = (line: string) => process.stderr.write(line + '\n');
   const started = Date.now();
+  const { parseCount } = await import('../pipeline/cli/commands/visualize.js');
+  const lucidSteps = parseCount('--lucid-steps', options.lucidSteps, 1);
+  const lucidRounds = parseCount('--lucid-rounds', options.lucidRounds, 1);
+  const lucidRows = async (batches: readonly number[]) => {
+    const rows = await runLucidBench({ batches, steps: lucidSteps, rounds: lucidRounds, device: options.device, log });
+    if (json) for (const row of rows) console.log(JSON.stringify(row));
+    else console.log('\n' + formatLucidTable(rows));
+  };
+  if (options.lucid) {
+    await lucidRows(LUCID_BATCHES);
+    log(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return;
+  }
   if (options.peak) {
     const { parseThreads } = await import('../pipeline/cli/commands/threads-flag.js');
     await runPeakBench({ ...(options.threads !== undefined ? { threads: parseThreads(options.threads) } : {}), log, json });
@@ -145,6 +166,8 @@ async function main(argv: string[]): Promise<void> {
     const visualizeRows = await runVisualizeBench({ json, log, device: options.device });
     if (json) for (const row of visualizeRows) console.log(JSON.stringify(row));
     else if (visualizeRows.length) console.log('\n' + formatTable(visualizeRows, 'seconds_per_filter'));
+    // The lucid method at config/lucid.yaml's batch (16, the measured best).
+    await lucidRows([LUCID_DEFAULT_BATCH]);
   }
   log(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -102,8 +102,14 @@ export function bytesPerImage(model: CnnModel, layer: string, method: Method): n
   return images * (engine + optimiser);
 }
 
+/**
+ * The lucid method's upper bound: the batch that drew the most filters a second at 224 px on 2 cores
+ * (`npm run bench -- --lucid`, batches 1 to 16, README "Lucid's speed"); larger ones only delay the first results.
+ */
+export const LUCID_MAX_BATCH_SIZE = 16;
+
 /** A batch size whose estimated memory at the final (largest) scale fits the budget; at least 1. */
 export function chooseBatchSize(model: CnnModel, layer: string, method: Method, memoryBudgetMiB: number): number {
   const fits = Math.floor((memoryBudgetMiB * 1024 * 1024) / bytesPerImage(model, layer, method));
-  return Math.max(1, Math.min(MAX_BATCH_SIZE, fits));
+  return Math.max(1, Math.min(method.kind === 'lucid' ? LUCID_MAX_BATCH_SIZE : MAX_BATCH_SIZE, fits));
 }

@@ -7,7 +7,8 @@ import { visualizeBatch, type FilterVisualization } from '../../pipeline/visuali
 import { startImages } from '../../pipeline/visualize/loop.js';
 import { noiseImage } from '../../pipeline/visualize/parameterization.js';
 import { methodParamsSchema } from '../../pipeline/schema/article-params.js';
-import { chooseBatchSize, MAX_BATCH_SIZE, sweepFilters } from '../../pipeline/visualize/sweep.js';
+import { lucidParamsSchema } from '../../pipeline/schema/lucid-params.js';
+import { chooseBatchSize, LUCID_MAX_BATCH_SIZE, MAX_BATCH_SIZE, sweepFilters } from '../../pipeline/visualize/sweep.js';
 import { createFakeEngine } from './fake-engine.js';
 
 // A short schedule keeps the fake runs to milliseconds: sizes 16, 19, 22.
@@ -170,5 +171,11 @@ describe('chooseBatchSize', () => {
     expect(chooseBatchSize(model, 'conv', small, 10)).toBeGreaterThanOrEqual(chooseBatchSize(model, 'relu', small, 10));
     // At the article's 408 px one image needs ~48 MB: never less than one image per batch.
     expect(chooseBatchSize(model, 'relu', { kind: 'article', params: methodParamsSchema.parse({}) }, 10)).toBe(1);
+  });
+
+  it("caps the lucid method's batches at its measured best, memory permitting", () => {
+    const lucid = { kind: 'lucid' as const, params: lucidParamsSchema.parse({ size: 32 }) };
+    expect(chooseBatchSize(model, 'relu', lucid, 100_000)).toBe(LUCID_MAX_BATCH_SIZE);
+    expect(chooseBatchSize(model, 'relu', lucid, 0.1)).toBe(1);
   });
 });

@@ -11,7 +11,7 @@ import { loadModel } from '../../pipeline/model/load.js';
 import { encodePng } from '../../pipeline/render/images.js';
 import { visualizeBatch } from '../../pipeline/visualize/batch.js';
 import { runLucid } from '../../pipeline/visualize/lucid/loop.js';
-import { centreNeuron } from '../../pipeline/visualize/lucid/objective.js';
+import { centreNeuron, channelMean } from '../../pipeline/visualize/lucid/objective.js';
 import { lucidParamsSchema, type LucidParams } from '../../pipeline/schema/lucid-params.js';
 import type { Method } from '../../pipeline/schema/method.js';
 
@@ -70,4 +70,41 @@ describe('the lucid method with onnxruntime on darknet-tiny', () => {
     for (let c = 0; c < 3; c++) for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) difference += Math.abs(data[(c * 40 + y) * 80 + x] - data[(c * 40 + y) * 80 + 40 + x]);
     expect(difference / (3 * 40 * 40)).toBeGreaterThan(0.01);
   });
+
+  it('gives the same pictures bit for bit on one thread and on worker threads (images cut into ranges)', async () => {
+    const params = lucidParamsSchema.parse({ size: 48, steps: 6 });
+    const filters = [1, 207, 400];
+    const run = (threads: number) => {
+      const timing = { steps: 0, stepSeconds: 0, engineSeconds: 0, threads: 0 };
+      const objective = channelMean('conv2d_16', 1000, filters);
+      const input = { objective, n: 3, copies: [0, 0, 0], params, learningRate: params.learningRate, seed: 5, threads, timing };
+      return runLucid(engine, input).then((result) => ({ result, timing }));
+    };
+    const one = await run(1);
+    const three = await run(3);
+    expect([one.timing.threads, three.timing.threads]).toEqual([1, 3]);
+    expect(three.timing.steps).toBe(6);
+    expect(three.timing.engineSeconds).toBeLessThan(three.timing.stepSeconds);
+    expect(three.result.diverged).toEqual([false, false, false]);
+    expect(Buffer.from(three.result.images.buffer).equals(Buffer.from(one.result.images.buffer))).toBe(true);
+    expect(Array.from(three.result.best)).toEqual(Array.from(one.result.best));
+  });
+
+  it('takes snapshots equal to the pictures of shorter runs: nothing in a step depends on the total step count', async () => {
+    const filters = [1, 207];
+    const run = (steps: number, snapshots?: { steps: number[]; take(step: number, images: Float32Array): void }) => {
+      const params = lucidParamsSchema.parse({ size: 40, steps });
+      return runLucid(engine, { objective: channelMean('conv2d_16', 1000, filters), n: 2, copies: [0, 0], params, learningRate: params.learningRate, seed: 3, ...(snapshots ? { snapshots } : {}) });
+    };
+    const taken = new Map<number, Float32Array>();
+    const long = await run(12, { steps: [4, 8], take: (step, images) => void taken.set(step, images) });
+    expect([...taken.keys()]).toEqual([4, 8]);
+    for (const steps of [4, 8]) {
+      const short = await run(steps);
+      expect(Buffer.from(taken.get(steps)!.buffer).equals(Buffer.from(short.images.buffer))).toBe(true);
+      // And the run went on from there: its last picture is another.
+      expect(Buffer.from(long.images.buffer).equals(Buffer.from(short.images.buffer))).toBe(false);
+    }
+  });
 });
+

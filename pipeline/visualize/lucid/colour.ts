@@ -28,35 +28,47 @@ export function colourMatrix(decorrelate: boolean): number[][] {
   return decorrelate ? normalisedCorrelation() : [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
 }
 
-/** RGB in (0, 1) from decorrelated planes (n x 3 x plane): sigmoid(M v) per pixel. */
-export function planesToRgb(planes: Float32Array, n: number, plane: number, matrix: readonly (readonly number[])[]): Float32Array {
-  const out = new Float32Array(planes.length);
+/** RGB in (0, 1) from decorrelated planes (n x 3 x plane): sigmoid(M v) per pixel, into `out` when given. */
+export function planesToRgb(planes: Float32Array, n: number, plane: number, matrix: readonly (readonly number[])[], out: Float32Array = new Float32Array(planes.length)): Float32Array {
+  // The matrix in locals: nested array reads per pixel cost as much as the arithmetic.
+  const [[m00, m01, m02], [m10, m11, m12], [m20, m21, m22]] = matrix;
   for (let i = 0; i < n; i++) {
     const base = i * 3 * plane;
-    for (let p = 0; p < plane; p++) {
-      const v0 = planes[base + p];
-      const v1 = planes[base + plane + p];
-      const v2 = planes[base + 2 * plane + p];
-      for (let c = 0; c < 3; c++) {
-        const logit = matrix[c][0] * v0 + matrix[c][1] * v1 + matrix[c][2] * v2;
-        out[base + c * plane + p] = 1 / (1 + Math.exp(-logit));
-      }
+    for (let p = base; p < base + plane; p++) {
+      const v0 = planes[p];
+      const v1 = planes[p + plane];
+      const v2 = planes[p + 2 * plane];
+      out[p] = 1 / (1 + Math.exp(-(m00 * v0 + m01 * v1 + m02 * v2)));
+      out[p + plane] = 1 / (1 + Math.exp(-(m10 * v0 + m11 * v1 + m12 * v2)));
+      out[p + 2 * plane] = 1 / (1 + Math.exp(-(m20 * v0 + m21 * v1 + m22 * v2)));
     }
   }
   return out;
 }
 
-/** The adjoint: d loss / d planes from d loss / d rgb and the rgb planesToRgb returned. */
-export function rgbToPlanesGradient(gradient: Float32Array, rgb: Float32Array, n: number, plane: number, matrix: readonly (readonly number[])[]): Float32Array {
-  const out = new Float32Array(gradient.length);
+/** The adjoint: d loss / d planes from d loss / d rgb and the rgb planesToRgb returned, into `out` when given. */
+export function rgbToPlanesGradient(
+  gradient: Float32Array,
+  rgb: Float32Array,
+  n: number,
+  plane: number,
+  matrix: readonly (readonly number[])[],
+  out: Float32Array = new Float32Array(gradient.length),
+): Float32Array {
+  const [[m00, m01, m02], [m10, m11, m12], [m20, m21, m22]] = matrix;
   for (let i = 0; i < n; i++) {
     const base = i * 3 * plane;
-    for (let p = 0; p < plane; p++) {
+    for (let p = base; p < base + plane; p++) {
       // Through the sigmoid: d rgb / d logit = rgb (1 - rgb).
-      const g0 = gradient[base + p] * rgb[base + p] * (1 - rgb[base + p]);
-      const g1 = gradient[base + plane + p] * rgb[base + plane + p] * (1 - rgb[base + plane + p]);
-      const g2 = gradient[base + 2 * plane + p] * rgb[base + 2 * plane + p] * (1 - rgb[base + 2 * plane + p]);
-      for (let j = 0; j < 3; j++) out[base + j * plane + p] = matrix[0][j] * g0 + matrix[1][j] * g1 + matrix[2][j] * g2;
+      const r0 = rgb[p];
+      const r1 = rgb[p + plane];
+      const r2 = rgb[p + 2 * plane];
+      const g0 = gradient[p] * r0 * (1 - r0);
+      const g1 = gradient[p + plane] * r1 * (1 - r1);
+      const g2 = gradient[p + 2 * plane] * r2 * (1 - r2);
+      out[p] = m00 * g0 + m10 * g1 + m20 * g2;
+      out[p + plane] = m01 * g0 + m11 * g1 + m21 * g2;
+      out[p + 2 * plane] = m02 * g0 + m12 * g1 + m22 * g2;
     }
   }
   return out;

@@ -6,13 +6,13 @@
  */
 import type { Engine } from '../../engine/engine.js';
 import { createRandom, deriveSeed } from '../../util/random.js';
-import { createAdam } from '../adam.js';
 import { allFinite, anyNonZero, type AscentResult } from '../loop.js';
 import { colourMatrix, planesToRgb, rgbToPlanesGradient } from './colour.js';
-import { fourierBasis, planesToSpectrumGradient, spectrumToPlanes } from './fourier.js';
+import { fourierBasis, spectrumToPlanes } from './fourier.js';
 import type { LucidObjective } from './objective.js';
-import type { LucidParams } from '../../schema/lucid-params.js';
-import { drawTransforms, robustnessTransforms, sampler } from './transforms.js';
+import { engineSize, type LucidParams } from '../../schema/lucid-params.js';
+import { drawTransforms, robustnessTransforms } from './transforms.js';
+import { createLucidThreads } from './threads.js';
 
 export interface LucidInput {
   objective: LucidObjective;
@@ -25,6 +25,24 @@ export interface LucidInput {
   seed: number;
   signal?: AbortSignal;
   onStep?: (done: number, total: number) => void;
+  /** Threads for the JavaScript of a step (threads.ts); default 'auto'. */
+  threads?: number | 'auto';
+  /**
+   * Pictures after some of the steps (the steps curve, bench/steps-curve.ts): `take` gets the batch's
+   * pictures (n x 3 x size x size) after each step listed. Nothing in a step depends on the total step
+   * count, so they are the pictures of runs that long (test/visualize/lucid.test.ts checks it).
+   */
+  snapshots?: { steps: readonly number[]; take(step: number, images: Float32Array): void | Promise<void> };
+  /** When given, each step adds its wall time and the engine's share of it here (the bench's row). */
+  timing?: LucidTiming;
+}
+
+export interface LucidTiming {
+  steps: number;
+  stepSeconds: number;
+  engineSeconds: number;
+  /** Threads the JavaScript ran on. */
+  threads: number;
 }
 
 /** A standard normal from two uniforms (Box-Muller), for the start spectrum. */
@@ -59,50 +77,66 @@ export function spectrumToRgb(params: LucidParams, spectrum: Float32Array, n: nu
 }
 
 export async function runLucid(engine: Engine, input: LucidInput): Promise<AscentResult> {
-  const { params, n, signal } = input;
+  const { params, n, signal, timing } = input;
   const size = params.size;
   const plane = size * size;
-  const basis = fourierBasis(size, params.decayPower);
-  const matrix = colourMatrix(params.decorrelate);
+  const perImage = fourierBasis(size, params.decayPower).perImage;
   const transforms = robustnessTransforms(params.transforms);
   // One stream of transform draws per seed: every image of every batch sees the same sequence.
   const random = createRandom(deriveSeed(input.seed, 3));
-  const spectrum = startSpectra(basis.perImage, input.copies, params, input.seed);
-  const adam = createAdam(spectrum.length, { learningRate: input.learningRate, weightDecay: 0 });
-  const start = new Float64Array(n).fill(Number.NaN);
-  const best = new Float64Array(n).fill(-Infinity);
-  const gradientSeen = new Array<boolean>(n).fill(false);
-  const diverged = new Array<boolean>(n).fill(false);
-  for (let step = 0; step < params.steps; step++) {
-    signal?.throwIfAborted();
-    const rgb = planesToRgb(spectrumToPlanes(basis, spectrum, n), n, plane, matrix);
+  const seenSize = engineSize(params);
+  const threads = await createLucidThreads({ params, learningRate: input.learningRate, n, perImage, seenSize, threads: input.threads ?? 'auto' });
+  try {
+    const { spectrum, rgb, seen, gradient } = threads.arrays;
+    spectrum.set(startSpectra(perImage, input.copies, params, input.seed));
+    const start = new Float64Array(n).fill(Number.NaN);
+    const best = new Float64Array(n).fill(-Infinity);
+    const gradientSeen = new Array<boolean>(n).fill(false);
+    const diverged = new Array<boolean>(n).fill(false);
     const picture = { height: size, width: size };
-    const view = sampler(picture, drawTransforms(transforms, picture, random), params.transforms.padValue);
-    const seen = view.forward(rgb, 3 * n);
-    const { height, width } = view.output;
-    const result = await input.objective.evaluate(engine, { data: seen, n, height, width });
-    const perSeen = 3 * height * width;
-    for (let i = 0; i < n; i++) {
-      if (diverged[i]) continue;
-      const value = result.objective[i];
-      if (!Number.isFinite(value) || !allFinite(result.gradient, i * perSeen, (i + 1) * perSeen)) {
-        diverged[i] = true;
-        continue;
+    const perSeen = 3 * seenSize * seenSize;
+    // onnxruntime-node refuses tensors on a SharedArrayBuffer: the engine reads a plain copy.
+    const engineInput = seen.buffer instanceof ArrayBuffer ? seen : new Float32Array(seen.length);
+    for (let step = 0; step < params.steps; step++) {
+      signal?.throwIfAborted();
+      const began = performance.now();
+      await threads.forward(drawTransforms(transforms, picture, random));
+      if (engineInput !== seen) engineInput.set(seen);
+      const engineBegan = performance.now();
+      const result = await input.objective.evaluate(engine, { data: engineInput, n, height: seenSize, width: seenSize });
+      const engineEnded = performance.now();
+      for (let i = 0; i < n; i++) {
+        if (diverged[i]) continue;
+        const value = result.objective[i];
+        if (!Number.isFinite(value) || !allFinite(result.gradient, i * perSeen, (i + 1) * perSeen)) {
+          diverged[i] = true;
+          continue;
+        }
+        if (Number.isNaN(start[i])) start[i] = value;
+        if (value > best[i]) best[i] = value;
+        if (!gradientSeen[i] && anyNonZero(result.gradient, i * perSeen, (i + 1) * perSeen)) gradientSeen[i] = true;
       }
-      if (Number.isNaN(start[i])) start[i] = value;
-      if (value > best[i]) best[i] = value;
-      if (!gradientSeen[i] && anyNonZero(result.gradient, i * perSeen, (i + 1) * perSeen)) gradientSeen[i] = true;
+      gradient.set(result.gradient);
+      // A diverged image's gradient is zeroed so that its NaNs cannot reach anything else.
+      for (let i = 0; i < n; i++) if (diverged[i]) gradient.fill(0, i * perSeen, (i + 1) * perSeen);
+      await threads.backward(diverged);
+      if (timing) {
+        timing.engineSeconds += (engineEnded - engineBegan) / 1000;
+        timing.stepSeconds += (performance.now() - began) / 1000;
+        timing.steps += 1;
+        timing.threads = threads.threads;
+      }
+      if (input.snapshots?.steps.includes(step + 1)) {
+        await threads.forward(null);
+        await input.snapshots.take(step + 1, rgb.slice());
+      }
+      input.onStep?.(step + 1, params.steps);
     }
-    // A diverged image's gradient is zeroed so that its NaNs cannot reach anything else.
-    for (let i = 0; i < n; i++) if (diverged[i]) result.gradient.fill(0, i * perSeen, (i + 1) * perSeen);
-    const dRgb = view.adjoint(result.gradient, 3 * n);
-    const dSpectrum = planesToSpectrumGradient(basis, rgbToPlanesGradient(dRgb, rgb, n, plane, matrix), n);
-    // Minimise -objective.
-    for (let i = 0; i < dSpectrum.length; i++) dSpectrum[i] = -dSpectrum[i];
-    adam.step(spectrum, dSpectrum, (i) => diverged[i], basis.perImage);
-    input.onStep?.(step + 1, params.steps);
+    await threads.forward(null);
+    const images = rgb.slice();
+    for (let i = 0; i < n; i++) if (!allFinite(images, i * 3 * plane, (i + 1) * 3 * plane)) diverged[i] = true;
+    return { images, size, start, best, gradientSeen, diverged };
+  } finally {
+    await threads.close();
   }
-  const images = planesToRgb(spectrumToPlanes(basis, spectrum, n), n, plane, matrix);
-  for (let i = 0; i < n; i++) if (!allFinite(images, i * 3 * plane, (i + 1) * 3 * plane)) diverged[i] = true;
-  return { images, size, start, best, gradientSeen, diverged };
 }

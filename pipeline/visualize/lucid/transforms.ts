@@ -116,9 +116,10 @@ export function drawTransforms(list: readonly RobustTransform[], size: Size, ran
 export interface Sampler {
   input: Size;
   output: Size;
-  forward(data: Float32Array, planes: number): Float32Array;
-  /** d loss / d input from d loss / d output (the constant part has no gradient). */
-  adjoint(gradient: Float32Array, planes: number): Float32Array;
+  /** The output planes, into `out` when given. */
+  forward(data: Float32Array, planes: number, out?: Float32Array): Float32Array;
+  /** d loss / d input from d loss / d output (the constant part has no gradient), into `out` when given. */
+  adjoint(gradient: Float32Array, planes: number, out?: Float32Array): Float32Array;
 }
 
 /**
@@ -158,8 +159,7 @@ export function sampler(input: Size, steps: readonly AffineStep[], fill: number)
   return {
     input,
     output,
-    forward(data, planes) {
-      const out = new Float32Array(planes * count);
+    forward(data, planes, out = new Float32Array(planes * count)) {
       for (let p = 0; p < planes; p++) {
         bordered.fill(fill);
         for (let y = 0; y < height; y++) {
@@ -170,7 +170,8 @@ export function sampler(input: Size, steps: readonly AffineStep[], fill: number)
         const base = p * count;
         for (let o = 0; o < count; o++) {
           const i = corner[o];
-          const [fy, fx] = [wy[o], wx[o]];
+          const fy = wy[o];
+          const fx = wx[o];
           const top = bordered[i] + fx * (bordered[i + 1] - bordered[i]);
           const bottom = bordered[i + stride] + fx * (bordered[i + stride + 1] - bordered[i + stride]);
           out[base + o] = top + fy * (bottom - top);
@@ -178,15 +179,15 @@ export function sampler(input: Size, steps: readonly AffineStep[], fill: number)
       }
       return out;
     },
-    adjoint(gradient, planes) {
-      const out = new Float32Array(planes * inPlane);
+    adjoint(gradient, planes, out = new Float32Array(planes * inPlane)) {
       for (let p = 0; p < planes; p++) {
         bordered.fill(0);
         const base = p * count;
         for (let o = 0; o < count; o++) {
           const g = gradient[base + o];
           const i = corner[o];
-          const [fy, fx] = [wy[o], wx[o]];
+          const fy = wy[o];
+          const fx = wx[o];
           bordered[i] += g * (1 - fy) * (1 - fx);
           bordered[i + 1] += g * (1 - fy) * fx;
           bordered[i + stride] += g * fy * (1 - fx);

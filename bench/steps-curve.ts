@@ -1,0 +1,103 @@
+/**
+ * `npx tsx bench/steps-curve.ts [--sample 64] [--seed 1] [--lr 0.05] [--batch 8] [--out DIR]` (issue 25,
+ * item 3): the class check of the lucid method at 64, 128, 256 and 512 steps on a seeded sample of
+ * darknet-tiny's conv2d_16 class filters (the same sample as `npm run check:classes -- --sample N --seed S`).
+ * One 512-step run per batch, its pictures snapshotted after 64, 128 and 256 steps: nothing in a step
+ * depends on the total step count, so those are the pictures of runs that long (runLucid's snapshots,
+ * tested in test/visualize/lucid.test.ts). Each picture is written as the PNG a build writes, classified
+ * by the model (as the class check does): top-1, top-5 and seconds a filter per step count. Batches
+ * whose pictures are on disk are not run again, so a stopped run resumes.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { classifyImages } from '../pipeline/classify/classify.js';
+import { parseCount } from '../pipeline/cli/commands/visualize.js';
+import { exitWithError } from '../pipeline/cli/exit.js';
+import { sampleFilters } from '../pipeline/config/filters.js';
+import { createEngine } from '../pipeline/engine/create.js';
+import { userError } from '../pipeline/errors.js';
+import { loadModel } from '../pipeline/model/load.js';
+import { encodePng } from '../pipeline/render/images.js';
+import { lucidParamsSchema } from '../pipeline/schema/lucid-params.js';
+import { runLucid } from '../pipeline/visualize/lucid/loop.js';
+import { channelMean } from '../pipeline/visualize/lucid/objective.js';
+
+const STEPS = [64, 128, 256, 512] as const;
+const LAYER = 'conv2d_16';
+
+async function main(argv: string[]): Promise<void> {
+  const flags = new Command('steps-curve')
+    .option('--sample <n>', 'class filters in the seeded sample', '64')
+    .option('--seed <s>', "the sample's seed (as check:classes --seed)", '1')
+    .option('--lr <rate>', 'learning rate', '0.05')
+    .option('--batch <n>', 'filters per run', '8')
+    .option('--out <dir>', 'where the pictures and curve.json go (default: output/steps-curve-sample<N>-seed<S>-lr<rate>)')
+    .parse(argv)
+    .opts<{ sample: string; seed: string; lr: string; batch: string; out?: string }>();
+  const sample = parseCount('--sample', flags.sample, 1);
+  const seed = parseCount('--seed', flags.seed);
+  const batch = parseCount('--batch', flags.batch, 1);
+  const learningRate = Number(flags.lr);
+  if (!(learningRate > 0 && learningRate <= 100)) throw userError({ where: '--lr', expected: 'a number in (0, 100]', received: JSON.stringify(flags.lr) });
+  const out = resolve(flags.out ?? `output/steps-curve-sample${sample}-seed${seed}-lr${learningRate}`);
+  const model = await loadModel('darknet-tiny');
+  const classes = model.labels!.length;
+  const filters = sampleFilters(Array.from({ length: classes }, (_, i) => i), sample, seed);
+  const params = lucidParamsSchema.parse({ steps: STEPS.at(-1), learningRate });
+  const picture = (steps: number, filter: number) => join(out, String(steps), `${filter}.png`);
+  for (const steps of STEPS) await mkdir(join(out, String(steps)), { recursive: true });
+  const secondsFile = join(out, 'seconds.json');
+  // Seconds per filter up to each snapshot, per batch already run (kept for a resumed run).
+  const seconds: Record<string, Record<number, number>> = existsSync(secondsFile) ? JSON.parse(await readFile(secondsFile, 'utf8')) : {};
+  const engine = await createEngine(model, { engine: 'ort' });
+  try {
+    for (let first = 0; first < filters.length; first += batch) {
+      const group = filters.slice(first, first + batch);
+      if (group.every((f) => existsSync(picture(512, f)))) continue;
+      const started = performance.now();
+      const taken: Record<number, number> = {};
+      await runLucid(engine, {
+        objective: channelMean(LAYER, classes, group),
+        n: group.length,
+        copies: group.map(() => 0),
+        params,
+        learningRate,
+        seed: 0,
+        snapshots: {
+          steps: STEPS,
+          take: async (step, images) => {
+            taken[step] = (performance.now() - started) / 1000 / group.length;
+            const per = 3 * params.size * params.size;
+            for (const [i, filter] of group.entries()) {
+              const data = images.subarray(i * per, (i + 1) * per);
+              await writeFile(picture(step, filter), await encodePng({ data, height: params.size, width: params.size }));
+            }
+          },
+        },
+        onStep: (done) => done % 64 === 0 && process.stderr.write(`steps-curve: filters ${group.join(',')}: ${done}/512 steps, ${((performance.now() - started) / 1000).toFixed(0)} s\n`),
+      });
+      seconds[group.join(',')] = taken;
+      await writeFile(secondsFile, JSON.stringify(seconds));
+    }
+    const rows = [];
+    for (const steps of STEPS) {
+      const results = await classifyImages(engine, model, filters.map((f) => picture(steps, f)), { top: 5, batch: 16 });
+      const top1 = results.filter((r, i) => r.top[0].index === filters[i]).length;
+      const top5 = results.filter((r, i) => r.top.some((t) => t.index === filters[i])).length;
+      const perFilter = Object.values(seconds).map((s) => s[steps]);
+      const mean = perFilter.reduce((a, b) => a + b, 0) / perFilter.length;
+      rows.push({ steps, filters: filters.length, top1, top5, secondsPerFilter: mean });
+    }
+    await writeFile(join(out, 'curve.json'), JSON.stringify({ sample, seed, learningRate, batch, rows }, null, 2));
+    console.log(`lucid steps curve, darknet-tiny ${LAYER}, ${filters.length} classes (sample seed ${seed}), lr ${learningRate}, batches of ${batch}:`);
+    console.log('| steps | top-1 | top-5 | seconds a filter |\n|---|---|---|---|');
+    const pct = (k: number) => `${k} / ${filters.length} (${((100 * k) / filters.length).toFixed(1)} %)`;
+    for (const r of rows) console.log(`| ${r.steps} | ${pct(r.top1)} | ${pct(r.top5)} | ${r.secondsPerFilter.toFixed(1)} |`);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+main(process.argv).catch(exitWithError);
