@@ -128,7 +128,7 @@ PY
 # integer_in NAME VALUE LOW HIGH WHAT: VALUE is a whole number from LOW to HIGH, or one line saying what is wrong.
 integer_in() {
   if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
-    say "$1: expected a whole number from $3 to $4 ($5), received '${2}'"
+    say "$1: expected a whole number from $3 to $4, received '$2' ($5)"
     return 1
   fi
 }
@@ -148,8 +148,8 @@ run() {
     esac
   done
   # Checked here, before minutes of unpacking and PyTorch: both halves take them as they are.
-  integer_in "--size" "$size" 32 224 "the reference's and the timed steps' image side in px (224: the real check)" || return 2
-  integer_in "--batch" "$batch" 1 18 "the second timed step's batch and the schedule batch's filters, from the article's 18 of layer 40 (8: the real check)" || return 2
+  integer_in "--size" "$size" 32 224 "the side in px of the reference and the timed steps; the real check's is 224" || return 2
+  integer_in "--batch" "$batch" 1 18 "the second timed step's batch and the schedule batch's filters, of the article's 18 at layer 40; the real check's is 8" || return 2
   if [ -z "$quick" ] && { [ "$size" -ne 224 ] || [ "$batch" -ne 8 ]; }; then
     say "--size $size --batch $batch: these shrink the dry run; add --quick, or leave them at 224 and 8 for the real check"
     return 2
@@ -193,5 +193,6 @@ run() {
 case "${1:-}" in
   pack) shift; pack "$@" ;;
   run) shift; run "$@" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  # The header comment, down to the first command.
+  *) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
