@@ -171,9 +171,9 @@ run() {
   python=$(find_python) || { say "no Python with torch (set PYTHON)"; return 1; }
   local torch_args=(--out "$work/data" --size "$size" --batch "$batch" --schedule-batch "$batch" --threads "$(nproc)")
   if [ -n "$quick" ]; then
-    # The two scales of scheduleParams(quick) in bench/device/projection.ts: 56 px (or --size) and int(1.2 x it).
+    # The two scales of bench/device/check.ts's dry run: from 56 px (or from --size) and int(1.2 x it).
     local first=56
-    [ "$size" -eq 224 ] && [ "$batch" -eq 8 ] || first=$size
+    [ "$size" -eq 224 ] || first=$size
     torch_args+=(--steps 1 --warmup 1 --schedule-sizes "$first,$((first * 12 / 10))" --steps-per-scale 2)
   else
     torch_args+=(--steps 10 --warmup 3 --schedule-sizes 56,67,80,96,115,138,165,198,237,284,340,408 --steps-per-scale 20)

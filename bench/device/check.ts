@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     mode: args.quick ? 'quick (dry run: shortened schedule)' : 'full',
     // Read before any figure below: these are not the check's numbers.
     ...(reduced
-      ? { reduced: { size: args.size, batch: args.batch, note: `reference ${reference.batch} x ${reference.size} px, steps at ${args.size} x 1 and ${args.size} x ${args.batch}, a schedule batch of ${args.batch} filters from ${args.size} px (--size, --batch): a dry run, not the check's ${FULL_SIZE} px and ${FULL_BATCH}-filter figures` } }
+      ? { reduced: { size: args.size, batch: args.batch, note: `reference ${reference.batch} x ${reference.size} px, steps at ${args.size} x 1 and ${args.size} x ${args.batch}, a schedule batch of ${args.batch} filters from ${args.size === FULL_SIZE ? 56 : args.size} px (--size, --batch): a dry run, not the check's ${FULL_SIZE} px and ${FULL_BATCH}-filter figures` } }
       : {}),
     node: process.version,
     device_asked: args.device,
@@ -169,8 +169,8 @@ async function main(): Promise<void> {
     if (gradientTimed) summary.placement = { line: formatPlacement(gradientTimed), ...gradientTimed };
 
     // 4. One batch of layer-40 filters at the schedule, cut at the deadline.
-    // A reduced dry run starts its two scales at its own size (the real ones at 56 px).
-    const params = scheduleParams(args.quick, reduced ? args.size : undefined);
+    // A dry run at --size starts its two scales there (the real dry run at 56 px, the article's start).
+    const params = scheduleParams(args.quick, args.size !== FULL_SIZE ? args.size : undefined);
     const layer40 = findLayer(model, '40');
     const filters = GALLERY_40.slice(0, args.batch);
     // A build creates one session per image size and reuses it for every later batch (on a GPU,

@@ -6,7 +6,8 @@
  * must come out of it: every node of every program on WebGPU, no copy inside a program, 8 bytes each
  * way per ascent step (the two Adam scalars in, 2 objectives back), the gradient against PyTorch's
  * float64 one, the speeds said to be meaningless, and the reduced sizes labelled.
- * 5 min 14 s here at a load average of 10-14 on the 2 cores (PyTorch's half 21 s).
+ * 198 s here at a load average of 4.7-10 on the 2 shared cores (PyTorch's half about 20 s); the
+ * same halves by hand took 5 min 14 s at load 10-14.
  * Outside CI a machine without chromium skips this; CI installs chromium.
  */
 import { execFile } from 'node:child_process';
