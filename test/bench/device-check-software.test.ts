@@ -6,8 +6,8 @@
  * must come out of it: every node of every program on WebGPU, no copy inside a program, 8 bytes each
  * way per ascent step (the two Adam scalars in, 2 objectives back), the gradient against PyTorch's
  * float64 one, the speeds said to be meaningless, and the reduced sizes labelled.
- * 198 s here at a load average of 4.7-10 on the 2 shared cores (PyTorch's half about 20 s); the
- * same halves by hand took 5 min 14 s at load 10-14.
+ * 198 s and 257 s here at load averages of 4.7-10 and 3-7 on the 2 shared cores (PyTorch's half
+ * about 20 s); the same halves by hand took 5 min 14 s at load 10-14.
  * Outside CI a machine without chromium skips this; CI installs chromium.
  */
 import { execFile } from 'node:child_process';
