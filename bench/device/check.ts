@@ -10,8 +10,9 @@
  *     56 -> 408 px), timing the engine's share of it (the rest is JavaScript on the host), after
  *     building its sessions (once per size in a whole build, so not counted per batch);
  * and prints one JSON summary with the seconds per filter, the projected time of the article's
- * atlas, and what ran on the device: nodes per provider, copies, bytes per step. A deadline keeps the whole check inside one command's time: what does not fit is cut
- * short and projected from what ran.
+ * atlas, and what ran on the device: nodes per provider, copies, bytes per step. A deadline keeps
+ * the whole check inside one command's time: what does not fit is cut short and projected from what
+ * ran.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
