@@ -19,6 +19,8 @@ export const SLOW = [
   'test/model/torchvision.test.ts',
   'test/model/torchvision-pipeline.test.ts',
   'test/bench/device-check-run.test.ts',
+  // The device check's dry run on SwiftShader: 3-4 min here.
+  'test/bench/device-check-software.test.ts',
   'test/atlas/sharded-build.test.ts',
   'test/atlas/assembly-inputs.test.ts',
   'test/atlas/lucid-build.test.ts',

@@ -7,18 +7,25 @@
 #       with its linux-x64 binaries only), all in payload.tar.xz, and the Vulkan loader .deb
 #       (apt-get download libvulkan1). Fails unless the folder is under 60 MiB.
 #
-#   scripts/device-check.sh run [--device webgpu|cpu|auto|cuda] [--quick] [--budget-seconds 420] [--out DIR] [--keep]
+#   scripts/device-check.sh run [--device webgpu|cpu|auto|cuda] [--quick] [--size 224] [--batch 8]
+#                               [--budget-seconds 420] [--out DIR] [--keep]
 #       THERE (no Node, no npm, no downloads; Python with PyTorch): unpacks the payload into a temporary
 #       folder, makes Vulkan reachable (the .deb's loader when the machine has none; NVIDIA's Vulkan
 #       driver registered when the driver library is there but its ICD file is not), generates VGG16-BN
 #       weights and PyTorch's reference and timings (scripts/device_check_torch.py, CUDA when present),
 #       then runs bench/device/check.ts on the device and prints one JSON summary (also written to
 #       DIR/device-check.json; DIR defaults to $OUT when set, else .device-check-out). --quick is the dry
-#       run: 2 scales x 2 steps instead of the article's 12 x 20, one timed step. --keep leaves the
-#       temporary folder (weights, reference, unpacked payload) in place.
+#       run: 2 scales x 2 steps from 56 px instead of the article's 12 x 20, one timed step. With
+#       --quick, --size N (32-224) and --batch B (1-18) shrink the reference (2 x N px), the timed
+#       steps (N x 1 and N x B) and the schedule batch (B filters, 2 scales from N px) on both sides,
+#       labelled so in the summary ("reduced"): the dry run on a software adapter (SwiftShader, about
+#       100x slower than the CPU) takes --size 32 --batch 2.
+#       --keep leaves the temporary folder (weights, reference, unpacked payload) in place.
 #
 # On a device machine, with .device-pack carried along:  bash scripts/device-check.sh run --device webgpu
 # Dry run here:  bash scripts/device-check.sh pack && bash scripts/device-check.sh run --device cpu --quick
+# On SwiftShader: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium \
+#                 bash scripts/device-check.sh run --device webgpu --quick --size 32 --batch 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -118,18 +125,35 @@ PY
   fi
 }
 
+# integer_in NAME VALUE LOW HIGH WHAT: VALUE is a whole number from LOW to HIGH, or one line saying what is wrong.
+integer_in() {
+  if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
+    say "$1: expected a whole number from $3 to $4, received '$2' ($5)"
+    return 1
+  fi
+}
+
 run() {
-  local device=webgpu quick="" budget=420 out="${OUT:-.device-check-out}" keep=""
+  local device=webgpu quick="" size=224 batch=8 budget=420 out="${OUT:-.device-check-out}" keep=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --device) device=$2; shift 2 ;;
       --quick) quick=1; shift ;;
+      --size) size=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
+      --batch) batch=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
       --budget-seconds) budget=$2; shift 2 ;;
       --out) out=$2; shift 2 ;;
       --keep) keep=1; shift ;;
       *) say "unknown option $1"; return 2 ;;
     esac
   done
+  # Checked here, before minutes of unpacking and PyTorch: both halves take them as they are.
+  integer_in "--size" "$size" 32 224 "the side in px of the reference and the timed steps; the real check's is 224" || return 2
+  integer_in "--batch" "$batch" 1 18 "the second timed step's batch and the schedule batch's filters, of the article's 18 at layer 40; the real check's is 8" || return 2
+  if [ -z "$quick" ] && { [ "$size" -ne 224 ] || [ "$batch" -ne 8 ]; }; then
+    say "--size $size --batch $batch: these shrink the dry run; add --quick, or leave them at 224 and 8 for the real check"
+    return 2
+  fi
   local start work python
   start=$(date +%s)
   [ -f "$PACK/payload.tar.xz" ] || { say "no $PACK/payload.tar.xz: run 'scripts/device-check.sh pack' where Node is installed, and carry $PACK"; return 1; }
@@ -145,9 +169,12 @@ run() {
   say "unpacked in $(($(date +%s) - start)) s; $("$work/payload/node" --version)"
   setup_vulkan "$work"
   python=$(find_python) || { say "no Python with torch (set PYTHON)"; return 1; }
-  local torch_args=(--out "$work/data" --schedule-batch 8 --threads "$(nproc)")
+  local torch_args=(--out "$work/data" --size "$size" --batch "$batch" --schedule-batch "$batch" --threads "$(nproc)")
   if [ -n "$quick" ]; then
-    torch_args+=(--steps 1 --warmup 1 --schedule-sizes 56,67 --steps-per-scale 2)
+    # The two scales of bench/device/check.ts's dry run: from 56 px (or from --size) and int(1.2 x it).
+    local first=56
+    [ "$size" -eq 224 ] || first=$size
+    torch_args+=(--steps 1 --warmup 1 --schedule-sizes "$first,$((first * 12 / 10))" --steps-per-scale 2)
   else
     torch_args+=(--steps 10 --warmup 3 --schedule-sizes 56,67,80,96,115,138,165,198,237,284,340,408 --steps-per-scale 20)
   fi
@@ -156,7 +183,7 @@ run() {
   local left=$((budget - ($(date +%s) - start)))
   say "filter-atlas on $device, ${left} s left for it"
   local summary
-  summary=$("$work/payload/node" "$work/payload/app/bench/device/check.js" --work "$work/data" --config config/article.yaml --device "$device" ${quick:+--quick} --deadline-seconds "$((left > 60 ? left - 30 : 30))") || true
+  summary=$("$work/payload/node" "$work/payload/app/bench/device/check.js" --work "$work/data" --config config/article.yaml --device "$device" ${quick:+--quick} --size "$size" --batch "$batch" --deadline-seconds "$((left > 60 ? left - 30 : 30))") || true
   [ -n "$summary" ] || summary='{"check": "filter-atlas device check", "status": "failed", "errors": ["the check printed nothing (see stderr)"]}'
   summary="${summary%\}}, \"script_seconds\": $(($(date +%s) - start))}"
   echo "$summary" | tee "$out/device-check.json"
@@ -166,5 +193,6 @@ run() {
 case "${1:-}" in
   pack) shift; pack "$@" ;;
   run) shift; run "$@" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  # The header comment, down to the first command.
+  *) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -5,13 +5,14 @@
    identity so BatchNorm does real work) and writes them as a torchvision-style safetensors file
    (written by hand: the `safetensors` package may be missing there);
 2. computes the reference objective and input gradient of the ReLU after conv 40 (`features.42`)
-   for a seeded 2 x 224 x 224 batch in float64 on the CPU (and in float32 on the device, to show
-   float32's own distance from it), for filter-atlas's engine to be compared with;
+   for a seeded 2 x 224 x 224 batch (--size: another side, for a dry run) in float64 on the CPU (and
+   in float32 on the device, to show float32's own distance from it), for filter-atlas's engine to
+   be compared with;
 3. times the same step (forward to features.42 + gradient w.r.t. the RGB input, ImageNet
    normalisation included, image n maximising channel 7n mod 512) in float32 on CUDA when there is
-   one (TF32 off: the same arithmetic as the engine), else on the CPU, at 224 x 1 and 224 x 8, and
-   at every size of the schedule with the batch size of the schedule run (an estimate of PyTorch's
-   seconds per filter);
+   one (TF32 off: the same arithmetic as the engine), else on the CPU, at 224 x 1 and 224 x 8
+   (--size, --batch: smaller for a dry run), and at every size of the schedule with the batch size
+   of the schedule run (an estimate of PyTorch's seconds per filter);
 4. writes reference.json and torch.json into --out and prints torch.json.
 
 Works with PyTorch 1.13 (Debian, the dry run) and 2.x; needs nothing but torch.
@@ -117,11 +118,18 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=10, help="timed steps per size (median)")
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--size", type=int, default=224, help="side of the reference images and of the timed steps, px (224: the real check)")
+    ap.add_argument("--batch", type=int, default=8, help="batch of the second timed step (8: the real check)")
     ap.add_argument("--schedule-sizes", default="", help="comma-separated sizes of the schedule run, for PyTorch's estimate per filter")
     ap.add_argument("--schedule-batch", type=int, default=8)
     ap.add_argument("--steps-per-scale", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
     a = ap.parse_args()
+    # features.42 is 1/16 of the input's side: 32 px leaves it 2 x 2.
+    if not 32 <= a.size <= 224:
+        ap.error(f"--size: expected a whole number from 32 to 224, received {a.size}")
+    if not 1 <= a.batch <= 18:
+        ap.error(f"--batch: expected a whole number from 1 to 18, received {a.batch}")
     os.makedirs(a.out, exist_ok=True)
     started = time.perf_counter()
     if a.threads:
@@ -142,14 +150,14 @@ def main():
 
     # The reference: float64 on the CPU; float32 on the device shows float32's own distance from it.
     filters = [3, 100]
-    images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(7))
+    images = torch.rand(2, 3, a.size, a.size, generator=torch.Generator().manual_seed(7))
     images.numpy().astype("<f4").tofile(os.path.join(a.out, "image.f32"))
     objective64, gradient64 = objective_and_gradient(features, images, filters, torch.float64, "cpu")
     objective32, gradient32 = objective_and_gradient(features, images, filters, torch.float32, device)
     gradient64.float().numpy().astype("<f4").tofile(os.path.join(a.out, "gradient_fp64.f32"))
     scale = gradient64.abs().max().item()
     reference = {
-        "size": 224,
+        "size": a.size,
         "batch": 2,
         "layer": str(LAYER),
         "filters": filters,
@@ -164,7 +172,7 @@ def main():
         json.dump(reference, f)
 
     model = features[: LAYER + 1].to(device)
-    steps = [{"size": s, "batch": b, "seconds_per_step": time_step(model, s, b, device, a.steps, a.warmup)} for s, b in ((224, 1), (224, 8))]
+    steps = [{"size": s, "batch": b, "seconds_per_step": time_step(model, s, b, device, a.steps, a.warmup)} for s, b in ((a.size, 1), (a.size, a.batch))]
     sizes = [int(s) for s in a.schedule_sizes.split(",") if s]
     schedule = None
     if sizes:

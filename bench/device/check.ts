@@ -3,13 +3,16 @@
  * scripts/device_check_torch.py): on the device asked for, VGG16-BN (the weights PyTorch generated)
  *  1. starts the onnxruntime engine and reports where the nodes of the layer-42 gradient ran;
  *  2. compares its objective and input gradient with PyTorch's float64 reference;
- *  3. times the step to features.42 at 224 x 1 and 224 x 8, beside PyTorch's time for the same step;
+ *  3. times the step to features.42 at 224 x 1 and 224 x 8, beside PyTorch's time for the same step
+ *     (--size and --batch shrink the reference, these steps and the schedule batch for a dry run on a
+ *     software adapter; the summary's `reduced` says so);
  *  4. runs one batch of layer-40 filters at the article's full schedule (12 scales x 20 steps,
  *     56 -> 408 px), timing the engine's share of it (the rest is JavaScript on the host), after
  *     building its sessions (once per size in a whole build, so not counted per batch);
- * and prints one JSON summary with the seconds per filter and the projected time of the article's
- * atlas. A deadline keeps the whole check inside one command's time: what does not fit is cut
- * short and projected from what ran.
+ * and prints one JSON summary with the seconds per filter, the projected time of the article's
+ * atlas, and what ran on the device: nodes per provider, copies, bytes per step. A deadline keeps
+ * the whole check inside one command's time: what does not fit is cut short and projected from what
+ * ran.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,6 +22,7 @@ import type { Engine, PlacementReport } from '../../pipeline/engine/engine.js';
 import { DEVICE_NAMES, type DeviceName } from '../../pipeline/schema/device.js';
 import { createOrtEngine } from '../../pipeline/engine/ort/engine.js';
 import { formatPlacement } from '../../pipeline/engine/ort/placement.js';
+import { softwareOnly } from '../../pipeline/engine/ort/providers.js';
 import { describeGpuFacts, gpuFacts } from '../../pipeline/engine/ort/vulkan.js';
 import { modelFromSafetensors } from '../../pipeline/model/from-file.js';
 import { findLayer } from '../../pipeline/model/layers.js';
@@ -28,6 +32,11 @@ import { scaleSizes } from '../../pipeline/schema/article-params.js';
 import { timed } from '../overhead.js';
 import { timeSteps } from '../runner.js';
 import { projectAtlas, relativeError, relativeL2Error, scheduleFractionDone, scheduleParams } from './projection.js';
+import { ascentTransfersPerStep, onDevice } from './residency.js';
+
+/** The real check's image side and batch; anything else is a reduced dry run, labelled in the summary. */
+const FULL_SIZE = 224;
+const FULL_BATCH = 8;
 
 /** The article's layer-40 gallery (config/article.yaml): the batch's filters come from it. */
 const GALLERY_40 = [4, 9, 34, 35, 75, 123, 150, 158, 203, 234, 246, 253, 256, 261, 265, 277, 286, 462];
@@ -66,13 +75,25 @@ function options() {
       device: { type: 'string', default: 'webgpu' },
       config: { type: 'string' },
       quick: { type: 'boolean', default: false },
-      batch: { type: 'string', default: '8' },
+      size: { type: 'string', default: String(FULL_SIZE) },
+      batch: { type: 'string', default: String(FULL_BATCH) },
       'deadline-seconds': { type: 'string', default: '360' },
     },
   });
-  if (!values.work || !values.config) throw new Error('usage: check --work DIR --config config/article.yaml [--device webgpu] [--quick] [--batch 8] [--deadline-seconds 360]');
+  if (!values.work || !values.config) throw new Error('usage: check --work DIR --config config/article.yaml [--device webgpu] [--quick] [--size 224] [--batch 8] [--deadline-seconds 360]');
   if (!(DEVICE_NAMES as readonly string[]).includes(values.device!)) throw new Error(`--device: expected one of ${DEVICE_NAMES.join(', ')}`);
-  return { work: values.work, config: values.config, device: values.device as DeviceName, quick: values.quick!, batch: Number(values.batch), deadline: Date.now() + 1000 * Number(values['deadline-seconds']) };
+  // The same bounds as scripts/device-check.sh and device_check_torch.py: features.42 is 1/16 of the side.
+  const size = wholeNumber('--size', values.size!, 32, FULL_SIZE);
+  const batch = wholeNumber('--batch', values.batch!, 1, GALLERY_40.length);
+  // The real check is one thing: smaller figures only in the dry run, which says so.
+  if ((size !== FULL_SIZE || batch !== FULL_BATCH) && !values.quick) throw new Error(`--size ${size} --batch ${batch}: these shrink the dry run; add --quick, or leave them at ${FULL_SIZE} and ${FULL_BATCH} for the real check`);
+  return { work: values.work, config: values.config, device: values.device as DeviceName, quick: values.quick!, size, batch, deadline: Date.now() + 1000 * Number(values['deadline-seconds']) };
+}
+
+function wholeNumber(name: string, text: string, low: number, high: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < low || value > high) throw new Error(`${name}: expected a whole number from ${low} to ${high}, received ${JSON.stringify(text)}`);
+  return value;
 }
 
 async function main(): Promise<void> {
@@ -80,9 +101,14 @@ async function main(): Promise<void> {
   const args = options();
   const torch = JSON.parse(await readFile(path.join(args.work, 'torch.json'), 'utf8')) as TorchResult;
   const reference = JSON.parse(await readFile(path.join(args.work, 'reference.json'), 'utf8')) as Reference;
+  const reduced = args.size !== FULL_SIZE || args.batch !== FULL_BATCH;
   const summary: Record<string, unknown> = {
     check: 'filter-atlas device check',
     mode: args.quick ? 'quick (dry run: shortened schedule)' : 'full',
+    // Read before any figure below: these are not the check's numbers.
+    ...(reduced
+      ? { reduced: { size: args.size, batch: args.batch, note: `reference ${reference.batch} x ${reference.size} px, steps at ${args.size} x 1 and ${args.size} x ${args.batch}, a schedule batch of ${args.batch} filters from ${args.size === FULL_SIZE ? 56 : args.size} px (--size, --batch): a dry run, not the check's ${FULL_SIZE} px and ${FULL_BATCH}-filter figures` } }
+      : {}),
     node: process.version,
     device_asked: args.device,
     // PyTorch's numbers first: they stand even when our engine cannot start on the device.
@@ -105,6 +131,10 @@ async function main(): Promise<void> {
   }
   summary.engine = engine.info;
   log(engine.info.selection ?? `engine on ${engine.info.device}`);
+  if (engine.info.deviceKind === 'webgpu' && process.platform === 'linux' && softwareOnly(gpuFacts())) {
+    summary.software_adapter = true;
+    summary.speed_note = 'WebGPU on a CPU-emulated adapter (SwiftShader or lavapipe): placement, copies, bytes and numerics are the GPU path\'s, but every time and projection here is a CPU emulation\'s (about 100x slower than --device cpu) and says nothing about a GPU';
+  }
   try {
     // 2. Numerics against PyTorch float64.
     const image = await f32(path.join(args.work, reference.image));
@@ -114,7 +144,7 @@ async function main(): Promise<void> {
     const ours = await engine.objectiveGradient({ data: image, n: reference.batch, height: reference.size, width: reference.size }, node.name, weights);
     const want = await f32(path.join(args.work, reference.gradient));
     summary.numerics = {
-      what: `objective and input gradient of features.42, 2 x 224 px, filters ${reference.filters.join(', ')}, against PyTorch float64`,
+      what: `objective and input gradient of features.42, ${reference.batch} x ${reference.size} px, filters ${reference.filters.join(', ')}, against PyTorch float64`,
       objective_relative_error: round(relativeError(ours.objective, reference.objective_fp64)),
       gradient_relative_error: round(relativeError(ours.gradient, want)),
       gradient_relative_l2_error: round(relativeL2Error(ours.gradient, want)),
@@ -122,24 +152,26 @@ async function main(): Promise<void> {
     };
     log(`numerics: ${JSON.stringify(summary.numerics)}`);
 
-    // 3. Steps at 224 x 1 and 224 x 8, beside PyTorch's.
+    // 3. Steps at 224 x 1 and 224 x 8 (--size, --batch), beside PyTorch's.
     const steps = [];
-    for (const batch of [1, 8]) {
-      const data = new Float32Array(batch * 3 * 224 * 224).map((_, i) => ((i * 2654435761) % 1000) / 1000);
+    const size = args.size;
+    for (const batch of [1, args.batch]) {
+      const data = new Float32Array(batch * 3 * size * size).map((_, i) => ((i * 2654435761) % 1000) / 1000);
       const w = new Float32Array(batch * channels);
       for (let n = 0; n < batch; n++) w[n * channels + ((n * 7) % channels)] = 1;
       const timing = args.quick ? { warmup: 1, minSteps: 1, maxSteps: 1 } : { warmup: 1, minSteps: 3, maxSteps: 10, budgetSeconds: 10 };
-      const { secondsPerStep, steps: n } = await timeSteps(() => engine.objectiveGradient({ data, n: batch, height: 224, width: 224 }, node.name, w), timing);
-      const theirs = torch.steps.find((s) => s.size === 224 && s.batch === batch)?.seconds_per_step;
-      steps.push({ size: 224, batch, seconds_per_step: round(secondsPerStep), steps: n, torch_seconds_per_step: theirs, torch_over_ours: theirs ? round(theirs / secondsPerStep, 3) : undefined });
-      log(`step 224x${batch}: ${secondsPerStep.toFixed(4)} s (PyTorch ${torch.device}: ${theirs?.toFixed(4)} s)`);
+      const { secondsPerStep, steps: n } = await timeSteps(() => engine.objectiveGradient({ data, n: batch, height: size, width: size }, node.name, w), timing);
+      const theirs = torch.steps.find((s) => s.size === size && s.batch === batch)?.seconds_per_step;
+      steps.push({ size, batch, seconds_per_step: round(secondsPerStep), steps: n, torch_seconds_per_step: theirs, torch_over_ours: theirs ? round(theirs / secondsPerStep, 3) : undefined });
+      log(`step ${size}x${batch}: ${secondsPerStep.toFixed(4)} s (PyTorch ${torch.device}: ${theirs?.toFixed(4)} s)`);
     }
     summary.steps = steps;
-    const gradient224 = placements.find((p) => p.graph.startsWith('gradient|') && p.graph.endsWith('|224x224'));
-    if (gradient224) summary.placement = { line: formatPlacement(gradient224), ...gradient224 };
+    const gradientTimed = placements.find((p) => p.graph.startsWith('gradient|') && p.graph.endsWith(`|${size}x${size}`));
+    if (gradientTimed) summary.placement = { line: formatPlacement(gradientTimed), ...gradientTimed };
 
     // 4. One batch of layer-40 filters at the schedule, cut at the deadline.
-    const params = scheduleParams(args.quick);
+    // A dry run at --size starts its two scales there (the real dry run at 56 px, the article's start).
+    const params = scheduleParams(args.quick, args.size !== FULL_SIZE ? args.size : undefined);
     const layer40 = findLayer(model, '40');
     const filters = GALLERY_40.slice(0, args.batch);
     // A build creates one session per image size and reuses it for every later batch (on a GPU,
@@ -220,12 +252,15 @@ async function main(): Promise<void> {
             },
           }
         : {}),
+      // What one step of the ascent program moves, apart from its scale's start and end (absent on the CPU).
+      ...ascentTransfersPerStep(placements),
     };
     log(`schedule batch: ${JSON.stringify(summary.schedule)}`);
     const config = await loadConfig(args.config);
     summary.projection = projectAtlas(model, config, layer40.node.name, params, secondsPerFilter).map((p) => ({ ...p, seconds: round(p.seconds), hours: round(p.hours, 3) }));
     if (!completed || args.quick) summary.projection_note = `projected from ${completed ? 'a shortened' : 'part of the'} schedule by the cost model (pipeline/visualize/cost.ts); the article's is ${scaleSizes(article).length} scales x ${article.stepsPerScale} steps`;
     summary.placements = placements.map((p) => formatPlacement(p));
+    summary.on_device = onDevice(placements, engine.info.deviceKind);
   } catch (error) {
     errors.push(error instanceof Error ? error.message : String(error));
   } finally {

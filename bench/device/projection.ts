@@ -11,9 +11,12 @@ import { findLayer } from '../../pipeline/model/layers.js';
 import { filterCost, forwardCost } from '../../pipeline/visualize/cost.js';
 import { methodParamsSchema, scaleSizes, type MethodParams } from '../../pipeline/schema/article-params.js';
 
-/** The schedule of the batch run: the article's (the project's defaults), or two short scales for a dry run. */
-export function scheduleParams(quick: boolean): MethodParams {
-  return methodParamsSchema.parse(quick ? { scales: 2, stepsPerScale: 2 } : {});
+/**
+ * The schedule of the batch run: the article's (the project's defaults), or two short scales for a
+ * dry run, from `startSize` (56, the article's; smaller for a dry run on a software adapter).
+ */
+export function scheduleParams(quick: boolean, startSize?: number): MethodParams {
+  return methodParamsSchema.parse(quick ? { scales: 2, stepsPerScale: 2, ...(startSize ? { startSize } : {}) } : {});
 }
 
 /** Fraction of a schedule's cost done after `stepsDone` steps (later scales are larger, so cost more). */

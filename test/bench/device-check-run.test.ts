@@ -4,8 +4,9 @@
  * PyTorch's step times) then bench/device/check.ts on `--device cpu --quick`, as
  * scripts/device-check.sh runs them from the pack. The summary is the contract a GPU run is read
  * by: our gradient against PyTorch's float64 one, both engines' steps, the batch of layer-40
- * filters, the projection to the article's atlas. 2 min 32 s of CPU time (7 min 21 s of wall time
- * at a load average of 13 on the 2 cores).
+ * filters, the projection to the article's atlas. With `--batch 2` on both halves (steps at 224 x 1
+ * and 224 x 2, labelled `reduced`): 74 s at a load average of 4.6-6.5 on the 2 cores (with the
+ * steps at 224 x 8 it took 7 min 21 s at load 13).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,6 +22,9 @@ const PYTHON = process.env.FILTER_ATLAS_PYTHON ?? '/usr/bin/python3';
 interface Summary {
   status: string;
   mode: string;
+  reduced?: { size: number; batch: number; note: string };
+  software_adapter?: boolean;
+  on_device: { provider: string; share_on_device: number; copies: number };
   engine: { deviceKind: string; device: string; selection?: string };
   torch: { device: string; steps: Array<{ size: number; batch: number; seconds_per_step: number }> };
   numerics: { objective_relative_error: number; gradient_relative_error: number; gradient_relative_l2_error: number; torch_float32_gradient_relative_error: number };
@@ -40,7 +44,8 @@ describe('device check, dry run on the CPU', () => {
 
   it('prints one summary: numerics against PyTorch float64, steps beside PyTorch, a schedule batch and the projected atlas', async () => {
     work = await mkdtemp(join(tmpdir(), 'filter-atlas-device-check-'));
-    const torchArgs = ['--out', work, '--steps', '1', '--warmup', '1', '--schedule-sizes', '56,67', '--steps-per-scale', '2', '--schedule-batch', '2', '--threads', '2'];
+    // --batch 2 on both halves (scripts/device-check.sh run --quick --batch 2): the steps at 224 x 1 and 224 x 2, two filters.
+    const torchArgs = ['--out', work, '--batch', '2', '--steps', '1', '--warmup', '1', '--schedule-sizes', '56,67', '--steps-per-scale', '2', '--schedule-batch', '2', '--threads', '2'];
     await run(PYTHON, [join(root, 'scripts/device_check_torch.py'), ...torchArgs], { cwd: root, maxBuffer: 1 << 20 });
     const { stdout } = await run(
       process.execPath,
@@ -53,6 +58,9 @@ describe('device check, dry run on the CPU', () => {
     expect(summary.errors).toBeUndefined();
     expect(summary).toMatchObject({ status: 'ok', mode: 'quick (dry run: shortened schedule)', engine: { deviceKind: 'cpu' }, torch: { device: 'cpu' } });
     expect(summary.engine.selection).toBeUndefined(); // cpu named explicitly: no auto notice
+    expect(summary.reduced).toMatchObject({ size: 224, batch: 2 });
+    expect(summary.reduced?.note).toContain('a schedule batch of 2 filters from 56 px');
+    expect(summary.software_adapter).toBeUndefined();
 
     // Our float32 against PyTorch's float64 on a random image: measured 4e-8 (objective), 3.2e-4 (L2)
     // and 2.4e-3 (largest pixel): a few pixels whose ReLU or max-pool choice flips within float32
@@ -62,7 +70,7 @@ describe('device check, dry run on the CPU', () => {
     expect(numerics.gradient_relative_l2_error).toBeLessThan(2e-3);
     expect(numerics.gradient_relative_error).toBeLessThan(2e-2);
 
-    expect(summary.steps.map((s) => `${s.size}x${s.batch}`)).toEqual(['224x1', '224x8']);
+    expect(summary.steps.map((s) => `${s.size}x${s.batch}`)).toEqual(['224x1', '224x2']);
     for (const step of summary.steps) {
       expect(step.seconds_per_step).toBeGreaterThan(0);
       expect(step.torch_seconds_per_step).toBe(summary.torch.steps.find((t) => t.size === step.size && t.batch === step.batch)?.seconds_per_step);
@@ -71,6 +79,7 @@ describe('device check, dry run on the CPU', () => {
     expect(summary.placement.graph).toMatch(/^gradient\|.+\|224x224$/);
     expect(Object.keys(summary.placement.providers)).toEqual(['cpu']);
     expect(summary.placement.line).toMatch(/; no host<->device copies$/);
+    expect(summary.on_device).toMatchObject({ provider: 'cpu', share_on_device: 1, copies: 0 });
 
     // Two layer-40 filters of the article's gallery, 2 scales x 2 steps, run to the end.
     expect(summary.schedule).toMatchObject({ layer: 'features.40', filters: [4, 9], sizes: [56, 67], completed: true, steps_done: 4 });
