@@ -93,6 +93,11 @@ function start(model: CnnModel, sized: SizedGraph, nodes: GraphNode[], batch: nu
   return { builder, image, plan, lowered };
 }
 
+/** The pointwise head to shortcut at `target`, if any: none where the backward pass stops at the target itself. */
+function headFor(sized: SizedGraph, target: GraphNode, emission: EmitOptions, stopAt?: GraphNode): PointwiseHead | undefined {
+  return emission.pointwiseHeads && stopAt?.name !== target.name ? pointwiseHead(sized, target) : undefined;
+}
+
 /**
  * The channel-mean objective of a pointwise head from its input (see pointwiseHead), and its
  * gradient with respect to that input: (weights . W) / (H * W) at every pixel. The head's conv over
@@ -134,7 +139,7 @@ function emitObjectiveAt(builder: OnnxGraphBuilder, sized: SizedGraph, head: Poi
  * the ascent program (ascent-program.ts) both emit it.
  */
 export function emitObjectiveGradient(builder: OnnxGraphBuilder, model: CnnModel, sized: SizedGraph, target: GraphNode, image: string, weights: string, emission: EmitOptions): { objective: string; gradient: string } {
-  const head = emission.pointwiseHeads ? pointwiseHead(sized, target) : undefined;
+  const head = headFor(sized, target, emission);
   const end = head?.input ?? target;
   const plan = planFor(sized.graph, [end]);
   const lowered = emitForward(builder, model, sized, plan, image, emission.maxPoolGradient === 'indices');
@@ -180,7 +185,7 @@ export function buildAttributionProgram(model: CnnModel, sized: SizedGraph, laye
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
   const layerShape = sized.shapes.get(target.name)!;
   const sourceShape = sized.shapes.get(source.name)!;
-  const head = source.name === target.name || !emission.pointwiseHeads ? undefined : pointwiseHead(sized, target);
+  const head = headFor(sized, target, emission, source);
   const end = head?.input ?? target;
   const { builder, image, plan, lowered } = start(model, sized, [end, source], batch, emission);
   const weights = builder.input('channel_weights', [batch, layerShape.dims[0]]);
@@ -211,7 +216,7 @@ export function buildRowAttributionProgram(model: CnnModel, sized: SizedGraph, l
   const [target, source] = resolveLayers(sized.graph, [layer, from]);
   const layerShape = sized.shapes.get(target.name)!;
   const sourceShape = sized.shapes.get(source.name)!;
-  const head = source.name === target.name || !emission.pointwiseHeads ? undefined : pointwiseHead(sized, target);
+  const head = headFor(sized, target, emission, source);
   const end = head?.input ?? target;
   const builder = new OnnxGraphBuilder({ sumAsAdds: emission.sumAsAdds });
   const image = builder.input('image', [BATCH_DIM, 3, sized.size[0], sized.size[1]]);
