@@ -4,7 +4,7 @@
  *
  * - `runLucidBench` (the lucid rows of `npm run bench`; `npm run bench -- --lucid` for batches 1 to 16):
  *   the real loop (pipeline/visualize/lucid/loop.ts) for a few timed steps after a warm-up, as seconds per
- *   filter at 512 steps (extrapolated from the timed steps: every step does the same work) and the share
+ *   filter at the method's default step count (extrapolated from the timed steps: every step does the same work) and the share
  *   of a step's wall time spent outside the engine's run (the JavaScript: parameterisation, transforms,
  *   their adjoints, Adam; on worker threads where the batch allows, lucid/threads.ts).
  * - `npx tsx bench/lucid-step.ts [batch]`: where the JavaScript's time goes, part by part, on one thread,
@@ -106,7 +106,7 @@ export async function runLucidBench(options: LucidBenchOptions): Promise<LucidBe
 
 /** The lucid rows as a table: seconds per filter, filters per minute, share outside the engine. */
 export function formatLucidTable(rows: readonly LucidBenchRow[]): string {
-  const header = ['lucid at 224 px', 'batch', 'JS threads', 's/step', 's/filter (512 steps)', 'filters/min', 'outside engine', 'device'];
+  const header = ['lucid at 224 px', 'batch', 'JS threads', 's/step', rows[0] ? `s/filter (${rows[0].steps} steps)` : 's/filter', 'filters/min', 'outside engine', 'device'];
   const body = rows.map((r) => [
     `${r.model} ${r.layer}`,
     String(r.batch),

@@ -36,7 +36,7 @@ describe('config/lucid.yaml', () => {
     expect(config.layers.map((l) => l.layer)).toEqual(['leaky_re_lu_2', 'leaky_re_lu_6', 'leaky_re_lu_10', 'conv2d_16']);
     for (const layer of config.layers) {
       expect(layer.methods).toHaveLength(1);
-      expect(layer.methods[0]).toMatchObject({ kind: 'lucid', params: { size: 224, steps: 512, learningRate: 0.05, decorrelate: true, objective: 'channel' } });
+      expect(layer.methods[0]).toMatchObject({ kind: 'lucid', params: { size: 224, steps: 128, learningRate: 0.05, decorrelate: true, objective: 'channel' } });
     }
     config.output = join(work, 'lucid');
     config.layers = config.layers.map((layer) => ({ ...layer, filters: [0, 1], methods: layer.methods.map(short) }));

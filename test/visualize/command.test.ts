@@ -51,7 +51,7 @@ describe('visualize flags', () => {
   it('give the lucid method its own fields, and refuse the article schedule flags with it', async () => {
     const method = await lucidFromFlags({ steps: '64', size: '128', lr: '0.1', objective: 'neuron', diversity: 'leaky_re_lu_6' });
     expect(method).toMatchObject({ kind: 'lucid', params: { steps: 64, size: 128, learningRate: 0.1, objective: 'neuron', diversity: { layer: 'leaky_re_lu_6', weight: 100, images: 4 } } });
-    expect(await lucidFromFlags({})).toMatchObject({ kind: 'lucid', params: { steps: 512, size: 224, learningRate: 0.05 } });
+    expect(await lucidFromFlags({})).toMatchObject({ kind: 'lucid', params: { steps: 128, size: 224, learningRate: 0.05 } });
     await expect(lucidFromFlags({ scales: '3' })).rejects.toThrow("--scales: expected a flag of the lucid method (--steps, --size, --lr, --objective, --diversity), received --scales, a flag of the article's schedule");
     await expect(lucidFromFlags({ size: '8' })).rejects.toThrow('--size: expected an integer from 16 to 2048, received "8"');
   });
