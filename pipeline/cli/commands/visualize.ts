@@ -170,7 +170,7 @@ export const defineVisualizeCommand: DefineCommand = (program) => {
     .option('--batch <n>', "filters optimised together (default: what fits in build's default 1024 MiB at the final size, so build and visualize cut the same batches)")
     .addOption(new Option('--method <kind>', 'article: multi-scale ascent on pixels; lucid: Fourier + decorrelated colour + sigmoid, transforms every step').choices(['article', 'lucid']).default('article'))
     .option('--scales <n>', 'number of scales (article: 12)')
-    .option('--steps <n>', 'Adam steps per scale (article: 20); with --method lucid, all steps (Lucid: 512)')
+    .option('--steps <n>', 'Adam steps per scale (article: 20); with --method lucid, all steps (default 128; Lucid: 512)')
     .option('--size <px>', 'start image size (article: 56); with --method lucid, the picture size (224)')
     .option('--upscale <f>', 'size factor between scales (article: 1.2)')
     .option('--lr <f>', 'Adam learning rate (article: 0.1; Lucid: 0.05)')
