@@ -37,9 +37,11 @@ export const RECORD_KEY_PATTERN = /^[a-z]+-[0-9a-f]{20}$/;
  * thumbnails at quality 50, in a folder of their version (both for the site's 100 MB budget); probe 3:
  * the chart's ticks in scientific notation below steps of 1e-6 (they all read 0.000000 before);
  * viz 4: no 160 px thumbnail, the PNG at zlib level 4 (same pixels), the main method's web images
- * written with the picture (a record of viz 3 names a thumbnail no page uses any more).
+ * written with the picture (a record of viz 3 names a thumbnail no page uses any more); lucid 2: the
+ * step's work outside the engine in float32 WebAssembly kernels (lucid/kernels.ts), the same maps
+ * within float32 rounding but not the same bits, so not the same pictures after many steps.
  */
-export const CODE_VERSIONS = { viz: 4, scan: 2, examples: 3, probe: 3, web: 3, connections: 1, probeModel: 1, lucid: 1 } as const;
+export const CODE_VERSIONS = { viz: 4, scan: 2, examples: 3, probe: 3, web: 3, connections: 1, probeModel: 1, lucid: 2 } as const;
 
 /**
  * What runs the maths: results depend on it through float rounding (provider or backend, version,

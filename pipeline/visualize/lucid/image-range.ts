@@ -1,22 +1,26 @@
 /**
- * One thread's share of a lucid batch: the images [first, first + count) of every step's JavaScript
- * (spectrum -> planes -> RGB -> transformed copy, and after the engine the adjoints back to the
- * spectrum and its Adam step). Images are independent in all of these, so a batch cut into ranges
+ * One thread's share of a lucid batch: the images [first, first + count) of every step's work outside
+ * the engine (spectrum -> planes -> RGB -> transformed copy, and after the engine the adjoints back to
+ * the spectrum and its Adam step). Images are independent in all of these, so a batch cut into ranges
  * gives the same numbers bit for bit whichever thread computes a range (threads.ts runs the ranges).
- * The arrays every thread and the engine see are shared (SharedArrayBuffer); scratch, the Fourier
- * basis and the Adam moments are the range's own.
+ *
+ * The range's arrays live in its own WebAssembly instance's memory (kernels.ts), where the kernels run:
+ * the spectra and Adam's moments stay there for the whole run. The batch's shared arrays
+ * (SharedArrayBuffer) only carry what crosses threads: the start spectra in, each step's copies out to
+ * the engine and its gradient in, and the pictures out when asked for.
  */
-import { createAdam, type Adam } from '../adam.js';
+import { adamScalars } from '../adam.js';
 import type { LucidParams } from '../../schema/lucid-params.js';
 import { colourMatrix, planesToRgb, rgbToPlanesGradient } from './colour.js';
 import { fourierBasis, planesToSpectrumGradient, spectrumToPlanes, type FourierBasis } from './fourier.js';
+import { createKernels } from './kernels.js';
 import { sampler, type AffineStep, type Sampler } from './transforms.js';
 
 /** The batch's arrays every thread reads and writes, each n images long. */
 export interface SharedArrays {
-  /** n x perImage: the optimised spectra. */
+  /** n x perImage: the start spectra (read by the ranges when they are set up). */
   spectrum: Float32Array;
-  /** n x 3 x size x size: the pictures of the last forward phase. */
+  /** n x 3 x size x size: the pictures of the last forward phase without draws. */
   rgb: Float32Array;
   /** n x 3 x seen x seen: the transformed copies the engine reads. */
   seen: Float32Array;
@@ -38,7 +42,10 @@ export interface RangeSetup {
 }
 
 export interface ImageRange {
-  /** Pictures from the spectra; with the step's transform draws, the engine's copies too. */
+  /**
+   * Pictures from the spectra; with the step's transform draws, the engine's copies too (into the
+   * shared `seen`); without (null), the pictures into the shared `rgb`.
+   */
   forward(draws: readonly AffineStep[] | null): void;
   /** From the engine's gradient (of the last forward's copies) to one Adam step; `frozen[i]` skips image first + i. */
   backward(frozen: readonly boolean[]): void;
@@ -49,43 +56,61 @@ export function sharedArrays(setup: Pick<RangeSetup, 'buffers'>): SharedArrays {
   return { spectrum: new Float32Array(spectrum), rgb: new Float32Array(rgb), seen: new Float32Array(seen), gradient: new Float32Array(gradient) };
 }
 
+/** Adam's constants (torch.optim.Adam's defaults, as Lucid's tf.train.AdamOptimizer). */
+const BETA1 = 0.9;
+const BETA2 = 0.999;
+const EPS = 1e-8;
+
 export function createImageRange(setup: RangeSetup): ImageRange {
   const { params, first, count, seenSize } = setup;
   const basis: FourierBasis = fourierBasis(params.size, params.decayPower);
   const matrix = colourMatrix(params.decorrelate);
   const plane = params.size * params.size;
-  const seenPlane = seenSize * seenSize;
-  const all = sharedArrays(setup);
+  const perImage = basis.perImage;
+  const perPicture = 3 * plane;
+  const perSeen = 3 * seenSize * seenSize;
+  const shared = sharedArrays(setup);
   const slice = (array: Float32Array, per: number) => array.subarray(first * per, (first + count) * per);
-  const spectrum = slice(all.spectrum, basis.perImage);
-  const rgb = slice(all.rgb, 3 * plane);
-  const seen = slice(all.seen, 3 * seenPlane);
-  const gradient = slice(all.gradient, 3 * seenPlane);
-  const planes = new Float32Array(count * 3 * plane);
-  const dRgb = new Float32Array(count * 3 * plane);
-  const dPlanes = new Float32Array(count * 3 * plane);
-  const dSpectrum = new Float32Array(count * basis.perImage);
-  const adam: Adam = createAdam(dSpectrum.length, { learningRate: setup.learningRate, weightDecay: 0 });
+  const out = { rgb: slice(shared.rgb, perPicture), seen: slice(shared.seen, perSeen), gradient: slice(shared.gradient, perSeen) };
+  const kernels = createKernels();
+  const [spectrum, m, v, dSpectrum, planes, rgb, dRgb, dPlanes, seen, gradient] = kernels.arena([
+    ...[0, 0, 0, 0].map(() => count * perImage),
+    ...[0, 0, 0, 0].map(() => count * perPicture),
+    count * perSeen,
+    count * perSeen,
+  ]);
+  spectrum.view.set(slice(shared.spectrum, perImage));
   const picture = { height: params.size, width: params.size };
   let view: Sampler | undefined;
+  let steps = 0;
   return {
     forward(draws) {
-      planesToRgb(spectrumToPlanes(basis, spectrum, count, planes), count, plane, matrix, rgb);
+      planesToRgb(spectrumToPlanes(basis, spectrum.view, count, planes.view), count, plane, matrix, rgb.view);
       view = undefined;
-      if (!draws) return;
+      if (!draws) {
+        out.rgb.set(rgb.view);
+        return;
+      }
       view = sampler(picture, draws, params.transforms.padValue);
       if (view.output.height !== seenSize || view.output.width !== seenSize) {
         throw new RangeError(`lucid: the transforms give ${view.output.height} x ${view.output.width} px, the batch was set up for ${seenSize} px`);
       }
-      view.forward(rgb, 3 * count, seen);
+      view.forward(rgb.view, 3 * count, seen.view);
+      out.seen.set(seen.view);
     },
     backward(frozen) {
       if (!view) throw new Error('lucid: backward without the forward phase of the step');
-      view.adjoint(gradient, 3 * count, dRgb);
-      planesToSpectrumGradient(basis, rgbToPlanesGradient(dRgb, rgb, count, plane, matrix, dPlanes), count, dSpectrum);
-      // Minimise -objective.
-      for (let i = 0; i < dSpectrum.length; i++) dSpectrum[i] = -dSpectrum[i];
-      adam.step(spectrum, dSpectrum, (i) => frozen[i], basis.perImage);
+      gradient.view.set(out.gradient);
+      view.adjoint(gradient.view, 3 * count, dRgb.view);
+      planesToSpectrumGradient(basis, rgbToPlanesGradient(dRgb.view, rgb.view, count, plane, matrix, dPlanes.view), count, dSpectrum.view);
+      steps += 1;
+      const { stepSize, sqrtCorrection2 } = adamScalars(steps, { learningRate: setup.learningRate, weightDecay: 0, beta1: BETA1, beta2: BETA2, eps: EPS });
+      for (let i = 0; i < count; i++) {
+        if (frozen[i]) continue;
+        const at = 4 * i * perImage;
+        // Sign -1: Adam minimises -objective.
+        kernels.exports.adamStep(spectrum.offset + at, dSpectrum.offset + at, m.offset + at, v.offset + at, perImage, -1, stepSize, sqrtCorrection2, BETA1, BETA2, EPS);
+      }
     },
   };
 }

@@ -85,10 +85,10 @@ export async function runLucid(engine: Engine, input: LucidInput): Promise<Ascen
   // One stream of transform draws per seed: every image of every batch sees the same sequence.
   const random = createRandom(deriveSeed(input.seed, 3));
   const seenSize = engineSize(params);
-  const threads = await createLucidThreads({ params, learningRate: input.learningRate, n, perImage, seenSize, threads: input.threads ?? 'auto' });
+  const spectra = startSpectra(perImage, input.copies, params, input.seed);
+  const threads = await createLucidThreads({ params, learningRate: input.learningRate, n, perImage, seenSize, start: spectra, threads: input.threads ?? 'auto' });
   try {
-    const { spectrum, rgb, seen, gradient } = threads.arrays;
-    spectrum.set(startSpectra(perImage, input.copies, params, input.seed));
+    const { rgb, seen, gradient } = threads.arrays;
     const start = new Float64Array(n).fill(Number.NaN);
     const best = new Float64Array(n).fill(-Infinity);
     const gradientSeen = new Array<boolean>(n).fill(false);

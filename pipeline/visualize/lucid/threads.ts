@@ -37,6 +37,8 @@ export interface ThreadsSetup {
   n: number;
   perImage: number;
   seenSize: number;
+  /** The start spectra, n x perImage: each range takes its images' when it is set up. */
+  start: Float32Array;
   /** Threads wanted; 'auto': every core, at most one per image, one for small batches. */
   threads: number | 'auto';
 }
@@ -88,6 +90,8 @@ export async function createLucidThreads(setup: ThreadsSetup): Promise<LucidThre
   const plane = params.size * params.size;
   const buffer = (floats: number) => (threads > 1 ? new SharedArrayBuffer(4 * floats) : new ArrayBuffer(4 * floats));
   const buffers = { spectrum: buffer(n * perImage), rgb: buffer(n * 3 * plane), seen: buffer(n * 3 * seenSize * seenSize), gradient: buffer(n * 3 * seenSize * seenSize) };
+  if (setup.start.length !== n * perImage) throw new RangeError(`lucid: ${setup.start.length} start spectrum values for ${n} images of ${perImage}`);
+  new Float32Array(buffers.spectrum).set(setup.start);
   // Ranges as even as the images allow, the first (the main thread's) never the larger.
   const ranges: RangeSetup[] = [];
   for (let t = 0, first = 0; t < threads; t++) {
