@@ -70,12 +70,6 @@ export function startSpectra(perImage: number, copies: readonly number[], params
   return out;
 }
 
-/** The picture of a spectrum: sigmoid(colour(irfft2(scaled spectrum))), n x 3 x size x size. */
-export function spectrumToRgb(params: LucidParams, spectrum: Float32Array, n: number): Float32Array {
-  const basis = fourierBasis(params.size, params.decayPower);
-  return planesToRgb(spectrumToPlanes(basis, spectrum, n), n, params.size * params.size, colourMatrix(params.decorrelate));
-}
-
 export async function runLucid(engine: Engine, input: LucidInput): Promise<AscentResult> {
   const { params, n, signal, timing } = input;
   const size = params.size;
