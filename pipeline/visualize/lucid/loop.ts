@@ -7,8 +7,7 @@
 import type { Engine } from '../../engine/engine.js';
 import { createRandom, deriveSeed } from '../../util/random.js';
 import { allFinite, anyNonZero, type AscentResult } from '../loop.js';
-import { colourMatrix, planesToRgb, rgbToPlanesGradient } from './colour.js';
-import { fourierBasis, spectrumToPlanes } from './fourier.js';
+import { fourierBasis } from './fourier.js';
 import type { LucidObjective } from './objective.js';
 import { engineSize, type LucidParams } from '../../schema/lucid-params.js';
 import { drawTransforms, robustnessTransforms } from './transforms.js';
