@@ -36,70 +36,130 @@
 }
 
 /**
- * In place, the unnormalised DFT along ky of one plane's columns (N rows of W split complex values):
- * sum_r x[r] exp(sign 2 pi i r k / N) for every column at once. Radix-2 decimation in time: rows come
- * in bit-reversed order and leave in natural order.
+ * In place, the unnormalised DFT of `count` elements (a power of two <= grid): sum_r x[r] exp(sign 2 pi
+ * i r k / count), on `vectors` bytes of real parts per element at data + stride e (and imaginary parts
+ * `imaginary` bytes after them), i.e. on many sequences at once, one per float lane. Decimation in time:
+ * elements come in bit-reversed order and leave in natural order. Radix 4 (two radix-2 stages per pass
+ * over the memory), a radix-2 pass first when log2 count is odd; twiddles from the grid's tables.
  */
-function transformColumns(data: usize, grid: i32, width: i32, cosT: usize, sinT: usize, sign: f32): void {
-  const stride = <usize>width << 3;
-  const imaginary = <usize>width << 2;
-  for (let len = 2; len <= grid; len <<= 1) {
-    const halfLen = len >> 1;
-    const step = grid / len;
-    for (let j = 0; j < halfLen; j++) {
-      const at = <usize>(j * step) << 2;
-      const wr = f32x4.splat(load<f32>(cosT + at));
-      const wi = f32x4.splat(sign * load<f32>(sinT + at));
-      for (let start = 0; start < grid; start += len) {
-        const a = data + <usize>(start + j) * stride;
-        const b = a + <usize>halfLen * stride;
-        for (let c: usize = 0; c < imaginary; c += 16) {
-          const xr = v128.load(b + c);
-          const xi = v128.load(b + imaginary + c);
-          const tr = f32x4.sub(f32x4.mul(wr, xr), f32x4.mul(wi, xi));
-          const ti = f32x4.add(f32x4.mul(wr, xi), f32x4.mul(wi, xr));
-          const ur = v128.load(a + c);
-          const ui = v128.load(a + imaginary + c);
-          v128.store(a + c, f32x4.add(ur, tr));
-          v128.store(a + imaginary + c, f32x4.add(ui, ti));
-          v128.store(b + c, f32x4.sub(ur, tr));
-          v128.store(b + imaginary + c, f32x4.sub(ui, ti));
+function transform(data: usize, count: i32, stride: usize, vectors: usize, imaginary: usize, grid: i32, cosT: usize, sinT: usize, sign: f32): void {
+  const signs = f32x4.splat(sign);
+  let len = 1;
+  if (ctz(count) & 1) {
+    for (let start = 0; start < count; start += 2) {
+      const a = data + <usize>start * stride;
+      const b = a + stride;
+      for (let c: usize = 0; c < vectors; c += 16) {
+        const ar = v128.load(a + c);
+        const ai = v128.load(a + imaginary + c);
+        const br = v128.load(b + c);
+        const bi = v128.load(b + imaginary + c);
+        v128.store(a + c, f32x4.add(ar, br));
+        v128.store(a + imaginary + c, f32x4.add(ai, bi));
+        v128.store(b + c, f32x4.sub(ar, br));
+        v128.store(b + imaginary + c, f32x4.sub(ai, bi));
+      }
+    }
+    len = 2;
+  }
+  // Stages of lengths 2 len (twiddle w1 = W_{2 len}^j for the pairs j, j + len) and 4 len (w2 = W_{4 len}^j
+  // for the pairs j, j + 2 len; w3 = W_{4 len}^{j + len} = sign i w2 for j + len, j + 3 len), fused.
+  for (; len < count; len <<= 2) {
+    const gap = <usize>len * stride;
+    const block = gap << 2;
+    const end = data + <usize>count * stride;
+    const step1 = grid / (2 * len);
+    const step2 = grid / (4 * len);
+    // j = 0: w1 = w2 = 1, w3 = sign i (the whole first pass, a quarter of the second, ...): no products.
+    for (let p0 = data; p0 < end; p0 += block) {
+      const p1 = p0 + gap;
+      const p2 = p1 + gap;
+      const p3 = p2 + gap;
+      for (let c: usize = 0; c < vectors; c += 16) {
+        const x0r = v128.load(p0 + c);
+        const x0i = v128.load(p0 + imaginary + c);
+        const x1r = v128.load(p1 + c);
+        const x1i = v128.load(p1 + imaginary + c);
+        const x2r = v128.load(p2 + c);
+        const x2i = v128.load(p2 + imaginary + c);
+        const x3r = v128.load(p3 + c);
+        const x3i = v128.load(p3 + imaginary + c);
+        const u0r = f32x4.add(x0r, x1r);
+        const u0i = f32x4.add(x0i, x1i);
+        const u1r = f32x4.sub(x0r, x1r);
+        const u1i = f32x4.sub(x0i, x1i);
+        const u2r = f32x4.add(x2r, x3r);
+        const u2i = f32x4.add(x2i, x3i);
+        const t4r = f32x4.mul(signs, f32x4.sub(x3i, x2i));
+        const t4i = f32x4.mul(signs, f32x4.sub(x2r, x3r));
+        v128.store(p0 + c, f32x4.add(u0r, u2r));
+        v128.store(p0 + imaginary + c, f32x4.add(u0i, u2i));
+        v128.store(p2 + c, f32x4.sub(u0r, u2r));
+        v128.store(p2 + imaginary + c, f32x4.sub(u0i, u2i));
+        v128.store(p1 + c, f32x4.add(u1r, t4r));
+        v128.store(p1 + imaginary + c, f32x4.add(u1i, t4i));
+        v128.store(p3 + c, f32x4.sub(u1r, t4r));
+        v128.store(p3 + imaginary + c, f32x4.sub(u1i, t4i));
+      }
+    }
+    for (let j = 1; j < len; j++) {
+      const w1r = f32x4.splat(load<f32>(cosT + (<usize>(j * step1) << 2)));
+      const w1i = f32x4.splat(sign * load<f32>(sinT + (<usize>(j * step1) << 2)));
+      const w2r = f32x4.splat(load<f32>(cosT + (<usize>(j * step2) << 2)));
+      const w2i = f32x4.splat(sign * load<f32>(sinT + (<usize>(j * step2) << 2)));
+      const w3r = f32x4.neg(f32x4.mul(signs, w2i));
+      const w3i = f32x4.mul(signs, w2r);
+      for (let p0 = data + <usize>j * stride; p0 < end; p0 += block) {
+        const p1 = p0 + gap;
+        const p2 = p1 + gap;
+        const p3 = p2 + gap;
+        for (let c: usize = 0; c < vectors; c += 16) {
+          const x1r = v128.load(p1 + c);
+          const x1i = v128.load(p1 + imaginary + c);
+          const t1r = f32x4.sub(f32x4.mul(w1r, x1r), f32x4.mul(w1i, x1i));
+          const t1i = f32x4.add(f32x4.mul(w1r, x1i), f32x4.mul(w1i, x1r));
+          const x3r = v128.load(p3 + c);
+          const x3i = v128.load(p3 + imaginary + c);
+          const t3r = f32x4.sub(f32x4.mul(w1r, x3r), f32x4.mul(w1i, x3i));
+          const t3i = f32x4.add(f32x4.mul(w1r, x3i), f32x4.mul(w1i, x3r));
+          const x0r = v128.load(p0 + c);
+          const x0i = v128.load(p0 + imaginary + c);
+          const x2r = v128.load(p2 + c);
+          const x2i = v128.load(p2 + imaginary + c);
+          const u0r = f32x4.add(x0r, t1r);
+          const u0i = f32x4.add(x0i, t1i);
+          const u1r = f32x4.sub(x0r, t1r);
+          const u1i = f32x4.sub(x0i, t1i);
+          const u2r = f32x4.add(x2r, t3r);
+          const u2i = f32x4.add(x2i, t3i);
+          const u3r = f32x4.sub(x2r, t3r);
+          const u3i = f32x4.sub(x2i, t3i);
+          const t2r = f32x4.sub(f32x4.mul(w2r, u2r), f32x4.mul(w2i, u2i));
+          const t2i = f32x4.add(f32x4.mul(w2r, u2i), f32x4.mul(w2i, u2r));
+          const t4r = f32x4.sub(f32x4.mul(w3r, u3r), f32x4.mul(w3i, u3i));
+          const t4i = f32x4.add(f32x4.mul(w3r, u3i), f32x4.mul(w3i, u3r));
+          v128.store(p0 + c, f32x4.add(u0r, t2r));
+          v128.store(p0 + imaginary + c, f32x4.add(u0i, t2i));
+          v128.store(p2 + c, f32x4.sub(u0r, t2r));
+          v128.store(p2 + imaginary + c, f32x4.sub(u0i, t2i));
+          v128.store(p1 + c, f32x4.add(u1r, t4r));
+          v128.store(p1 + imaginary + c, f32x4.add(u1i, t4i));
+          v128.store(p3 + c, f32x4.sub(u1r, t4r));
+          v128.store(p3 + imaginary + c, f32x4.sub(u1i, t4i));
         }
       }
     }
   }
 }
 
-/**
- * In place, the unnormalised complex DFT of length m (sign as above) of four sequences at once, one per
- * lane: element k's real parts at t + 32 k, imaginary parts at t + 32 k + 16. Radix 2, decimation in
- * time: bit-reversed in, natural out. The twiddles come from the grid's tables (grid = 2 m).
- */
-function transformLanes(t: usize, m: i32, cosT: usize, sinT: usize, sign: f32): void {
-  for (let len = 2; len <= m; len <<= 1) {
-    const halfLen = len >> 1;
-    const step = (m / len) << 1;
-    const gap = <usize>halfLen << 5;
-    for (let j = 0; j < halfLen; j++) {
-      const at = <usize>(j * step) << 2;
-      const wr = f32x4.splat(load<f32>(cosT + at));
-      const wi = f32x4.splat(sign * load<f32>(sinT + at));
-      for (let start = 0; start < m; start += len) {
-        const a = t + (<usize>(start + j) << 5);
-        const b = a + gap;
-        const xr = v128.load(b);
-        const xi = v128.load(b + 16);
-        const tr = f32x4.sub(f32x4.mul(wr, xr), f32x4.mul(wi, xi));
-        const ti = f32x4.add(f32x4.mul(wr, xi), f32x4.mul(wi, xr));
-        const ur = v128.load(a);
-        const ui = v128.load(a + 16);
-        v128.store(a, f32x4.add(ur, tr));
-        v128.store(a + 16, f32x4.add(ui, ti));
-        v128.store(b, f32x4.sub(ur, tr));
-        v128.store(b + 16, f32x4.sub(ui, ti));
-      }
-    }
-  }
+/** The DFT along ky of one plane's columns (grid rows of `width` split complex values), every column at once. */
+@inline function transformColumns(data: usize, grid: i32, width: i32, cosT: usize, sinT: usize, sign: f32): void {
+  transform(data, grid, <usize>width << 3, <usize>width << 2, <usize>width << 2, grid, cosT, sinT, sign);
+}
+
+/** The DFT of length m of four sequences, one per lane: element k's real parts at t + 32 k, imaginary at + 16. */
+@inline function transformLanes(t: usize, m: i32, cosT: usize, sinT: usize, sign: f32): void {
+  transform(t, m, 32, 16, 16, m << 1, cosT, sinT, sign);
 }
 
 /**
