@@ -91,10 +91,10 @@ function checkFourierGrid(grid: number): void {
   }
 }
 
-/** Floats of the Fourier kernels' tables: the folded scale (grid x width), cos, sin, two bit reversals. */
+/** Floats of the Fourier kernels' tables: the folded scale (grid x width), cos, sin, -sin, two bit reversals. */
 export function fourierTablesLength(grid: number): number {
   checkFourierGrid(grid);
-  return grid * fourierWidth(grid) + 2 * grid + grid / 2;
+  return grid * fourierWidth(grid) + 3 * grid;
 }
 
 /** Floats of the Fourier kernels' scratch: one plane's split columns, four rows' half spectra and FFT. */
@@ -123,8 +123,9 @@ export function writeFourierTables(basis: FourierBasis, tables: KernelArray): vo
   for (let k = 0; k < m; k++) {
     view[cos + k] = Math.cos((2 * Math.PI * k) / grid);
     view[cos + m + k] = Math.sin((2 * Math.PI * k) / grid);
+    view[cos + 2 * m + k] = -view[cos + m + k];
   }
-  const bitrev = new Int32Array(view.buffer, view.byteOffset + 4 * (cos + grid), grid + m);
+  const bitrev = new Int32Array(view.buffer, view.byteOffset + 4 * (cos + 3 * m), grid + m);
   const bits = Math.log2(grid);
   const reverse = (i: number, width: number) => {
     let r = 0;

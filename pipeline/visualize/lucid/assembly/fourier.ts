@@ -6,9 +6,9 @@
 // a multiple of 4 lanes). Pointers are byte offsets of float32 arrays:
 // - spectrum: per image and plane, N rows ky x H interleaved (re, im): n x 3 x N x H x 2 floats.
 // - planes: n x 3 x size x size floats.
-// - tables: laid out by kernels.ts `fourierTables` (N x W + 2N + M floats): the real scale per (ky, kx)
-//   with every constant factor folded in (scale / (4 N), zero for the padding columns), then cos and sin of
-//   2 pi k / N for k < M, then the bit reversals of 0..N-1 (over log2 N bits) and of 0..M-1 as i32.
+// - tables: laid out by kernels.ts `fourierTables` (N x W + 3N floats): the real scale per (ky, kx)
+//   with every constant factor folded in (scale / (4 N), zero for the padding columns), then cos, sin and
+//   -sin of 2 pi k / N for k < M, then the bit reversals of 0..N-1 (over log2 N bits) and of 0..M-1 as i32.
 // - scratch: N x 2W + 8W + 8M floats (kernels.ts `fourierScratchLength`): one plane's columns, each row
 //   ky split as W real parts then W imaginary parts (SIMD across kx); then, for four picture rows at a
 //   time, their half spectra and their half-length complex FFT with the four rows in the four lanes.
@@ -40,10 +40,11 @@
  * i r k / count), on `vectors` bytes of real parts per element at data + stride e (and imaginary parts
  * `imaginary` bytes after them), i.e. on many sequences at once, one per float lane. Decimation in time:
  * elements come in bit-reversed order and leave in natural order. Radix 4 (two radix-2 stages per pass
- * over the memory), a radix-2 pass first when log2 count is odd; twiddles from the grid's tables.
+ * over the memory), a radix-2 pass first when log2 count is odd; twiddles from the grid's tables, the
+ * sines with the transform's sign (sinT or its negation), so that no twiddle is computed in the loops:
+ * V8 keeps few of them in registers and recomputes the rest in the innermost loop.
  */
-function transform(data: usize, count: i32, stride: usize, vectors: usize, imaginary: usize, grid: i32, cosT: usize, sinT: usize, sign: f32): void {
-  const signs = f32x4.splat(sign);
+function transform(data: usize, count: i32, stride: usize, vectors: usize, imaginary: usize, grid: i32, cosT: usize, sinSigned: usize, sign: i32): void {
   let len = 1;
   if (ctz(count) & 1) {
     for (let start = 0; start < count; start += 2) {
@@ -63,14 +64,17 @@ function transform(data: usize, count: i32, stride: usize, vectors: usize, imagi
     len = 2;
   }
   // Stages of lengths 2 len (twiddle w1 = W_{2 len}^j for the pairs j, j + len) and 4 len (w2 = W_{4 len}^j
-  // for the pairs j, j + 2 len; w3 = W_{4 len}^{j + len} = sign i w2 for j + len, j + 3 len), fused.
+  // for the pairs j, j + 2 len; W_{4 len}^{j + len} = sign i w2 for j + len, j + 3 len), fused. With
+  // v = w2 u3, the outputs u1 +- i v go to elements j + len and j + 3 len for sign +1, swapped for -1.
   for (; len < count; len <<= 2) {
     const gap = <usize>len * stride;
     const block = gap << 2;
     const end = data + <usize>count * stride;
+    const plus = sign > 0 ? gap : 3 * gap; // where u1 + i v goes
+    const minus = sign > 0 ? 3 * gap : gap; // where u1 - i v goes
     const step1 = grid / (2 * len);
     const step2 = grid / (4 * len);
-    // j = 0: w1 = w2 = 1, w3 = sign i (the whole first pass, a quarter of the second, ...): no products.
+    // j = 0: w1 = w2 = 1 (the whole first pass, a quarter of the second, ...): no products.
     for (let p0 = data; p0 < end; p0 += block) {
       const p1 = p0 + gap;
       const p2 = p1 + gap;
@@ -86,29 +90,27 @@ function transform(data: usize, count: i32, stride: usize, vectors: usize, imagi
         const x3i = v128.load(p3 + imaginary + c);
         const u0r = f32x4.add(x0r, x1r);
         const u0i = f32x4.add(x0i, x1i);
-        const u1r = f32x4.sub(x0r, x1r);
-        const u1i = f32x4.sub(x0i, x1i);
         const u2r = f32x4.add(x2r, x3r);
         const u2i = f32x4.add(x2i, x3i);
-        const t4r = f32x4.mul(signs, f32x4.sub(x3i, x2i));
-        const t4i = f32x4.mul(signs, f32x4.sub(x2r, x3r));
         v128.store(p0 + c, f32x4.add(u0r, u2r));
         v128.store(p0 + imaginary + c, f32x4.add(u0i, u2i));
         v128.store(p2 + c, f32x4.sub(u0r, u2r));
         v128.store(p2 + imaginary + c, f32x4.sub(u0i, u2i));
-        v128.store(p1 + c, f32x4.add(u1r, t4r));
-        v128.store(p1 + imaginary + c, f32x4.add(u1i, t4i));
-        v128.store(p3 + c, f32x4.sub(u1r, t4r));
-        v128.store(p3 + imaginary + c, f32x4.sub(u1i, t4i));
+        const u1r = f32x4.sub(x0r, x1r);
+        const u1i = f32x4.sub(x0i, x1i);
+        const vr = f32x4.sub(x2r, x3r);
+        const vi = f32x4.sub(x2i, x3i);
+        v128.store(p0 + plus + c, f32x4.sub(u1r, vi));
+        v128.store(p0 + plus + imaginary + c, f32x4.add(u1i, vr));
+        v128.store(p0 + minus + c, f32x4.add(u1r, vi));
+        v128.store(p0 + minus + imaginary + c, f32x4.sub(u1i, vr));
       }
     }
     for (let j = 1; j < len; j++) {
       const w1r = f32x4.splat(load<f32>(cosT + (<usize>(j * step1) << 2)));
-      const w1i = f32x4.splat(sign * load<f32>(sinT + (<usize>(j * step1) << 2)));
+      const w1i = f32x4.splat(load<f32>(sinSigned + (<usize>(j * step1) << 2)));
       const w2r = f32x4.splat(load<f32>(cosT + (<usize>(j * step2) << 2)));
-      const w2i = f32x4.splat(sign * load<f32>(sinT + (<usize>(j * step2) << 2)));
-      const w3r = f32x4.neg(f32x4.mul(signs, w2i));
-      const w3i = f32x4.mul(signs, w2r);
+      const w2i = f32x4.splat(load<f32>(sinSigned + (<usize>(j * step2) << 2)));
       for (let p0 = data + <usize>j * stride; p0 < end; p0 += block) {
         const p1 = p0 + gap;
         const p2 = p1 + gap;
@@ -128,24 +130,24 @@ function transform(data: usize, count: i32, stride: usize, vectors: usize, imagi
           const x2i = v128.load(p2 + imaginary + c);
           const u0r = f32x4.add(x0r, t1r);
           const u0i = f32x4.add(x0i, t1i);
-          const u1r = f32x4.sub(x0r, t1r);
-          const u1i = f32x4.sub(x0i, t1i);
           const u2r = f32x4.add(x2r, t3r);
           const u2i = f32x4.add(x2i, t3i);
-          const u3r = f32x4.sub(x2r, t3r);
-          const u3i = f32x4.sub(x2i, t3i);
           const t2r = f32x4.sub(f32x4.mul(w2r, u2r), f32x4.mul(w2i, u2i));
           const t2i = f32x4.add(f32x4.mul(w2r, u2i), f32x4.mul(w2i, u2r));
-          const t4r = f32x4.sub(f32x4.mul(w3r, u3r), f32x4.mul(w3i, u3i));
-          const t4i = f32x4.add(f32x4.mul(w3r, u3i), f32x4.mul(w3i, u3r));
           v128.store(p0 + c, f32x4.add(u0r, t2r));
           v128.store(p0 + imaginary + c, f32x4.add(u0i, t2i));
           v128.store(p2 + c, f32x4.sub(u0r, t2r));
           v128.store(p2 + imaginary + c, f32x4.sub(u0i, t2i));
-          v128.store(p1 + c, f32x4.add(u1r, t4r));
-          v128.store(p1 + imaginary + c, f32x4.add(u1i, t4i));
-          v128.store(p3 + c, f32x4.sub(u1r, t4r));
-          v128.store(p3 + imaginary + c, f32x4.sub(u1i, t4i));
+          const u1r = f32x4.sub(x0r, t1r);
+          const u1i = f32x4.sub(x0i, t1i);
+          const u3r = f32x4.sub(x2r, t3r);
+          const u3i = f32x4.sub(x2i, t3i);
+          const vr = f32x4.sub(f32x4.mul(w2r, u3r), f32x4.mul(w2i, u3i));
+          const vi = f32x4.add(f32x4.mul(w2r, u3i), f32x4.mul(w2i, u3r));
+          v128.store(p0 + plus + c, f32x4.sub(u1r, vi));
+          v128.store(p0 + plus + imaginary + c, f32x4.add(u1i, vr));
+          v128.store(p0 + minus + c, f32x4.add(u1r, vi));
+          v128.store(p0 + minus + imaginary + c, f32x4.sub(u1i, vr));
         }
       }
     }
@@ -153,13 +155,13 @@ function transform(data: usize, count: i32, stride: usize, vectors: usize, imagi
 }
 
 /** The DFT along ky of one plane's columns (grid rows of `width` split complex values), every column at once. */
-@inline function transformColumns(data: usize, grid: i32, width: i32, cosT: usize, sinT: usize, sign: f32): void {
-  transform(data, grid, <usize>width << 3, <usize>width << 2, <usize>width << 2, grid, cosT, sinT, sign);
+@inline function transformColumns(data: usize, grid: i32, width: i32, cosT: usize, sinSigned: usize, sign: i32): void {
+  transform(data, grid, <usize>width << 3, <usize>width << 2, <usize>width << 2, grid, cosT, sinSigned, sign);
 }
 
 /** The DFT of length m of four sequences, one per lane: element k's real parts at t + 32 k, imaginary at + 16. */
-@inline function transformLanes(t: usize, m: i32, cosT: usize, sinT: usize, sign: f32): void {
-  transform(t, m, 32, 16, 16, m << 1, cosT, sinT, sign);
+@inline function transformLanes(t: usize, m: i32, cosT: usize, sinSigned: usize, sign: i32): void {
+  transform(t, m, 32, 16, 16, m << 1, cosT, sinSigned, sign);
 }
 
 /**
@@ -174,7 +176,8 @@ export function spectrumToPlanes(tables: usize, spectrum: usize, planes: usize, 
   const imaginary = <usize>width << 2;
   const cosT = tablesCos(tables, grid);
   const sinT = cosT + (<usize>m << 2);
-  const bitrev = sinT + (<usize>m << 2);
+  const negSinT = sinT + (<usize>m << 2);
+  const bitrev = negSinT + (<usize>m << 2);
   const bitrevHalf = bitrev + (<usize>grid << 2);
   const columns = scratch;
   const rowsX = columns + <usize>grid * stride;
@@ -281,7 +284,8 @@ export function planesToSpectrumGradient(tables: usize, gradient: usize, spectru
   const imaginary = <usize>width << 2;
   const cosT = tablesCos(tables, grid);
   const sinT = cosT + (<usize>m << 2);
-  const bitrev = sinT + (<usize>m << 2);
+  const negSinT = sinT + (<usize>m << 2);
+  const bitrev = negSinT + (<usize>m << 2);
   const bitrevHalf = bitrev + (<usize>grid << 2);
   const columns = scratch;
   const rowsX = columns + <usize>grid * stride;
@@ -319,7 +323,7 @@ export function planesToSpectrumGradient(tables: usize, gradient: usize, spectru
           storeTransposed(v128.load(t), v128.load(t + 16), v128.load(t + 32), v128.load(t + 48), a, a + 16, b, b + 16);
         }
       }
-      transformLanes(lanes, m, cosT, sinT, -1);
+      transformLanes(lanes, m, cosT, negSinT, -1);
       // The transpose of irfft: G'[k] = (Z[k] + conj Z[M - k]) - i exp(-2 pi i k / N) (Z[k] - conj Z[M - k]),
       // which is the real FFT of the row doubled for the bins that stand for a conjugate pair; DC and
       // Nyquist (single bins, real parts only) are Re Z[0] +- Im Z[0].
@@ -364,7 +368,7 @@ export function planesToSpectrumGradient(tables: usize, gradient: usize, spectru
       }
     }
     // 1'. The transpose of the ky transform (the forward DFT), then the scale, interleaved again.
-    transformColumns(columns, grid, width, cosT, sinT, -1);
+    transformColumns(columns, grid, width, cosT, negSinT, -1);
     const target = spectrum + <usize>p * <usize>grid * rowBytes;
     for (let ky = 0; ky < grid; ky++) {
       const src = columns + <usize>ky * stride;
