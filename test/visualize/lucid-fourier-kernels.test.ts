@@ -35,12 +35,16 @@ function dot(a: Float32Array, b: Float32Array): number {
 function fourierKernels(size: number, n: number, decayPower = 1) {
   const basis = fourierBasis(size, decayPower);
   const kernels = createKernels();
-  const [tables, scratch, spectrum, planes] = kernels.arena([fourierTablesLength(basis.grid), fourierScratchLength(basis.grid), n * basis.perImage, n * 3 * size * size]);
+  // Guards after the outputs: a kernel must write nothing past them.
+  const [tables, scratch, spectrum, afterSpectrum, planes, afterPlanes] = kernels.arena([fourierTablesLength(basis.grid), fourierScratchLength(basis.grid), n * basis.perImage, 64, n * 3 * size * size, 64]);
   writeFourierTables(basis, tables);
+  const guards = [afterSpectrum.view, afterPlanes.view];
+  for (const guard of guards) guard.fill(7);
   return {
     basis,
     spectrum,
     planes,
+    guardsIntact: () => guards.every((guard) => guard.every((x) => x === 7)),
     toPlanes(input: Float32Array): Float32Array {
       spectrum.view.set(input);
       planes.view.fill(Number.NaN); // every value must be written
@@ -58,16 +62,17 @@ function fourierKernels(size: number, n: number, decayPower = 1) {
 
 describe('lucid Fourier WebAssembly kernels', () => {
   const cases = [
-    { size: 224, n: 3 },
-    { size: 17, n: 2 },
-    { size: 30, n: 2 },
-    { size: 32, n: 2 },
-    { size: 5, n: 1 },
-    { size: 8, n: 1 },
+    { size: 224, n: 3, decayPower: 1 },
+    { size: 17, n: 2, decayPower: 1 },
+    { size: 30, n: 2, decayPower: 1.5 },
+    { size: 32, n: 2, decayPower: 0 },
+    { size: 64, n: 1, decayPower: 1 },
+    { size: 5, n: 1, decayPower: 1 },
+    { size: 8, n: 1, decayPower: 1 },
   ];
-  for (const { size, n } of cases) {
-    it(`picture ${size} (grid ${fourierBasis(size, 1).grid}), ${n} images: spectrumToPlanes and its adjoint as fourier.ts`, () => {
-      const k = fourierKernels(size, n);
+  for (const { size, n, decayPower } of cases) {
+    it(`picture ${size} (grid ${fourierBasis(size, 1).grid}), ${n} images, decay ${decayPower}: spectrumToPlanes and its adjoint as fourier.ts`, () => {
+      const k = fourierKernels(size, n, decayPower);
       const spectrum = randomArray(n * k.basis.perImage, size);
       const planes = k.toPlanes(spectrum);
       expect(relativeError(planes, spectrumToPlanes(k.basis, spectrum, n))).toBeLessThan(1e-5);
@@ -77,12 +82,16 @@ describe('lucid Fourier WebAssembly kernels', () => {
       // The kernels' own adjoint identity, in float64 sums of float32 values.
       const left = dot(planes, gradient);
       const right = dot(spectrum, back);
+      expect(k.guardsIntact()).toBe(true);
       expect(Math.abs(left - right)).toBeLessThan(1e-5 * Math.sqrt(dot(planes, planes) * dot(gradient, gradient)));
     });
   }
 
-  it('refuses grids the kernels do not handle', () => {
+  it('refuses grids the kernels do not handle and tables of the wrong length', () => {
     expect(() => fourierTablesLength(4)).toThrow(/power of two >= 8/);
     expect(() => fourierScratchLength(48)).toThrow(/power of two >= 8/);
+    const kernels = createKernels();
+    const [tables] = kernels.arena([fourierTablesLength(16)]);
+    expect(() => writeFourierTables(fourierBasis(30, 1), tables)).toThrow(/grid 32 take/);
   });
 });
