@@ -3,12 +3,12 @@
 // `planesToSpectrumGradient`. Both are the same linear maps as fourier.ts's functions of those names.
 //
 // Sizes: grid N (a power of two >= 8), half H = N/2 + 1 columns kx, M = N/2, W = H + 3 (H rounded up to
-// a multiple of 4 lanes). Pointers are byte offsets of float32 arrays:
+// a multiple of 4 lanes). Pointers are byte offsets of float32 arrays, none overlapping another:
 // - spectrum: per image and plane, N rows ky x H interleaved (re, im): n x 3 x N x H x 2 floats.
 // - planes: n x 3 x size x size floats.
-// - tables: laid out by kernels.ts `fourierTables` (N x W + 3N floats): the real scale per (ky, kx)
-//   with every constant factor folded in (scale / (4 N), zero for the padding columns), then cos, sin and
-//   -sin of 2 pi k / N for k < M, then the bit reversals of 0..N-1 (over log2 N bits) and of 0..M-1 as i32.
+// - tables: N x W + 3N floats (kernels.ts `fourierTablesLength`) filled by kernels.ts `writeFourierTables`:
+//   the real scale per (ky, kx) with every constant factor folded in (scale / (4 N), zero for the padding
+//   columns), then cos, sin and -sin of 2 pi k / N for k < M, then the bit reversals of 0..N-1 (over log2 N bits) and of 0..M-1 as i32.
 // - scratch: N x 2W + 8W + 8M floats (kernels.ts `fourierScratchLength`): one plane's columns, each row
 //   ky split as W real parts then W imaginary parts (SIMD across kx); then, for four picture rows at a
 //   time, their half spectra and their half-length complex FFT with the four rows in the four lanes.
@@ -23,7 +23,7 @@
   return tables + ((<usize>grid * <usize>(grid / 2 + 4)) << 2);
 }
 
-/** Transposes the 4 x 4 block of vectors a, b, c, d (rows) and stores its columns at out, out + gap, ... */
+/** Transposes the 4 x 4 block of vectors a, b, c, d (its rows) and stores its columns at out0 .. out3. */
 @inline function storeTransposed(a: v128, b: v128, c: v128, d: v128, out0: usize, out1: usize, out2: usize, out3: usize): void {
   const t0 = f32x4.shuffle(a, b, 0, 4, 1, 5);
   const t1 = f32x4.shuffle(a, b, 2, 6, 3, 7);
