@@ -8,7 +8,8 @@
 // - planes: n x 3 x size x size floats.
 // - tables: N x W + 3N floats (kernels.ts `fourierTablesLength`) filled by kernels.ts `writeFourierTables`:
 //   the real scale per (ky, kx) with every constant factor folded in (scale / (4 N), zero for the padding
-//   columns), then cos, sin and -sin of 2 pi k / N for k < M, then the bit reversals of 0..N-1 (over log2 N bits) and of 0..M-1 as i32.
+//   columns), then cos, sin and -sin of 2 pi k / N for k < M, then the bit reversals of 0..N-1 (over
+//   log2 N bits) and of 0..M-1, as i32.
 // - scratch: N x 2W + 8W + 8M floats (kernels.ts `fourierScratchLength`): one plane's columns, each row
 //   ky split as W real parts then W imaginary parts (SIMD across kx); then, for four picture rows at a
 //   time, their half spectra and their half-length complex FFT with the four rows in the four lanes.
