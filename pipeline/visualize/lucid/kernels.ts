@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userError } from '../../errors.js';
+import type { FourierBasis } from './fourier.js';
 
 export const KERNELS_FILE = join(import.meta.dirname, '../../../build/lucid-kernels.wasm');
 
@@ -15,6 +16,13 @@ export interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   adamStep(params: number, gradient: number, m: number, v: number, count: number, sign: number, stepSize: number, sqrtCorrection2: number, beta1: number, beta2: number, eps: number): void;
+  /**
+   * fourier.ts spectrumToPlanes: spectrum (n x 3 x grid x (grid/2 + 1) x 2) -> planes (n x 3 x size x size).
+   * tables: `writeFourierTables` (fourierTablesLength(grid) floats); scratch: fourierScratchLength(grid) floats.
+   */
+  spectrumToPlanes(tables: number, spectrum: number, planes: number, n: number, size: number, grid: number, scratch: number): void;
+  /** fourier.ts planesToSpectrumGradient (the transpose): gradient (n x 3 x size x size) -> spectrum; same tables and scratch. */
+  planesToSpectrumGradient(tables: number, gradient: number, spectrum: number, n: number, size: number, grid: number, scratch: number): void;
 }
 
 /** A float32 array in a kernel instance's memory: its byte offset and a view (valid until the memory grows). */
@@ -70,4 +78,60 @@ export function createKernels(): Kernels {
       return offsets.map((offset, i) => ({ offset, length: lengths[i], view: new Float32Array(exports.memory.buffer, offset, lengths[i]) }));
     },
   };
+}
+
+/** The Fourier kernels' padded row: grid / 2 + 1 columns rounded up to four lanes. */
+function fourierWidth(grid: number): number {
+  return grid / 2 + 4;
+}
+
+function checkFourierGrid(grid: number): void {
+  if (!Number.isInteger(Math.log2(grid)) || grid < 8) {
+    throw new Error(`lucid kernels: the Fourier kernels need a grid that is a power of two >= 8 (a picture side >= 5), got ${grid}`);
+  }
+}
+
+/** Floats of the Fourier kernels' tables: the folded scale (grid x width), cos, sin, -sin, two bit reversals. */
+export function fourierTablesLength(grid: number): number {
+  checkFourierGrid(grid);
+  return grid * fourierWidth(grid) + 3 * grid;
+}
+
+/** Floats of the Fourier kernels' scratch: one plane's split columns, four rows' half spectra and FFT. */
+export function fourierScratchLength(grid: number): number {
+  checkFourierGrid(grid);
+  return grid * 2 * fourierWidth(grid) + 8 * fourierWidth(grid) + 4 * grid;
+}
+
+/**
+ * Fills `tables` (an arena array of fourierTablesLength(basis.grid) floats) for the Fourier kernels from
+ * fourier.ts's basis: its scale with every constant factor of the map folded in (1 / sqrt(grid) of the
+ * orthonormal ky transform, 1 / grid of irfft, sqrt(grid) / 4 of the picture: scale / (4 grid)), the
+ * twiddles, and the bit reversals the in-place FFTs read their inputs in.
+ */
+export function writeFourierTables(basis: FourierBasis, tables: KernelArray): void {
+  const { grid, half, scale } = basis;
+  const length = fourierTablesLength(grid);
+  if (tables.length !== length) throw new Error(`lucid kernels: Fourier tables for grid ${grid} take ${length} floats, got an array of ${tables.length}`);
+  const width = fourierWidth(grid);
+  const m = grid / 2;
+  const view = tables.view;
+  view.fill(0);
+  const factor = 1 / (4 * grid);
+  for (let ky = 0; ky < grid; ky++) for (let kx = 0; kx < half; kx++) view[ky * width + kx] = scale[ky * half + kx] * factor;
+  const cos = grid * width;
+  for (let k = 0; k < m; k++) {
+    view[cos + k] = Math.cos((2 * Math.PI * k) / grid);
+    view[cos + m + k] = Math.sin((2 * Math.PI * k) / grid);
+    view[cos + 2 * m + k] = -view[cos + m + k];
+  }
+  const bitrev = new Int32Array(view.buffer, view.byteOffset + 4 * (cos + 3 * m), grid + m);
+  const bits = Math.log2(grid);
+  const reverse = (i: number, width: number) => {
+    let r = 0;
+    for (let b = 0; b < width; b++) r |= ((i >> b) & 1) << (width - 1 - b);
+    return r;
+  };
+  for (let i = 0; i < grid; i++) bitrev[i] = reverse(i, bits);
+  for (let i = 0; i < m; i++) bitrev[grid + i] = reverse(i, bits - 1);
 }

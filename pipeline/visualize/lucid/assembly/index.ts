@@ -7,3 +7,4 @@ export function heapBase(): usize {
 }
 
 export { adamStep } from './adam';
+export { spectrumToPlanes, planesToSpectrumGradient } from './fourier';
