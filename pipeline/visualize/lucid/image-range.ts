@@ -12,8 +12,8 @@
 import { adamScalars } from '../adam.js';
 import type { LucidParams } from '../../schema/lucid-params.js';
 import { colourMatrix, planesToRgb, rgbToPlanesGradient } from './colour.js';
-import { fourierBasis, planesToSpectrumGradient, spectrumToPlanes, type FourierBasis } from './fourier.js';
-import { createKernels } from './kernels.js';
+import { fourierBasis, type FourierBasis } from './fourier.js';
+import { createKernels, fourierScratchLength, fourierTablesLength, writeFourierTables } from './kernels.js';
 import { sampler, type AffineStep, type Sampler } from './transforms.js';
 
 /** The batch's arrays every thread reads and writes, each n images long. */
@@ -73,19 +73,24 @@ export function createImageRange(setup: RangeSetup): ImageRange {
   const slice = (array: Float32Array, per: number) => array.subarray(first * per, (first + count) * per);
   const out = { rgb: slice(shared.rgb, perPicture), seen: slice(shared.seen, perSeen), gradient: slice(shared.gradient, perSeen) };
   const kernels = createKernels();
-  const [spectrum, m, v, dSpectrum, planes, rgb, dRgb, dPlanes, seen, gradient] = kernels.arena([
+  const [spectrum, m, v, dSpectrum, planes, rgb, dRgb, dPlanes, seen, gradient, tables, scratch] = kernels.arena([
     ...[0, 0, 0, 0].map(() => count * perImage),
     ...[0, 0, 0, 0].map(() => count * perPicture),
     count * perSeen,
     count * perSeen,
+    fourierTablesLength(basis.grid),
+    fourierScratchLength(basis.grid),
   ]);
+  writeFourierTables(basis, tables);
   spectrum.view.set(slice(shared.spectrum, perImage));
+  const { size, grid } = basis;
   const picture = { height: params.size, width: params.size };
   let view: Sampler | undefined;
   let steps = 0;
   return {
     forward(draws) {
-      planesToRgb(spectrumToPlanes(basis, spectrum.view, count, planes.view), count, plane, matrix, rgb.view);
+      kernels.exports.spectrumToPlanes(tables.offset, spectrum.offset, planes.offset, count, size, grid, scratch.offset);
+      planesToRgb(planes.view, count, plane, matrix, rgb.view);
       view = undefined;
       if (!draws) {
         out.rgb.set(rgb.view);
@@ -102,7 +107,8 @@ export function createImageRange(setup: RangeSetup): ImageRange {
       if (!view) throw new Error('lucid: backward without the forward phase of the step');
       gradient.view.set(out.gradient);
       view.adjoint(gradient.view, 3 * count, dRgb.view);
-      planesToSpectrumGradient(basis, rgbToPlanesGradient(dRgb.view, rgb.view, count, plane, matrix, dPlanes.view), count, dSpectrum.view);
+      rgbToPlanesGradient(dRgb.view, rgb.view, count, plane, matrix, dPlanes.view);
+      kernels.exports.planesToSpectrumGradient(tables.offset, dPlanes.offset, dSpectrum.offset, count, size, grid, scratch.offset);
       steps += 1;
       const { stepSize, sqrtCorrection2 } = adamScalars(steps, { learningRate: setup.learningRate, weightDecay: 0, beta1: BETA1, beta2: BETA2, eps: EPS });
       for (let i = 0; i < count; i++) {
