@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userError } from '../../errors.js';
 import type { FourierBasis } from './fourier.js';
+import { composedMap, type AffineStep, type Size } from './transforms.js';
 
 export const KERNELS_FILE = join(import.meta.dirname, '../../../build/lucid-kernels.wasm');
 
@@ -23,6 +24,15 @@ export interface KernelExports {
   spectrumToPlanes(tables: number, spectrum: number, planes: number, n: number, size: number, grid: number, scratch: number): void;
   /** fourier.ts planesToSpectrumGradient (the transpose): gradient (n x 3 x size x size) -> spectrum; same tables and scratch. */
   planesToSpectrumGradient(tables: number, gradient: number, spectrum: number, n: number, size: number, grid: number, scratch: number): void;
+  /**
+   * transforms.ts `sampler`'s map for one step (assembly/sampler.ts): per output pixel its corner
+   * (int32 x outHeight * outWidth) and tap weights (float32 x 4 * outHeight * outWidth); see `setUpSampler`.
+   */
+  samplerSetup(a: number, b: number, c: number, d: number, e: number, f: number, height: number, width: number, outHeight: number, outWidth: number, corner: number, weights: number): void;
+  /** n x 3 planes height x width -> n x 3 planes outHeight x outWidth; scratch: float32 x 4 * (height + 2) * (width + 2). */
+  samplerForward(input: number, output: number, n: number, height: number, width: number, outHeight: number, outWidth: number, fill: number, corner: number, weights: number, scratch: number): void;
+  /** The forward's adjoint: n x 3 planes outHeight x outWidth -> n x 3 planes height x width; scratch as the forward's. */
+  samplerAdjoint(gradient: number, output: number, n: number, height: number, width: number, outHeight: number, outWidth: number, corner: number, weights: number, scratch: number): void;
 }
 
 /** A float32 array in a kernel instance's memory: its byte offset and a view (valid until the memory grows). */
@@ -134,4 +144,26 @@ export function writeFourierTables(basis: FourierBasis, tables: KernelArray): vo
   };
   for (let i = 0; i < grid; i++) bitrev[i] = reverse(i, bits);
   for (let i = 0; i < m; i++) bitrev[grid + i] = reverse(i, bits - 1);
+}
+
+/** Float32 lengths of the sampler kernels' arrays for a picture of `input` size seen at `output` size. */
+export function samplerLengths(input: Size, output: Size): { corner: number; weights: number; scratch: number } {
+  const count = output.height * output.width;
+  return { corner: count, weights: 4 * count, scratch: 4 * (input.height + 2) * (input.width + 2) };
+}
+
+/**
+ * One step's draws (transforms.ts drawTransforms) composed and laid out for samplerForward/samplerAdjoint:
+ * the same map as transforms.ts `sampler(input, steps, fill)`. `corner` and `weights` are arena arrays of
+ * at least samplerLengths(input, output) (corner holds int32s). Returns the output size.
+ */
+export function setUpSampler(kernels: KernelExports, input: Size, steps: readonly AffineStep[], corner: KernelArray, weights: KernelArray): Size {
+  const output = steps.at(-1) ?? input;
+  const lengths = samplerLengths(input, output);
+  if (corner.length < lengths.corner || weights.length < lengths.weights) {
+    throw new RangeError(`lucid kernels: the sampler of ${input.height} x ${input.width} -> ${output.height} x ${output.width} px needs corner >= ${lengths.corner} and weights >= ${lengths.weights} values`);
+  }
+  const [a, b, c, d, e, f] = composedMap(steps);
+  kernels.samplerSetup(a, b, c, d, e, f, input.height, input.width, output.height, output.width, corner.offset, weights.offset);
+  return { height: output.height, width: output.width };
 }

@@ -89,6 +89,11 @@ function compose(first: Affine, second: Affine): Affine {
   return [a * g + b * j, a * h + b * k, a * i + b * l + c, d * g + e * j, d * h + e * k, d * i + e * l + f];
 }
 
+/** The source position, in the first step's input, of every pixel of the last step's output (no steps: the identity). */
+export function composedMap(steps: readonly AffineStep[]): Affine {
+  return steps.reduce<Affine>((total, step) => compose(total, step.source), [1, 0, 0, 0, 1, 0]);
+}
+
 /** Lucid's standard_transforms from the method's parameters, in order; a transform that cannot change anything is left out. */
 export function robustnessTransforms(params: RobustnessParams): RobustTransform[] {
   const list: RobustTransform[] = [];
@@ -132,7 +137,7 @@ export interface Sampler {
  */
 export function sampler(input: Size, steps: readonly AffineStep[], fill: number): Sampler {
   const output = steps.at(-1) ?? input;
-  const map = steps.reduce<Affine>((total, step) => compose(total, step.source), [1, 0, 0, 0, 1, 0]);
+  const map = composedMap(steps);
   const { height, width } = input;
   const stride = width + 2;
   const count = output.height * output.width;

@@ -8,3 +8,4 @@ export function heapBase(): usize {
 
 export { adamStep } from './adam';
 export { spectrumToPlanes, planesToSpectrumGradient } from './fourier';
+export { samplerSetup, samplerForward, samplerAdjoint } from './sampler';
