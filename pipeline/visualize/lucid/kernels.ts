@@ -33,6 +33,15 @@ export interface KernelExports {
   samplerForward(input: number, output: number, n: number, height: number, width: number, outHeight: number, outWidth: number, fill: number, corner: number, weights: number, scratch: number): void;
   /** The forward's adjoint: n x 3 planes outHeight x outWidth -> n x 3 planes height x width; scratch as the forward's. */
   samplerAdjoint(gradient: number, output: number, n: number, height: number, width: number, outHeight: number, outWidth: number, corner: number, weights: number, scratch: number): void;
+  /**
+   * colour.ts `planesToRgb` (assembly/colour.ts): n x 3 planes of `plane` floats -> sigmoid(M v), n x 3 planes;
+   * m00..m22 the colour matrix row by row (`colourMatrix(...).flat()`). No scratch.
+   */
+  planesToRgb(planes: number, rgb: number, n: number, plane: number, m00: number, m01: number, m02: number, m10: number, m11: number, m12: number, m20: number, m21: number, m22: number): void;
+  /** colour.ts `rgbToPlanesGradient`: d loss / d planes into `out` from d loss / d rgb and the rgb planesToRgb gave. No scratch. */
+  rgbToPlanesGradient(gradient: number, rgb: number, out: number, n: number, plane: number, m00: number, m01: number, m02: number, m10: number, m11: number, m12: number, m20: number, m21: number, m22: number): void;
+  /** exp of `count` floats, the colour kernels' float32 lanes exp (for its accuracy test). */
+  expValues(input: number, output: number, count: number): void;
 }
 
 /** A float32 array in a kernel instance's memory: its byte offset and a view (valid until the memory grows). */
@@ -166,4 +175,13 @@ export function setUpSampler(kernels: KernelExports, input: Size, steps: readonl
   const [a, b, c, d, e, f] = composedMap(steps);
   kernels.samplerSetup(a, b, c, d, e, f, input.height, input.width, output.height, output.width, corner.offset, weights.offset);
   return { height: output.height, width: output.width };
+}
+
+export type ColourMatrixArguments = [m00: number, m01: number, m02: number, m10: number, m11: number, m12: number, m20: number, m21: number, m22: number];
+
+/** colour.ts's 3 x 3 matrix as the colour kernels' nine arguments, row by row. */
+export function colourMatrixArguments(matrix: readonly (readonly number[])[]): ColourMatrixArguments {
+  if (matrix.length !== 3 || matrix.some((row) => row.length !== 3)) throw new RangeError('lucid kernels: the colour matrix must be 3 x 3');
+  const [[m00, m01, m02], [m10, m11, m12], [m20, m21, m22]] = matrix;
+  return [m00, m01, m02, m10, m11, m12, m20, m21, m22];
 }

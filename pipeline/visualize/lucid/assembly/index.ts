@@ -9,3 +9,4 @@ export function heapBase(): usize {
 export { adamStep } from './adam';
 export { spectrumToPlanes, planesToSpectrumGradient } from './fourier';
 export { samplerSetup, samplerForward, samplerAdjoint } from './sampler';
+export { expValues, planesToRgb, rgbToPlanesGradient } from './colour';
