@@ -161,10 +161,16 @@ describe('lucid pixel kernels: colour and sigmoid', () => {
         // Saturated only where float32 saturates the JavaScript's too.
         expect(rgb.view.every((v, i) => v > 0 && v <= 1 && (v < 1 || js[i] === 1))).toBe(true);
 
+        const kernelRgb = rgb.view.slice();
         gradient.view.set(randomArray(length, plane + 2));
         rgb.view.set(js);
         kernels.exports.rgbToPlanesGradient(gradient.offset, rgb.offset, out.offset, n, plane, ...m);
         expect(relativeError(out.view, rgbToPlanesGradient(gradient.view, js, n, plane, matrix))).toBeLessThan(1e-5);
+        // In place: the same numbers.
+        kernels.exports.rgbToPlanesGradient(gradient.offset, rgb.offset, gradient.offset, n, plane, ...m);
+        expect(gradient.view).toEqual(out.view);
+        kernels.exports.planesToRgb(planes.offset, planes.offset, n, plane, ...m);
+        expect(planes.view).toEqual(kernelRgb);
       });
     }
   }

@@ -35,10 +35,10 @@ export interface KernelExports {
   samplerAdjoint(gradient: number, output: number, n: number, height: number, width: number, outHeight: number, outWidth: number, corner: number, weights: number, scratch: number): void;
   /**
    * colour.ts `planesToRgb` (assembly/colour.ts): n x 3 planes of `plane` floats -> sigmoid(M v), n x 3 planes;
-   * m00..m22 the colour matrix row by row (`colourMatrix(...).flat()`). No scratch.
+   * m00..m22 the colour matrix row by row (colourMatrixArguments). `rgb` may be `planes`. No scratch.
    */
   planesToRgb(planes: number, rgb: number, n: number, plane: number, m00: number, m01: number, m02: number, m10: number, m11: number, m12: number, m20: number, m21: number, m22: number): void;
-  /** colour.ts `rgbToPlanesGradient`: d loss / d planes into `out` from d loss / d rgb and the rgb planesToRgb gave. No scratch. */
+  /** colour.ts `rgbToPlanesGradient`: d loss / d planes into `out` from d loss / d rgb and the rgb planesToRgb gave; `out` may be `gradient` (faster). No scratch. */
   rgbToPlanesGradient(gradient: number, rgb: number, out: number, n: number, plane: number, m00: number, m01: number, m02: number, m10: number, m11: number, m12: number, m20: number, m21: number, m22: number): void;
   /** exp of `count` floats, the colour kernels' float32 lanes exp (for its accuracy test). */
   expValues(input: number, output: number, count: number): void;
