@@ -20,30 +20,67 @@
 const SNAP: f64 = 1e-9;
 
 @inline function snap(v: f64): f64 {
-  const r = Math.round(v);
+  const r = nearest(v);
   return Math.abs(v - r) < SNAP ? r : v;
 }
 
+// One output pixel's corner and weights (the scalar form of samplerSetup's pairs, for an odd last column).
+@inline function setUpPixel(a: f64, b: f64, c: f64, d: f64, e: f64, f: f64, height: i32, width: i32, y: i32, x: i32, o: usize, corner: usize, weights: usize): void {
+  const sy = Math.min(<f64>(height + 1), Math.max(0, snap(a * y + b * x + c) + 1));
+  const sx = Math.min(<f64>(width + 1), Math.max(0, snap(d * y + e * x + f) + 1));
+  const y0 = Math.min(<f64>height, Math.floor(sy));
+  const x0 = Math.min(<f64>width, Math.floor(sx));
+  const fy = sy - y0;
+  const fx = sx - x0;
+  store<i32>(corner + (o << 2), (<i32>y0 * (width + 2) + <i32>x0) << 4);
+  const at = weights + (o << 4);
+  store<f32>(at, <f32>((1 - fy) * (1 - fx)));
+  store<f32>(at, <f32>((1 - fy) * fx), 4);
+  store<f32>(at, <f32>(fy * (1 - fx)), 8);
+  store<f32>(at, <f32>(fy * fx), 12);
+}
+
+// Source positions of two output pixels, snapped and clamped into the border, +1 for the border
+// (transforms.ts: min(size + 1, max(0, snap(p) + 1))), in the JavaScript's order of operations.
+@inline function bordered(p: v128, limit: v128): v128 {
+  const r = f64x2.nearest(p);
+  const snapped = v128.bitselect(r, p, f64x2.lt(f64x2.abs(f64x2.sub(p, r)), f64x2.splat(SNAP)));
+  return f64x2.pmin(limit, f64x2.pmax(f64x2.splat(0), f64x2.add(snapped, f64x2.splat(1))));
+}
+
+/** The map's corner and weights for every output pixel (see the top); two pixels at a time on float64 lanes. */
 export function samplerSetup(a: f64, b: f64, c: f64, d: f64, e: f64, f: f64, height: i32, width: i32, outHeight: i32, outWidth: i32, corner: usize, weights: usize): void {
-  const stride = width + 2;
-  const maxY = <f64>(height + 1);
-  const maxX = <f64>(width + 1);
+  const va = f64x2.splat(a), vb = f64x2.splat(b), vc = f64x2.splat(c);
+  const vd = f64x2.splat(d), ve = f64x2.splat(e), vf = f64x2.splat(f);
+  const limitY = f64x2.splat(<f64>(height + 1));
+  const limitX = f64x2.splat(<f64>(width + 1));
+  const lastY = f64x2.splat(<f64>height);
+  const lastX = f64x2.splat(<f64>width);
+  const one = f64x2.splat(1);
+  const stride = i32x4.splat(width + 2);
+  const pairs = outWidth & ~1;
   for (let y = 0; y < outHeight; y++) {
-    for (let x = 0; x < outWidth; x++) {
-      const sy = Math.min(maxY, Math.max(0, snap(a * y + b * x + c) + 1));
-      const sx = Math.min(maxX, Math.max(0, snap(d * y + e * x + f) + 1));
-      const y0 = Math.min(<f64>height, Math.floor(sy));
-      const x0 = Math.min(<f64>width, Math.floor(sx));
-      const fy = sy - y0;
-      const fx = sx - x0;
+    const ys = f64x2.splat(<f64>y);
+    for (let x = 0; x < pairs; x += 2) {
+      const xs = f64x2.replace_lane(f64x2.splat(<f64>x), 1, <f64>(x + 1));
+      const sy = bordered(f64x2.add(f64x2.add(f64x2.mul(va, ys), f64x2.mul(vb, xs)), vc), limitY);
+      const sx = bordered(f64x2.add(f64x2.add(f64x2.mul(vd, ys), f64x2.mul(ve, xs)), vf), limitX);
+      const y0 = f64x2.pmin(lastY, f64x2.floor(sy));
+      const x0 = f64x2.pmin(lastX, f64x2.floor(sx));
+      const fy = f64x2.sub(sy, y0);
+      const fx = f64x2.sub(sx, x0);
       const o = <usize>(y * outWidth + x);
-      store<i32>(corner + (o << 2), (<i32>y0 * stride + <i32>x0) << 4);
-      const at = weights + (o << 4);
-      store<f32>(at, <f32>((1 - fy) * (1 - fx)));
-      store<f32>(at, <f32>((1 - fy) * fx), 4);
-      store<f32>(at, <f32>(fy * (1 - fx)), 8);
-      store<f32>(at, <f32>(fy * fx), 12);
+      const at = i32x4.add(i32x4.mul(i32x4.trunc_sat_f64x2_s_zero(y0), stride), i32x4.trunc_sat_f64x2_s_zero(x0));
+      v128.store64_lane(corner + (o << 2), i32x4.shl(at, 4), 0);
+      const gy = f64x2.sub(one, fy);
+      const gx = f64x2.sub(one, fx);
+      // Per pixel the four weights in a row: (w00, w01) and (w10, w11) of both pixels, then regrouped.
+      const top = v128.shuffle<f32>(f32x4.demote_f64x2_zero(f64x2.mul(gy, gx)), f32x4.demote_f64x2_zero(f64x2.mul(gy, fx)), 0, 4, 1, 5);
+      const bottom = v128.shuffle<f32>(f32x4.demote_f64x2_zero(f64x2.mul(fy, gx)), f32x4.demote_f64x2_zero(f64x2.mul(fy, fx)), 0, 4, 1, 5);
+      v128.store(weights + (o << 4), v128.shuffle<f32>(top, bottom, 0, 1, 4, 5));
+      v128.store(weights + (o << 4), v128.shuffle<f32>(top, bottom, 2, 3, 6, 7), 16);
     }
+    if (pairs < outWidth) setUpPixel(a, b, c, d, e, f, height, width, y, pairs, <usize>(y * outWidth + pairs), corner, weights);
   }
 }
 
