@@ -8,8 +8,9 @@
 // exp on four float32 lanes (Cephes expf): x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so
 // r is exact), exp(r) by a degree-6 polynomial, times 2^n built in the exponent bits. x is clamped to
 // [-86, 88] so that 2^n stays a normal float: no Inf or NaN, and the sigmoid saturates to 0 or 1 cleanly.
-// Measured max relative error against Math.exp (test/visualize/lucid-pixel-kernels.test.ts, every
-// 1e-3 over [-86, 88] plus random points): 1.7e-7, i.e. about 2 float32 ulps.
+// Measured max relative error against Math.exp of the float32 input, over [-86, 88] (4e6 points on a
+// grid and 4e6 random ones): 8.1e-8, under one float32 ulp of the true value (the test checks 2e-7).
+// Beyond the clamp exp saturates at exp(-86) and exp(88), so the sigmoid gives 1 and ~6e-39, never NaN.
 const EXP_LO: f32 = -86;
 const EXP_HI: f32 = 88;
 const LOG2E: f32 = 1.44269504088896341;
