@@ -11,10 +11,10 @@
  */
 import { adamScalars } from '../adam.js';
 import type { LucidParams } from '../../schema/lucid-params.js';
-import { colourMatrix, planesToRgb, rgbToPlanesGradient } from './colour.js';
+import { colourMatrix } from './colour.js';
 import { fourierBasis, type FourierBasis } from './fourier.js';
-import { createKernels, fourierScratchLength, fourierTablesLength, writeFourierTables } from './kernels.js';
-import { sampler, type AffineStep, type Sampler } from './transforms.js';
+import { colourMatrixArguments, createKernels, fourierScratchLength, fourierTablesLength, samplerLengths, setUpSampler, writeFourierTables } from './kernels.js';
+import type { AffineStep } from './transforms.js';
 
 /** The batch's arrays every thread reads and writes, each n images long. */
 export interface SharedArrays {
@@ -64,7 +64,7 @@ const EPS = 1e-8;
 export function createImageRange(setup: RangeSetup): ImageRange {
   const { params, first, count, seenSize } = setup;
   const basis: FourierBasis = fourierBasis(params.size, params.decayPower);
-  const matrix = colourMatrix(params.decorrelate);
+  const matrix = colourMatrixArguments(colourMatrix(params.decorrelate));
   const plane = params.size * params.size;
   const perImage = basis.perImage;
   const perPicture = 3 * plane;
@@ -72,50 +72,58 @@ export function createImageRange(setup: RangeSetup): ImageRange {
   const shared = sharedArrays(setup);
   const slice = (array: Float32Array, per: number) => array.subarray(first * per, (first + count) * per);
   const out = { rgb: slice(shared.rgb, perPicture), seen: slice(shared.seen, perSeen), gradient: slice(shared.gradient, perSeen) };
+  const { size, grid } = basis;
+  const picture = { height: size, width: size };
+  const seenPicture = { height: seenSize, width: seenSize };
+  const sampling = samplerLengths(picture, seenPicture);
   const kernels = createKernels();
-  const [spectrum, m, v, dSpectrum, planes, rgb, dRgb, dPlanes, seen, gradient, tables, scratch] = kernels.arena([
+  const run = kernels.exports;
+  // dRgb doubles as d planes: the colour adjoint runs in place.
+  const [spectrum, m, v, dSpectrum, planes, rgb, dRgb, seen, gradient, tables, fourierScratch, corner, weights, samplerScratch] = kernels.arena([
     ...[0, 0, 0, 0].map(() => count * perImage),
-    ...[0, 0, 0, 0].map(() => count * perPicture),
+    ...[0, 0, 0].map(() => count * perPicture),
     count * perSeen,
     count * perSeen,
-    fourierTablesLength(basis.grid),
-    fourierScratchLength(basis.grid),
+    fourierTablesLength(grid),
+    fourierScratchLength(grid),
+    sampling.corner,
+    sampling.weights,
+    sampling.scratch,
   ]);
   writeFourierTables(basis, tables);
   spectrum.view.set(slice(shared.spectrum, perImage));
-  const { size, grid } = basis;
-  const picture = { height: params.size, width: params.size };
-  let view: Sampler | undefined;
+  let sampled = false;
   let steps = 0;
   return {
     forward(draws) {
-      kernels.exports.spectrumToPlanes(tables.offset, spectrum.offset, planes.offset, count, size, grid, scratch.offset);
-      planesToRgb(planes.view, count, plane, matrix, rgb.view);
-      view = undefined;
+      run.spectrumToPlanes(tables.offset, spectrum.offset, planes.offset, count, size, grid, fourierScratch.offset);
+      run.planesToRgb(planes.offset, rgb.offset, count, plane, ...matrix);
+      sampled = false;
       if (!draws) {
         out.rgb.set(rgb.view);
         return;
       }
-      view = sampler(picture, draws, params.transforms.padValue);
-      if (view.output.height !== seenSize || view.output.width !== seenSize) {
-        throw new RangeError(`lucid: the transforms give ${view.output.height} x ${view.output.width} px, the batch was set up for ${seenSize} px`);
+      const output = setUpSampler(run, picture, draws, corner, weights);
+      if (output.height !== seenSize || output.width !== seenSize) {
+        throw new RangeError(`lucid: the transforms give ${output.height} x ${output.width} px, the batch was set up for ${seenSize} px`);
       }
-      view.forward(rgb.view, 3 * count, seen.view);
+      run.samplerForward(rgb.offset, seen.offset, count, size, size, seenSize, seenSize, params.transforms.padValue, corner.offset, weights.offset, samplerScratch.offset);
       out.seen.set(seen.view);
+      sampled = true;
     },
     backward(frozen) {
-      if (!view) throw new Error('lucid: backward without the forward phase of the step');
+      if (!sampled) throw new Error('lucid: backward without the forward phase of the step');
       gradient.view.set(out.gradient);
-      view.adjoint(gradient.view, 3 * count, dRgb.view);
-      rgbToPlanesGradient(dRgb.view, rgb.view, count, plane, matrix, dPlanes.view);
-      kernels.exports.planesToSpectrumGradient(tables.offset, dPlanes.offset, dSpectrum.offset, count, size, grid, scratch.offset);
+      run.samplerAdjoint(gradient.offset, dRgb.offset, count, size, size, seenSize, seenSize, corner.offset, weights.offset, samplerScratch.offset);
+      run.rgbToPlanesGradient(dRgb.offset, rgb.offset, dRgb.offset, count, plane, ...matrix);
+      run.planesToSpectrumGradient(tables.offset, dRgb.offset, dSpectrum.offset, count, size, grid, fourierScratch.offset);
       steps += 1;
       const { stepSize, sqrtCorrection2 } = adamScalars(steps, { learningRate: setup.learningRate, weightDecay: 0, beta1: BETA1, beta2: BETA2, eps: EPS });
       for (let i = 0; i < count; i++) {
         if (frozen[i]) continue;
         const at = 4 * i * perImage;
         // Sign -1: Adam minimises -objective.
-        kernels.exports.adamStep(spectrum.offset + at, dSpectrum.offset + at, m.offset + at, v.offset + at, perImage, -1, stepSize, sqrtCorrection2, BETA1, BETA2, EPS);
+        run.adamStep(spectrum.offset + at, dSpectrum.offset + at, m.offset + at, v.offset + at, perImage, -1, stepSize, sqrtCorrection2, BETA1, BETA2, EPS);
       }
     },
   };
