@@ -44,6 +44,23 @@ describe('lucid WebAssembly kernels', () => {
     expect(params.view.some((x, i) => x !== start[i])).toBe(true);
   });
 
+  it('gradientStatus: whether every value is finite and whether one is not zero, the tail included', () => {
+    const kernels = createKernels();
+    const [data] = kernels.arena([4 * 9 + 3]);
+    const status = () => kernels.exports.gradientStatus(data.offset, data.length);
+    expect(status()).toBe(1);
+    data.view[data.length - 1] = -2e-30;
+    expect(status()).toBe(3);
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      for (const at of [0, 17, data.length - 2]) {
+        data.view[at] = bad;
+        expect(status() & 1).toBe(0);
+        data.view[at] = 0;
+      }
+    }
+    expect(status()).toBe(3);
+  });
+
   it('lays arrays out once per instance, 16-byte aligned and zeroed', () => {
     const kernels = createKernels();
     const arrays = kernels.arena([3, 5]);

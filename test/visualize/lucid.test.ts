@@ -11,7 +11,7 @@ import { loadModel } from '../../pipeline/model/load.js';
 import { encodePng } from '../../pipeline/render/images.js';
 import { visualizeBatch } from '../../pipeline/visualize/batch.js';
 import { runLucid } from '../../pipeline/visualize/lucid/loop.js';
-import { centreNeuron, channelMean } from '../../pipeline/visualize/lucid/objective.js';
+import { centreNeuron, channelMean, type LucidObjective } from '../../pipeline/visualize/lucid/objective.js';
 import { lucidParamsSchema, type LucidParams } from '../../pipeline/schema/lucid-params.js';
 import type { Method } from '../../pipeline/schema/method.js';
 
@@ -88,6 +88,39 @@ describe('the lucid method with onnxruntime on darknet-tiny', () => {
     expect(three.result.diverged).toEqual([false, false, false]);
     expect(Buffer.from(three.result.images.buffer).equals(Buffer.from(one.result.images.buffer))).toBe(true);
     expect(Array.from(three.result.best)).toEqual(Array.from(one.result.best));
+  });
+
+  it('freezes an image whose gradient or objective stops being finite, its NaNs kept from the others', async () => {
+    const params = lucidParamsSchema.parse({ size: 40, steps: 6 });
+    const filters = [1, 207, 400];
+    const healthy = channelMean('conv2d_16', 1000, filters);
+    let step = 0;
+    // Image 1's gradient turns NaN at step 3, image 2's objective at step 4; image 0 stays healthy.
+    const broken: LucidObjective = {
+      description: 'channel mean, two images broken',
+      async evaluate(engine, batch) {
+        step += 1;
+        const value = await healthy.evaluate(engine, batch);
+        const per = value.gradient.length / batch.n;
+        if (step >= 3) value.gradient.fill(Number.NaN, per, 2 * per);
+        if (step >= 4) value.objective[2] = Number.NaN;
+        return value;
+      },
+    };
+    const input = { n: 3, copies: [0, 0, 0], params, learningRate: params.learningRate, seed: 2, threads: 2 };
+    const taken = new Map<number, Float32Array>();
+    const clean = await runLucid(engine, { ...input, objective: healthy, snapshots: { steps: [2, 3], take: (at, images) => void taken.set(at, images) } });
+    const result = await runLucid(engine, { ...input, objective: broken });
+    expect(result.diverged).toEqual([false, true, true]);
+    expect(result.images.every(Number.isFinite)).toBe(true);
+    // Images are independent: the healthy one is the clean run's, bit for bit. A frozen one keeps the
+    // picture of its last finite step: image 1 took 2 Adam steps, image 2 took 3.
+    const per = 3 * 40 * 40;
+    const image = (images: Float32Array, i: number) => Buffer.from(images.slice(i * per, (i + 1) * per).buffer);
+    expect(image(result.images, 0).equals(image(clean.images, 0))).toBe(true);
+    expect(image(result.images, 1).equals(image(taken.get(2)!, 1))).toBe(true);
+    expect(image(result.images, 2).equals(image(taken.get(3)!, 2))).toBe(true);
+    expect([result.start[1], result.start[2]]).toEqual([clean.start[1], clean.start[2]]);
   });
 
   it('takes snapshots equal to the pictures of shorter runs: nothing in a step depends on the total step count', async () => {

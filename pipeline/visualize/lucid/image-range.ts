@@ -26,6 +26,8 @@ export interface SharedArrays {
   seen: Float32Array;
   /** Like seen: d objective / d copy, as the engine returned it. */
   gradient: Float32Array;
+  /** Per image, what the last backward phase found in its gradient: kernels.ts gradientStatus's bits (0 when frozen). */
+  status: Int32Array;
 }
 
 export interface RangeSetup {
@@ -38,7 +40,7 @@ export interface RangeSetup {
   /** Side of the copies the engine sees. */
   seenSize: number;
   /** The batch's shared buffers (SharedArrayBuffer in threads, plain ones on one thread). */
-  buffers: { spectrum: ArrayBufferLike; rgb: ArrayBufferLike; seen: ArrayBufferLike; gradient: ArrayBufferLike };
+  buffers: { spectrum: ArrayBufferLike; rgb: ArrayBufferLike; seen: ArrayBufferLike; gradient: ArrayBufferLike; status: ArrayBufferLike };
 }
 
 export interface ImageRange {
@@ -47,14 +49,22 @@ export interface ImageRange {
    * shared `seen`); without (null), the pictures into the shared `rgb`.
    */
   forward(draws: readonly AffineStep[] | null): void;
-  /** From the engine's gradient (of the last forward's copies) to one Adam step; `frozen[i]` skips image first + i. */
+  /**
+   * From the engine's gradient (of the last forward's copies) to one Adam step. `frozen[i]` skips image
+   * first + i; so does a gradient that is not all finite (reported in the shared `status`, as whether it
+   * has a non-zero value): its values are zeroed first, so that no NaN reaches anything else.
+   */
   backward(frozen: readonly boolean[]): void;
 }
 
 export function sharedArrays(setup: Pick<RangeSetup, 'buffers'>): SharedArrays {
-  const { spectrum, rgb, seen, gradient } = setup.buffers;
-  return { spectrum: new Float32Array(spectrum), rgb: new Float32Array(rgb), seen: new Float32Array(seen), gradient: new Float32Array(gradient) };
+  const { spectrum, rgb, seen, gradient, status } = setup.buffers;
+  return { spectrum: new Float32Array(spectrum), rgb: new Float32Array(rgb), seen: new Float32Array(seen), gradient: new Float32Array(gradient), status: new Int32Array(status) };
 }
+
+/** gradientStatus's bits: every value finite; one at least not zero. */
+export const GRADIENT_FINITE = 1;
+export const GRADIENT_NON_ZERO = 2;
 
 /** Adam's constants (torch.optim.Adam's defaults, as Lucid's tf.train.AdamOptimizer). */
 const BETA1 = 0.9;
@@ -71,7 +81,7 @@ export function createImageRange(setup: RangeSetup): ImageRange {
   const perSeen = 3 * seenSize * seenSize;
   const shared = sharedArrays(setup);
   const slice = (array: Float32Array, per: number) => array.subarray(first * per, (first + count) * per);
-  const out = { rgb: slice(shared.rgb, perPicture), seen: slice(shared.seen, perSeen), gradient: slice(shared.gradient, perSeen) };
+  const out = { rgb: slice(shared.rgb, perPicture), seen: slice(shared.seen, perSeen), gradient: slice(shared.gradient, perSeen), status: shared.status.subarray(first, first + count) };
   const { size, grid } = basis;
   const picture = { height: size, width: size };
   const seenPicture = { height: seenSize, width: seenSize };
@@ -114,13 +124,21 @@ export function createImageRange(setup: RangeSetup): ImageRange {
     backward(frozen) {
       if (!sampled) throw new Error('lucid: backward without the forward phase of the step');
       gradient.view.set(out.gradient);
+      const skip = frozen.slice(0, count);
+      for (let i = 0; i < count; i++) {
+        out.status[i] = frozen[i] ? 0 : run.gradientStatus(gradient.offset + 4 * i * perSeen, perSeen);
+        if (frozen[i] || !(out.status[i] & GRADIENT_FINITE)) {
+          skip[i] = true;
+          gradient.view.fill(0, i * perSeen, (i + 1) * perSeen);
+        }
+      }
       run.samplerAdjoint(gradient.offset, dRgb.offset, count, size, size, seenSize, seenSize, corner.offset, weights.offset, samplerScratch.offset);
       run.rgbToPlanesGradient(dRgb.offset, rgb.offset, dRgb.offset, count, plane, ...matrix);
       run.planesToSpectrumGradient(tables.offset, dRgb.offset, dSpectrum.offset, count, size, grid, fourierScratch.offset);
       steps += 1;
       const { stepSize, sqrtCorrection2 } = adamScalars(steps, { learningRate: setup.learningRate, weightDecay: 0, beta1: BETA1, beta2: BETA2, eps: EPS });
       for (let i = 0; i < count; i++) {
-        if (frozen[i]) continue;
+        if (skip[i]) continue;
         const at = 4 * i * perImage;
         // Sign -1: Adam minimises -objective.
         run.adamStep(spectrum.offset + at, dSpectrum.offset + at, m.offset + at, v.offset + at, perImage, -1, stepSize, sqrtCorrection2, BETA1, BETA2, EPS);

@@ -42,6 +42,8 @@ export interface KernelExports {
   rgbToPlanesGradient(gradient: number, rgb: number, out: number, n: number, plane: number, m00: number, m01: number, m02: number, m10: number, m11: number, m12: number, m20: number, m21: number, m22: number): void;
   /** exp of `count` floats, the colour kernels' float32 lanes exp (for its accuracy test). */
   expValues(input: number, output: number, count: number): void;
+  /** Bit 1: the `count` floats at `data` are all finite; bit 2: one at least is not zero. */
+  gradientStatus(data: number, count: number): number;
 }
 
 /** A float32 array in a kernel instance's memory: its byte offset and a view (valid until the memory grows). */

@@ -6,7 +6,8 @@
  */
 import type { Engine } from '../../engine/engine.js';
 import { createRandom, deriveSeed } from '../../util/random.js';
-import { allFinite, anyNonZero, type AscentResult } from '../loop.js';
+import { allFinite, type AscentResult } from '../loop.js';
+import { GRADIENT_FINITE, GRADIENT_NON_ZERO } from './image-range.js';
 import { fourierBasis } from './fourier.js';
 import type { LucidObjective } from './objective.js';
 import { engineSize, type LucidParams } from '../../schema/lucid-params.js';
@@ -81,13 +82,12 @@ export async function runLucid(engine: Engine, input: LucidInput): Promise<Ascen
   const spectra = startSpectra(perImage, input.copies, params, input.seed);
   const threads = await createLucidThreads({ params, learningRate: input.learningRate, n, perImage, seenSize, start: spectra, threads: input.threads ?? 'auto' });
   try {
-    const { rgb, seen, gradient } = threads.arrays;
+    const { rgb, seen, gradient, status } = threads.arrays;
     const start = new Float64Array(n).fill(Number.NaN);
     const best = new Float64Array(n).fill(-Infinity);
     const gradientSeen = new Array<boolean>(n).fill(false);
     const diverged = new Array<boolean>(n).fill(false);
     const picture = { height: size, width: size };
-    const perSeen = 3 * seenSize * seenSize;
     // onnxruntime-node refuses tensors on a SharedArrayBuffer: the engine reads a plain copy.
     const engineInput = seen.buffer instanceof ArrayBuffer ? seen : new Float32Array(seen.length);
     for (let step = 0; step < params.steps; step++) {
@@ -98,21 +98,22 @@ export async function runLucid(engine: Engine, input: LucidInput): Promise<Ascen
       const engineBegan = performance.now();
       const result = await input.objective.evaluate(engine, { data: engineInput, n, height: seenSize, width: seenSize });
       const engineEnded = performance.now();
+      // An image whose objective or gradient is not finite has diverged: it is frozen from then on (its
+      // picture is the last finite one), and the ranges keep its NaNs away from everything else.
+      const frozen = diverged.map((was, i) => was || !Number.isFinite(result.objective[i]));
+      gradient.set(result.gradient);
+      await threads.backward(frozen);
       for (let i = 0; i < n; i++) {
         if (diverged[i]) continue;
-        const value = result.objective[i];
-        if (!Number.isFinite(value) || !allFinite(result.gradient, i * perSeen, (i + 1) * perSeen)) {
+        if (frozen[i] || !(status[i] & GRADIENT_FINITE)) {
           diverged[i] = true;
           continue;
         }
+        const value = result.objective[i];
         if (Number.isNaN(start[i])) start[i] = value;
         if (value > best[i]) best[i] = value;
-        if (!gradientSeen[i] && anyNonZero(result.gradient, i * perSeen, (i + 1) * perSeen)) gradientSeen[i] = true;
+        if (status[i] & GRADIENT_NON_ZERO) gradientSeen[i] = true;
       }
-      gradient.set(result.gradient);
-      // A diverged image's gradient is zeroed so that its NaNs cannot reach anything else.
-      for (let i = 0; i < n; i++) if (diverged[i]) gradient.fill(0, i * perSeen, (i + 1) * perSeen);
-      await threads.backward(diverged);
       if (timing) {
         timing.engineSeconds += (engineEnded - engineBegan) / 1000;
         timing.stepSeconds += (performance.now() - began) / 1000;

@@ -89,7 +89,7 @@ export async function createLucidThreads(setup: ThreadsSetup): Promise<LucidThre
   const threads = threadCount(setup);
   const plane = params.size * params.size;
   const buffer = (floats: number) => (threads > 1 ? new SharedArrayBuffer(4 * floats) : new ArrayBuffer(4 * floats));
-  const buffers = { spectrum: buffer(n * perImage), rgb: buffer(n * 3 * plane), seen: buffer(n * 3 * seenSize * seenSize), gradient: buffer(n * 3 * seenSize * seenSize) };
+  const buffers = { spectrum: buffer(n * perImage), rgb: buffer(n * 3 * plane), seen: buffer(n * 3 * seenSize * seenSize), gradient: buffer(n * 3 * seenSize * seenSize), status: buffer(n) };
   if (setup.start.length !== n * perImage) throw new RangeError(`lucid: ${setup.start.length} start spectrum values for ${n} images of ${perImage}`);
   new Float32Array(buffers.spectrum).set(setup.start);
   // Ranges as even as the images allow, the first (the main thread's) never the larger.

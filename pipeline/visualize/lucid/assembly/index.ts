@@ -10,3 +10,4 @@ export { adamStep } from './adam';
 export { spectrumToPlanes, planesToSpectrumGradient } from './fourier';
 export { samplerSetup, samplerForward, samplerAdjoint } from './sampler';
 export { expValues, planesToRgb, rgbToPlanesGradient } from './colour';
+export { gradientStatus } from './checks';
