@@ -7,9 +7,11 @@
  *   filter at the method's default step count (extrapolated from the timed steps: every step does the same work) and the share
  *   of a step's wall time spent outside the engine's run (the JavaScript: parameterisation, transforms,
  *   their adjoints, Adam; on worker threads where the batch allows, lucid/threads.ts).
- * - `npx tsx bench/lucid-step.ts [batch]`: where the JavaScript's time goes, part by part, on one thread,
- *   against the engine's forward + backward pass (CPU time of this process per image and step).
+ * - `npx tsx bench/lucid-step.ts [batch] [steps] [rounds]`: where the time outside the engine goes, part
+ *   by part on one thread, each part's JavaScript definition against its WebAssembly kernel, and the
+ *   engine's forward + backward pass for scale (CPU time of this process per image and step).
  */
+import { loadavg } from 'node:os';
 import type { DeviceName } from '../pipeline/schema/device.js';
 
 export interface LucidBenchRow {
@@ -122,9 +124,15 @@ export function formatLucidTable(rows: readonly LucidBenchRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-/** Part by part, on one thread: CPU milliseconds per image and step. */
-async function measureParts(n: number, steps: number): Promise<void> {
-  const [{ createEngine }, { loadModel }, { createRandom }, { channelObjective }, colour, fourier, { startSpectra }, { createAdam }, { defaultLucidParams: params }, transforms] =
+/**
+ * Part by part, on one thread: CPU milliseconds per image and step of each part of a lucid step, its
+ * JavaScript definition (fourier.ts, colour.ts, transforms.ts, adam.ts) against the WebAssembly kernel
+ * the loop runs (kernels.ts), and the engine's gradient pass for scale; the fastest of `rounds` rounds
+ * (on a shared machine other jobs only ever add time). Both sides work on the same data at the loop's
+ * sizes (224 px picture, 236 px seen, Lucid's transforms).
+ */
+async function measureParts(n: number, steps: number, rounds: number): Promise<void> {
+  const [{ createEngine }, { loadModel }, { createRandom }, { channelObjective }, colour, fourier, { startSpectra }, { adamScalars, createAdam }, { defaultLucidParams: params }, transforms, kernelsModule] =
     await Promise.all([
       import('../pipeline/engine/create.js'),
       import('../pipeline/model/load.js'),
@@ -136,78 +144,117 @@ async function measureParts(n: number, steps: number): Promise<void> {
       import('../pipeline/visualize/adam.js'),
       import('../pipeline/schema/lucid-params.js'),
       import('../pipeline/visualize/lucid/transforms.js'),
+      import('../pipeline/visualize/lucid/kernels.js'),
     ]);
+  const { createKernels, fourierScratchLength, fourierTablesLength, writeFourierTables, samplerLengths, setUpSampler, colourMatrixArguments } = kernelsModule;
   const engine = await createEngine(await loadModel('darknet-tiny'), { engine: 'ort' });
   const basis = fourier.fourierBasis(params.size, params.decayPower);
-  const matrix = colour.colourMatrix(true);
-  const plane = params.size * params.size;
-  const spectrum = startSpectra(basis.perImage, new Array<number>(n).fill(0), params, 0);
-  const adam = createAdam(spectrum.length, { learningRate: params.learningRate, weightDecay: 0 });
-  const objective = channelObjective(LAYER, 1000, Array.from({ length: n }, (_, i) => i));
+  const { size, grid, perImage } = basis;
+  const matrix = colour.colourMatrix(params.decorrelate);
+  const m = colourMatrixArguments(matrix);
+  const plane = size * size;
   const random = createRandom(1);
   const list = transforms.robustnessTransforms(params.transforms);
-  const picture = { height: params.size, width: params.size };
-  const [planes, rgb, dRgb, dPlanes, dSpectrum] = [plane, plane, plane, plane, basis.perImage / 3].map((per) => new Float32Array(n * 3 * per));
-  const cpu = () => {
-    const { user, system } = process.cpuUsage();
-    return (user + system) / 1000;
-  };
-  const spent = new Map<string, number>();
-  let last = 0;
-  const lap = (part: string, count: boolean) => {
-    const now = cpu();
-    if (count) spent.set(part, (spent.get(part) ?? 0) + now - last);
-    last = now;
-  };
-  for (let step = -1; step < steps; step++) {
-    const count = step >= 0; // step -1 warms up the engine's session and the JIT
-    last = cpu();
-    fourier.spectrumToPlanes(basis, spectrum, n, planes);
-    lap('inverse FFT', count);
-    colour.planesToRgb(planes, n, plane, matrix, rgb);
-    lap('colour + sigmoid', count);
-    const view = transforms.sampler(picture, transforms.drawTransforms(list, picture, random), params.transforms.padValue);
-    const seen = view.forward(rgb, 3 * n);
-    lap('transforms (sampling)', count);
-    const result = await engine.objectiveGradient({ data: seen, n, ...view.output }, LAYER, objective.weights);
-    lap('ENGINE', count);
-    view.adjoint(result.gradient, 3 * n, dRgb);
-    lap('transforms adjoint', count);
-    colour.rgbToPlanesGradient(dRgb, rgb, n, plane, matrix, dPlanes);
-    lap('colour adjoint', count);
-    fourier.planesToSpectrumGradient(basis, dPlanes, n, dSpectrum);
-    lap('FFT adjoint', count);
-    for (let i = 0; i < dSpectrum.length; i++) dSpectrum[i] = -dSpectrum[i];
-    adam.step(spectrum, dSpectrum);
-    lap('Adam', count);
+  const picture = { height: size, width: size };
+  const seenSize = (transforms.drawTransforms(list, picture, createRandom(0)).at(-1) ?? picture).height;
+  const seenPicture = { height: seenSize, width: seenSize };
+  const perSeen = 3 * seenSize * seenSize;
+  const fill = params.transforms.padValue;
+  const objective = channelObjective(LAYER, 1000, Array.from({ length: n }, (_, i) => i));
+  // The JavaScript side's arrays, and the same ones in a kernel instance's memory.
+  const js = { spectrum: startSpectra(perImage, new Array<number>(n).fill(0), params, 0), planes: new Float32Array(n * 3 * plane), rgb: new Float32Array(n * 3 * plane), dRgb: new Float32Array(n * 3 * plane), dPlanes: new Float32Array(n * 3 * plane), dSpectrum: new Float32Array(n * perImage) };
+  const adam = createAdam(n * perImage, { learningRate: params.learningRate, weightDecay: 0 });
+  const kernels = createKernels();
+  const run = kernels.exports;
+  const sampling = samplerLengths(picture, seenPicture);
+  const [spectrum, mo, vo, dSpectrum, planes, rgb, dRgb, seen, gradient, tables, scratch, corner, weights, samplerScratch] = kernels.arena([
+    ...[0, 0, 0, 0].map(() => n * perImage),
+    ...[0, 0, 0].map(() => n * 3 * plane),
+    n * perSeen,
+    n * perSeen,
+    fourierTablesLength(grid),
+    fourierScratchLength(grid),
+    sampling.corner,
+    sampling.weights,
+    sampling.scratch,
+  ]);
+  writeFourierTables(basis, tables);
+  spectrum.view.set(js.spectrum);
+  const best = new Map<string, number>();
+  const order: string[] = [];
+  for (let round = -1; round < rounds; round++) {
+    const spent = new Map<string, number>();
+    const time = async (part: string, work: () => unknown) => {
+      if (!order.includes(part)) order.push(part);
+      const start = process.cpuUsage();
+      await work();
+      const { user, system } = process.cpuUsage(start);
+      spent.set(part, (spent.get(part) ?? 0) + (user + system) / 1000);
+    };
+    for (let step = 0; step < steps; step++) {
+      const draws = transforms.drawTransforms(list, picture, random);
+      let view: ReturnType<typeof transforms.sampler> | undefined;
+      let engineGradient: Float32Array = new Float32Array(0);
+      await time('inverse FFT', () => fourier.spectrumToPlanes(basis, js.spectrum, n, js.planes));
+      await time('inverse FFT kernel', () => run.spectrumToPlanes(tables.offset, spectrum.offset, planes.offset, n, size, grid, scratch.offset));
+      await time('colour + sigmoid', () => colour.planesToRgb(js.planes, n, plane, matrix, js.rgb));
+      await time('colour + sigmoid kernel', () => run.planesToRgb(planes.offset, rgb.offset, n, plane, ...m));
+      await time('sampling', () => {
+        view = transforms.sampler(picture, draws, fill);
+        view.forward(js.rgb, 3 * n);
+      });
+      await time('sampling kernel', () => {
+        setUpSampler(run, picture, draws, corner, weights);
+        run.samplerForward(rgb.offset, seen.offset, n, size, size, seenSize, seenSize, fill, corner.offset, weights.offset, samplerScratch.offset);
+      });
+      await time('ENGINE', async () => {
+        engineGradient = (await engine.objectiveGradient({ data: seen.view.slice(), n, height: seenSize, width: seenSize }, LAYER, objective.weights)).gradient;
+      });
+      gradient.view.set(engineGradient);
+      await time('sampling adjoint', () => view!.adjoint(engineGradient, 3 * n, js.dRgb));
+      await time('sampling adjoint kernel', () => run.samplerAdjoint(gradient.offset, dRgb.offset, n, size, size, seenSize, seenSize, corner.offset, weights.offset, samplerScratch.offset));
+      await time('colour adjoint', () => colour.rgbToPlanesGradient(js.dRgb, js.rgb, n, plane, matrix, js.dPlanes));
+      await time('colour adjoint kernel', () => run.rgbToPlanesGradient(dRgb.offset, rgb.offset, dRgb.offset, n, plane, ...m));
+      await time('FFT adjoint', () => fourier.planesToSpectrumGradient(basis, js.dPlanes, n, js.dSpectrum));
+      await time('FFT adjoint kernel', () => run.planesToSpectrumGradient(tables.offset, dRgb.offset, dSpectrum.offset, n, size, grid, scratch.offset));
+      await time('gradient check', () => {
+        for (let i = 0; i < n; i++) allFiniteValues(engineGradient, i * perSeen, (i + 1) * perSeen);
+      });
+      await time('gradient check kernel', () => {
+        for (let i = 0; i < n; i++) run.gradientStatus(gradient.offset + 4 * i * perSeen, perSeen);
+      });
+      await time('Adam', () => {
+        for (let i = 0; i < js.dSpectrum.length; i++) js.dSpectrum[i] = -js.dSpectrum[i];
+        adam.step(js.spectrum, js.dSpectrum);
+      });
+      await time('Adam kernel', () => {
+        const { stepSize, sqrtCorrection2 } = adamScalars(adam.steps, { learningRate: params.learningRate, weightDecay: 0 });
+        run.adamStep(spectrum.offset, dSpectrum.offset, mo.offset, vo.offset, n * perImage, -1, stepSize, sqrtCorrection2, 0.9, 0.999, 1e-8);
+      });
+    }
+    if (round < 0) continue; // warms up the JIT, the kernels' tiers and the engine's session
+    for (const [part, ms] of spent) best.set(part, Math.min(best.get(part) ?? Infinity, ms / steps / n));
   }
   await engine.dispose();
-  const total = [...spent.values()].reduce((a, b) => a + b, 0);
-  const engineMs = spent.get('ENGINE') ?? 0;
-  console.log(`batch ${n}, ${engine.info.device}, CPU ms per image and step (one JavaScript thread, ${steps} steps):`);
-  for (const [part, ms] of spent) console.log(`  ${part.padEnd(22)} ${(ms / steps / n).toFixed(2).padStart(7)}`);
-  console.log(`  JavaScript ${((total - engineMs) / steps / n).toFixed(2)} ms against the engine's ${(engineMs / steps / n).toFixed(2)} ms (CPU time: the engine's counts both its threads)`);
-
-  // The transforms as one composed sampling (what the loop does) against one sampling per transform.
-  let [composed, chained] = [0, 0];
-  for (let step = 0; step < steps; step++) {
-    const draws = transforms.drawTransforms(list, picture, random);
-    const t0 = performance.now();
-    transforms.sampler(picture, draws, params.transforms.padValue).forward(rgb, 3 * n);
-    const t1 = performance.now();
-    let data: Float32Array = rgb;
-    let size = picture;
-    for (const draw of draws) {
-      const one = transforms.sampler(size, [draw], params.transforms.padValue);
-      data = one.forward(data, 3 * n);
-      size = one.output;
-    }
-    chained += performance.now() - t1;
-    composed += t1 - t0;
+  console.log(`batch ${n}, ${engine.info.device}, ${size} px seen at ${seenSize}: CPU ms per image and step on one thread (fastest of ${rounds} rounds of ${steps} steps), load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`  ${'part'.padEnd(18)} ${'JavaScript'.padStart(10)} ${'kernel'.padStart(8)} ${'speed-up'.padStart(8)}`);
+  let [slowTotal, fastTotal] = [0, 0];
+  for (const part of order.filter((p) => !p.endsWith(' kernel') && p !== 'ENGINE')) {
+    const [slow, fast] = [best.get(part)!, best.get(`${part} kernel`)!];
+    [slowTotal, fastTotal] = [slowTotal + slow, fastTotal + fast];
+    console.log(`  ${part.padEnd(18)} ${slow.toFixed(2).padStart(10)} ${fast.toFixed(2).padStart(8)} ${(slow / fast).toFixed(1).padStart(7)}x`);
   }
-  console.log(`transforms forward, batch ${n}: one composed sampling ${(composed / steps).toFixed(1)} ms a step, one sampling per transform ${(chained / steps).toFixed(1)} ms (wall)`);
+  console.log(`  ${'all parts'.padEnd(18)} ${slowTotal.toFixed(2).padStart(10)} ${fastTotal.toFixed(2).padStart(8)} ${(slowTotal / fastTotal).toFixed(1).padStart(7)}x`);
+  console.log(`  against the engine's gradient pass: ${best.get('ENGINE')!.toFixed(2)} ms (CPU time of both its threads)`);
+}
+
+/** The loop's check before the kernels (visualize/loop.ts allFinite): whether every value is finite. */
+function allFiniteValues(data: Float32Array, start: number, end: number): boolean {
+  let sum = 0;
+  for (let i = start; i < end; i++) sum += data[i] * 0;
+  return sum === 0;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await measureParts(Number(process.argv[2] ?? 4), Number(process.argv[3] ?? 8));
+  await measureParts(Number(process.argv[2] ?? 16), Number(process.argv[3] ?? 4), Number(process.argv[4] ?? 3));
 }
