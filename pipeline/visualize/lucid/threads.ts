@@ -1,9 +1,11 @@
 /**
- * The JavaScript of a lucid step on several threads (issue 25). The engine's run blocks the main thread
- * (onnxruntime-node runs a session synchronously), so the JavaScript cannot overlap it; but while the
- * JavaScript runs, the engine's threads are idle: the batch is cut into image ranges (image-range.ts),
- * the first computed on the main thread, the others on worker threads, all on shared buffers. Every
- * image is computed the same way whichever thread has it: the pictures do not depend on the thread count.
+ * The work of a lucid step outside the engine on several threads (issue 25). The engine's run blocks
+ * the main thread and its own threads use every core, so that work cannot overlap it (measured: beside
+ * it, the engine ran at half speed); but between runs the cores are free (the engine's threads stop
+ * spinning, ort/runtime.ts): the batch is cut into image ranges (image-range.ts), the first computed
+ * on the main thread, the others on worker threads, each in its own WebAssembly kernel instance, the
+ * arrays that cross threads shared. Every image is computed the same way whichever thread has it: the
+ * pictures do not depend on the thread count.
  *
  * Workers run the project's TypeScript through tsx's loader, which a worker does not inherit from the
  * main thread: each starts with a line that registers it.
