@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/steps-curve.ts [--sample 64] [--seed 1] [--lr 0.05] [--batch 8] [--steps 64,128,256,512] [--out DIR]`
+ * `npx tsx bench/steps-curve.ts [--sample 64] [--seed 1] [--lr 0.05] [--batch 8] [--steps 64,128,256,512] [--partial] [--out DIR]`
  * (issue 25, item 3): the class check of the lucid method at 64, 128, 256 and 512 steps (or the counts
  * given) on a seeded sample of darknet-tiny's conv2d_16 class filters (the same sample as
  * `npm run check:classes -- --sample N --seed S`; `--sample 1000`: every class, batched as a build batches
@@ -8,7 +8,8 @@
  * depends on the total step count, so those are the pictures of runs that long (runLucid's snapshots,
  * tested in test/visualize/lucid.test.ts). Each picture is written as the PNG a build writes, classified
  * by the model (as the class check does): top-1, top-5 and seconds a filter per step count. Batches
- * whose pictures are on disk are not run again, so a stopped run resumes.
+ * whose pictures are on disk are not run again, so a stopped run resumes; `--partial` runs nothing and
+ * classifies the classes done so far.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -35,10 +36,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--seed <s>', "the sample's seed (as check:classes --seed)", '1')
     .option('--lr <rate>', 'learning rate', '0.05')
     .option('--batch <n>', 'filters per run', '8')
+    .option('--partial', 'run nothing: classify the classes whose pictures are on disk (a stopped run, so far)')
     .option('--steps <list>', 'step counts, ascending; the last is the length of each run', '64,128,256,512')
     .option('--out <dir>', 'where the pictures and curve.json go (default: output/steps-curve-sample<N>-seed<S>-lr<rate>-lucid<code version>)')
     .parse(argv)
-    .opts<{ sample: string; seed: string; lr: string; batch: string; steps: string; out?: string }>();
+    .opts<{ sample: string; seed: string; lr: string; batch: string; steps: string; partial?: boolean; out?: string }>();
   const sample = parseCount('--sample', flags.sample, 1);
   const seed = parseCount('--seed', flags.seed);
   const batch = parseCount('--batch', flags.batch, 1);
@@ -60,7 +62,7 @@ async function main(argv: string[]): Promise<void> {
   const seconds: Record<string, Record<number, number>> = existsSync(secondsFile) ? JSON.parse(await readFile(secondsFile, 'utf8')) : {};
   const engine = await createEngine(model, { engine: 'ort' });
   try {
-    for (let first = 0; first < filters.length; first += batch) {
+    for (let first = 0; first < (flags.partial ? 0 : filters.length); first += batch) {
       const group = filters.slice(first, first + batch);
       if (group.every((f) => existsSync(picture(last, f)))) continue;
       const started = performance.now();
@@ -88,19 +90,24 @@ async function main(argv: string[]): Promise<void> {
       seconds[group.join(',')] = taken;
       await writeFile(secondsFile, JSON.stringify(seconds));
     }
+    // A finished run classifies every class of the sample; --partial those done so far.
+    const done = filters.filter((f) => existsSync(picture(last, f)));
+    if (done.length === 0) throw userError({ where: out, expected: `pictures after ${last} steps`, received: 'none yet' });
     const rows = [];
     for (const steps of counts) {
-      const results = await classifyImages(engine, model, filters.map((f) => picture(steps, f)), { top: 5, batch: 16 });
-      const top1 = results.filter((r, i) => r.top[0].index === filters[i]).length;
-      const top5 = results.filter((r, i) => r.top.some((t) => t.index === filters[i])).length;
+      const results = await classifyImages(engine, model, done.map((f) => picture(steps, f)), { top: 5, batch: 16 });
+      const top1 = results.filter((r, i) => r.top[0].index === done[i]).length;
+      const top5 = results.filter((r, i) => r.top.some((t) => t.index === done[i])).length;
       const perFilter = Object.values(seconds).map((s) => s[steps]);
       const mean = perFilter.reduce((a, b) => a + b, 0) / perFilter.length;
-      rows.push({ steps, filters: filters.length, top1, top5, secondsPerFilter: mean });
+      rows.push({ steps, filters: done.length, top1, top5, secondsPerFilter: mean });
     }
-    await writeFile(join(out, 'curve.json'), JSON.stringify({ sample, seed, learningRate, batch, rows }, null, 2));
-    console.log(`lucid steps curve, darknet-tiny ${LAYER}, ${filters.length} classes (sample seed ${seed}), lr ${learningRate}, batches of ${batch}:`);
+    const complete = done.length === filters.length;
+    await writeFile(join(out, complete ? 'curve.json' : 'curve-partial.json'), JSON.stringify({ sample, seed, learningRate, batch, classes: done.length, rows }, null, 2));
+    const so = complete ? '' : ` (so far: ${done.length} of the sample's ${filters.length}, classes ${done[0]} to ${done.at(-1)})`;
+    console.log(`lucid steps curve, darknet-tiny ${LAYER}, ${done.length} classes${so} (sample seed ${seed}), lr ${learningRate}, batches of ${batch}:`);
     console.log('| steps | top-1 | top-5 | seconds a filter |\n|---|---|---|---|');
-    const pct = (k: number) => `${k} / ${filters.length} (${((100 * k) / filters.length).toFixed(1)} %)`;
+    const pct = (k: number) => `${k} / ${done.length} (${((100 * k) / done.length).toFixed(1)} %)`;
     for (const r of rows) console.log(`| ${r.steps} | ${pct(r.top1)} | ${pct(r.top5)} | ${r.secondsPerFilter.toFixed(1)} |`);
   } finally {
     await engine.dispose();
