@@ -71,8 +71,8 @@ function transform(data: usize, count: i32, stride: usize, vectors: usize, imagi
     const gap = <usize>len * stride;
     const block = gap << 2;
     const end = data + <usize>count * stride;
-    const plus = sign > 0 ? gap : 3 * gap; // where u1 + i v goes
-    const minus = sign > 0 ? 3 * gap : gap; // where u1 - i v goes
+    const plus: usize = sign > 0 ? gap : 3 * gap; // where u1 + i v goes
+    const minus: usize = sign > 0 ? 3 * gap : gap; // where u1 - i v goes
     const step1 = grid / (2 * len);
     const step2 = grid / (4 * len);
     // j = 0: w1 = w2 = 1 (the whole first pass, a quarter of the second, ...): no products.
