@@ -56,7 +56,8 @@ function sessionOptions(provider: Provider, threads: number, model: Uint8Array):
     logSeverityLevel: 3,
     // The intra-op threads stop spinning when a run ends instead of spinning on for the next one: the
     // lucid method's kernels run on worker threads between runs and lost the cores to the spinning
-    // (outside the engine 11 % -> 8 % of a step at batch 16; bench/default-eighth.yaml unchanged, 82-84 s).
+    // (outside the engine 11 % -> 8 % of a step at batch 16; bench/default-eighth.yaml unchanged, 82-84 s;
+    // a one-image run right after another pays the wake-up, 17.2 -> 18.5 ms: bench/spin-stop.ts).
     extra: { session: { force_spinning_stop: '1' } },
   };
 }
