@@ -6,21 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { adamScalars, createAdam } from '../../pipeline/visualize/adam.js';
 import { createKernels } from '../../pipeline/visualize/lucid/kernels.js';
 import { createRandom } from '../../pipeline/util/random.js';
+import { relativeError } from './relative-error.js';
 
 function randomArray(length: number, seed: number, scale = 1): Float32Array {
   const random = createRandom(seed);
   return new Float32Array(length).map(() => scale * (2 * random.next() - 1));
-}
-
-/** Largest |a - b| relative to the largest |b|. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let error = 0;
-  let size = 0;
-  for (let i = 0; i < b.length; i++) {
-    error = Math.max(error, Math.abs(a[i] - b[i]));
-    size = Math.max(size, Math.abs(b[i]));
-  }
-  return error / size;
 }
 
 describe('lucid WebAssembly kernels', () => {

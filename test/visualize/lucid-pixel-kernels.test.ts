@@ -10,21 +10,11 @@ import { colourMatrixArguments, createKernels, samplerLengths, setUpSampler, typ
 import { defaultLucidParams, type RobustnessParams } from '../../pipeline/schema/lucid-params.js';
 import { drawTransforms, jitter, randomRotate, robustnessTransforms, sampler, type AffineStep, type Size } from '../../pipeline/visualize/lucid/transforms.js';
 import { createRandom } from '../../pipeline/util/random.js';
+import { relativeError } from './relative-error.js';
 
 function randomArray(length: number, seed: number, low = -1, high = 1): Float32Array {
   const random = createRandom(seed);
   return new Float32Array(length).map(() => low + (high - low) * random.next());
-}
-
-/** Largest |a - b| relative to the largest |b|. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let error = 0;
-  let size = 0;
-  for (let i = 0; i < b.length; i++) {
-    error = Math.max(error, Math.abs(a[i] - b[i]));
-    size = Math.max(size, Math.abs(b[i]));
-  }
-  return error / size;
 }
 
 /** Index of the first value that differs bit for bit, -1 if none (toEqual is slow on large typed arrays). */
