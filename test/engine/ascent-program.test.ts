@@ -20,22 +20,12 @@ import { adamScalars, createAdam } from '../../pipeline/visualize/adam.js';
 import { runAscent, startImages } from '../../pipeline/visualize/loop.js';
 import { channelObjective } from '../../pipeline/visualize/objective.js';
 import { gradientToParams, IMAGENET_SPACE, imagesToParams, paramsToImages } from '../../pipeline/visualize/parameterization.js';
+import { relativeError } from '../util/relative-error.js';
 
 const { onnx } = onnxProto;
 const LAYER = 'leaky_re_lu_6';
 const SIZE = 24;
 const N = 2;
-
-/** Largest |a - b| over the largest |b|. */
-function relative(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let largest = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    largest = Math.max(largest, Math.abs(b[i]));
-  }
-  return diff / largest;
-}
 
 describe('the ascent step in the graph, on the CPU provider', () => {
   let model: CnnModel;
@@ -74,10 +64,10 @@ describe('the ascent step in the graph, on the CPU provider', () => {
         adam.step(hostX, gradientToParams(expected.gradient, shape, IMAGENET_SPACE, -1));
         const { stepSize, sqrtCorrection2 } = adamScalars(t, options);
         const values = await ascent.step(stepSize, sqrtCorrection2);
-        expect(relative(values, expected.objective)).toBeLessThan(1e-5);
+        expect(relativeError(values, expected.objective)).toBeLessThan(1e-5);
       }
       const { params: deviceX, gradientSeen } = await ascent.finish();
-      const moved = relative(deviceX.map((v, i) => v - x[i]), hostX.map((v, i) => v - x[i]));
+      const moved = relativeError(deviceX.map((v, i) => v - x[i]), hostX.map((v, i) => v - x[i]));
       console.log(`in-graph Adam against adam.ts after 4 steps: ${moved.toExponential(1)} of the largest change`);
       expect(moved).toBeLessThan(1e-4);
       expect(gradientSeen).toEqual([true, true]);
@@ -113,11 +103,11 @@ describe('the ascent step in the graph, on the CPU provider', () => {
     const objective = channelObjective(LAYER, 128, [5, 9]);
     const input = { objective, filters: [5, 9], params, learningRate: 0.05, seed: 3, space: IMAGENET_SPACE };
     const [onHost, onDevice] = [await runAscent(host, input), await runAscent(device, input)];
-    const error = relative(onDevice.images, onHost.images);
+    const error = relativeError(onDevice.images, onHost.images);
     console.log(`runAscent through startAscent against the host path: ${error.toExponential(1)} of the largest value`);
     expect(error).toBeLessThan(1e-4);
-    expect(relative(onDevice.best, onHost.best)).toBeLessThan(1e-4);
-    expect(relative(onDevice.start, onHost.start)).toBeLessThan(1e-5);
+    expect(relativeError(onDevice.best, onHost.best)).toBeLessThan(1e-4);
+    expect(relativeError(onDevice.start, onHost.start)).toBeLessThan(1e-5);
     expect(onDevice.gradientSeen).toEqual(onHost.gradientSeen);
     expect(onDevice.diverged).toEqual(onHost.diverged);
   });

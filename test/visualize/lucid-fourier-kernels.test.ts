@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createKernels, fourierScratchLength, fourierTablesLength, writeFourierTables } from '../../pipeline/visualize/lucid/kernels.js';
 import { fourierBasis, planesToSpectrumGradient, spectrumToPlanes } from '../../pipeline/visualize/lucid/fourier.js';
 import { createRandom } from '../../pipeline/util/random.js';
-import { relativeError } from './relative-error.js';
+import { relativeError } from '../util/relative-error.js';
 
 function randomArray(length: number, seed: number): Float32Array {
   const random = createRandom(seed);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { adamScalars, createAdam } from '../../pipeline/visualize/adam.js';
 import { createKernels } from '../../pipeline/visualize/lucid/kernels.js';
 import { createRandom } from '../../pipeline/util/random.js';
-import { relativeError } from './relative-error.js';
+import { relativeError } from '../util/relative-error.js';
 
 function randomArray(length: number, seed: number, scale = 1): Float32Array {
   const random = createRandom(seed);

@@ -10,7 +10,7 @@ import { colourMatrixArguments, createKernels, samplerLengths, setUpSampler, typ
 import { defaultLucidParams, type RobustnessParams } from '../../pipeline/schema/lucid-params.js';
 import { drawTransforms, jitter, randomRotate, robustnessTransforms, sampler, type AffineStep, type Size } from '../../pipeline/visualize/lucid/transforms.js';
 import { createRandom } from '../../pipeline/util/random.js';
-import { relativeError } from './relative-error.js';
+import { relativeError } from '../util/relative-error.js';
 
 function randomArray(length: number, seed: number, low = -1, high = 1): Float32Array {
   const random = createRandom(seed);
