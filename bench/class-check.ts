@@ -8,7 +8,8 @@
  *
  * Given a config instead of an atlas, it builds it first; `--sample N --seed S` then restricts the class
  * layer to a seeded subset of N filters (into the atlas `<atlas>-sample<N>-seed<S>`), for machines where
- * 1000 lucid filters are too many.
+ * 1000 lucid filters are too many. `--misses` lists each picture classified as another class, with the
+ * class's rank (bench/class-misses.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -16,6 +17,7 @@ import { Command } from 'commander';
 import { runBuild } from '../pipeline/atlas/build.js';
 import { atlasSchema, type Atlas, type AtlasLayer, type MethodKindName } from '../pipeline/schema/atlas.js';
 import { classifyImages } from '../pipeline/classify/classify.js';
+import { classMisses, missesByRank, type ClassMiss } from './class-misses.js';
 import { buildDeps } from '../pipeline/cli/commands/build.js';
 import { parseCount } from '../pipeline/cli/commands/visualize.js';
 import { exitWithError } from '../pipeline/cli/exit.js';
@@ -28,6 +30,7 @@ import { loadModel } from '../pipeline/model/load.js';
 
 interface Flags {
   json?: boolean;
+  misses?: boolean;
   sample?: string;
   seed: string;
 }
@@ -40,6 +43,8 @@ export interface MethodScore {
   top5: number;
   /** Mean of the filters' recorded optimisation seconds (batch time / batch size, as built). */
   secondsPerFilter: number;
+  /** With `--misses`: the pictures classified as another class. */
+  misses?: ClassMiss[];
 }
 
 /** A config: builds it (the class layer restricted to the seeded sample when asked) and returns the atlas folder. */
@@ -79,6 +84,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--sample <n>', 'only a seeded subset of n class filters (with a config: build only those)')
     .option('--seed <s>', "the subset's seed", '1')
     .option('--json', 'print one JSON object')
+    .option('--misses', "list each picture classified as another class: the winner, the class's rank and both probabilities")
     .parse(argv);
   const flags = program.opts<Flags>();
   const sample = flags.sample === undefined ? undefined : parseCount('--sample', flags.sample, 1);
@@ -100,15 +106,23 @@ async function main(argv: string[]): Promise<void> {
   const scores: MethodScore[] = [];
   try {
     for (const method of methods) {
-      const results = await classifyImages(engine, model, filters.map((f) => join(dir, method.pictures.get(f)!.image)), { top: 5, batch: 16 });
+      const results = await classifyImages(engine, model, filters.map((f) => join(dir, method.pictures.get(f)!.image)), { top: flags.misses ? classes : 5, batch: 16 });
       let top1 = 0;
       let top5 = 0;
       results.forEach((result, i) => {
         if (result.top[0].index === filters[i]) top1++;
-        if (result.top.some((t) => t.index === filters[i])) top5++;
+        if (result.top.slice(0, 5).some((t) => t.index === filters[i])) top5++;
       });
       const seconds = filters.reduce((sum, f) => sum + method.pictures.get(f)!.seconds, 0) / Math.max(1, filters.length);
-      scores.push({ kind: method.kind, description: method.description, filters: filters.length, top1: top1 / filters.length, top5: top5 / filters.length, secondsPerFilter: seconds });
+      scores.push({
+        kind: method.kind,
+        description: method.description,
+        filters: filters.length,
+        top1: top1 / filters.length,
+        top5: top5 / filters.length,
+        secondsPerFilter: seconds,
+        ...(flags.misses ? { misses: classMisses(results, filters, model.labels!) } : {}),
+      });
     }
   } finally {
     await engine.dispose();
@@ -125,6 +139,11 @@ async function main(argv: string[]): Promise<void> {
       `${atlas.id} ${layer.name} [${s.kind}]: visualisation of class c classified as c for ${Math.round(s.top1 * s.filters)}/${s.filters} classes ` +
         `(top-1 ${pct(s.top1)}), top-5 ${pct(s.top5)}, ${s.secondsPerFilter.toFixed(2)} s per filter`,
     );
+    if (!s.misses) continue;
+    for (const m of s.misses) {
+      console.log(`  ${m.filter} ${m.label} -> ${m.winner}: p ${m.prob.toFixed(3)} against ${m.winnerProb.toFixed(3)}, the class ${m.rank === null ? 'not ranked' : `at rank ${m.rank}`}`);
+    }
+    console.log(`  ${s.misses.length} misses by the class's rank: ${missesByRank(s.misses)}`);
   }
   if (probe) console.log(`${atlas.id} ${layer.name}: probing a dataset photo of class c spikes at filter c for ${probe.top1Count}/${probe.photos} photos (top-1 ${pct(probe.top1)}), top-5 ${pct(probe.top5)}`);
 }
