@@ -7,16 +7,16 @@
 import { loadModel } from '../pipeline/model/load.js';
 import { graphAtSize } from '../pipeline/model/sized.js';
 import { buildGradientProgram } from '../pipeline/engine/ort/programs.js';
+import { loadRuntime } from '../pipeline/engine/ort/runtime.js';
 
-const imported = await import('onnxruntime-node');
-// Under tsx the CommonJS exports may sit on `default` (as ort/runtime.ts finds them).
-const ort = ('InferenceSession' in imported ? imported : (imported as unknown as { default: typeof imported }).default) as typeof imported;
 const [size, layer, n] = [Number(process.argv[2] ?? 224), process.argv[3] ?? 'conv2d_16', Number(process.argv[4] ?? 1)];
 const model = await loadModel('darknet-tiny');
 const sized = graphAtSize(model, [size, size]);
 const program = buildGradientProgram(model, sized, layer);
-const make = (stop: '0' | '1') =>
-  ort.InferenceSession.create(program.bytes, { executionProviders: ['cpu'], intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { force_spinning_stop: stop } } });
+// The engine's own session options, but for the spinning setting.
+const runtime = await loadRuntime({ threads: 2, device: 'cpu' });
+const ort = runtime.ort;
+const make = (stop: '0' | '1') => runtime.createSession(program.bytes, { extra: { session: { force_spinning_stop: stop } } });
 const channels = sized.shapes.get(layer)!.dims[0];
 const weights = new Float32Array(n * channels);
 for (let i = 0; i < n; i++) weights[i * channels + (i % channels)] = 1;
